@@ -1,0 +1,39 @@
+# metasim: the two commands a fresh machine needs are `make run` and `make test`.
+# Both install the Debian packages they need first (apt-get; sudo when not root).
+
+SWIFT        ?= swift
+APT_PACKAGES := libbox2d-dev libyaml-dev pkg-config
+SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+METASIM      := .build/release/metasim
+PEERS_PYTHON ?= /tmp/metasim-peers/bin/python
+
+.PHONY: deps build run test bench fidelity clean
+
+# Debian packages: installed only when missing (apt-get update first, as a fresh machine needs).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release --product metasim
+
+# The main job: a headless run over the whole catalog with its summary table.
+run: build
+	$(METASIM) run --all --episodes 5 --seed 0
+
+test: deps
+	$(SWIFT) test
+
+# Speed against the peers (Gymnasium, EnvPool) in one run; see Benchmarks/README.md.
+bench: build
+	python3 Benchmarks/compare_peers.py --metasim $(METASIM)
+
+# Step-by-step comparison of lunar-lander with Gymnasium's LunarLander-v3.
+fidelity: build
+	$(PEERS_PYTHON) Benchmarks/lunar_lander_fidelity.py --metasim $(METASIM)
+
+clean:
+	rm -rf .build

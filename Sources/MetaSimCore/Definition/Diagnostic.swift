@@ -1,0 +1,73 @@
+import MetaSimYAML
+
+/// One problem in a world file, printed compiler style:
+/// `worlds/robots/cartpole.yaml:12:7: error: bodies.pole.shapes[0].density: must be positive`.
+public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
+    public let file: String
+    public let line: Int
+    public let column: Int
+    /// Dotted key path of the offending value (`joints.hip.limits[1]`), empty for file-level problems.
+    public let keyPath: String
+    public let message: String
+
+    public init(file: String, line: Int, column: Int, keyPath: String, message: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.keyPath = keyPath
+        self.message = message
+    }
+
+    public init(file: String, mark: YAMLMark, keyPath: String, message: String) {
+        self.init(file: file, line: mark.line, column: mark.column, keyPath: keyPath, message: message)
+    }
+
+    public var description: String {
+        let location = line > 0 ? "\(file):\(line):\(column)" : file
+        return keyPath.isEmpty ? "\(location): error: \(message)" : "\(location): error: \(keyPath): \(message)"
+    }
+}
+
+/// Why a world could not be loaded or instantiated. Nothing is half-loaded: any error means no world.
+public enum WorldError: Error, Sendable, CustomStringConvertible {
+    /// The file has one or more problems (syntax, schema, values, references).
+    case invalid([Diagnostic])
+    /// No catalog world or file by that name.
+    case notFound(name: String, searched: [String])
+    /// Box2D refused a shape or joint that passed validation (e.g. a polygon degenerate for
+    /// the sampled task parameters).
+    case physics(Diagnostic)
+    /// A task parameter given on the command line or through the API that the family lacks, or
+    /// a value that is not finite.
+    case badParameter(name: String, message: String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let diagnostics):
+            return diagnostics.map(\.description).joined(separator: "\n")
+        case .notFound(let name, let searched):
+            return "error: no world named '\(name)' (looked in: \(searched.joined(separator: ", ")))"
+        case .physics(let diagnostic):
+            return diagnostic.description
+        case .badParameter(let name, let message):
+            return "error: parameter '\(name)': \(message)"
+        }
+    }
+
+    /// The diagnostics this error carries (one for the single-problem cases).
+    public var diagnostics: [Diagnostic] {
+        switch self {
+        case .invalid(let d): return d
+        case .physics(let d): return [d]
+        case .notFound, .badParameter: return []
+        }
+    }
+
+    init(_ error: YAMLError) {
+        let mark = error.mark ?? YAMLMark(line: 0, column: 0)
+        // YAMLError's description already has "file:line:col: error: ..."; keep only the message.
+        var message = error.description
+        if let range = message.range(of: ": error: ") { message = String(message[range.upperBound...]) }
+        self = .invalid([Diagnostic(file: error.file, mark: mark, keyPath: "", message: message)])
+    }
+}

@@ -1,0 +1,85 @@
+/// One world of a family: a value for every parameter (constants included).
+///
+/// A task is either sampled from a task seed (`WorldDefinition.sampleTask(seed:)`), or the
+/// nominal task (each distribution at its `nominal` value or centre), with optional explicit
+/// overrides (`--param gravity=-9`).
+public struct Task: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The task seed it was drawn from; nil for the nominal task.
+    public let seed: UInt64?
+    /// Parameter names and values, in declaration order.
+    public let names: [String]
+    public let values: [Double]
+
+    public init(seed: UInt64?, names: [String], values: [Double]) {
+        self.seed = seed
+        self.names = names
+        self.values = values
+    }
+
+    public subscript(_ name: String) -> Double? {
+        names.firstIndex(of: name).map { values[$0] }
+    }
+
+    /// A stable 64-bit identity of the task (seeds episode streams).
+    public var identity: UInt64 {
+        var h = SplitMix64.mix(seed ?? 0xFFFF_FFFF_FFFF_FFFF)
+        for v in values { h = SplitMix64.mix(h, v.bitPattern) }
+        return h
+    }
+
+    public var description: String {
+        zip(names, values).map { "\($0)=\(formatNumber($1))" }.joined(separator: " ")
+    }
+}
+
+extension WorldDefinition {
+    /// Draws a task of the family from `seed` (parameters in declaration order), applying
+    /// `overrides` (which later parameters see).
+    public func sampleTask(seed: UInt64, overrides: [String: Double] = [:]) throws(WorldError) -> Task {
+        var rng = SeededGenerator(seed: seed, stream: RandomStream.task)
+        return try makeTask(seed: seed, overrides: overrides) { (scalar: Scalar) throws(WorldError) -> Double in
+            scalar.sample(&rng)
+        }
+    }
+
+    /// The nominal task: every parameter at its `nominal:` value, or the centre of its distribution.
+    public func nominalTask(overrides: [String: Double] = [:]) throws(WorldError) -> Task {
+        try makeTask(seed: nil, overrides: overrides) { (scalar: Scalar) throws(WorldError) -> Double in
+            try scalar.nominal { _ in nil }
+        }
+    }
+
+    /// `count` tasks from consecutive task seeds `firstSeed`, `firstSeed + 1`, ...
+    public func sampleTasks(count: Int, firstSeed: UInt64) throws(WorldError) -> [Task] {
+        var tasks: [Task] = []
+        for i in 0..<count { tasks.append(try sampleTask(seed: firstSeed &+ UInt64(i))) }
+        return tasks
+    }
+
+    private func makeTask(seed: UInt64?, overrides: [String: Double],
+                          draw: (Scalar) throws(WorldError) -> Double) throws(WorldError) -> Task {
+        for (name, value) in overrides {
+            guard parameters.contains(where: { $0.name == name }) else {
+                let near = closest(name, in: parameters.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""
+                throw WorldError.badParameter(name: name, message: "world '\(self.name)' has no such parameter\(near)")
+            }
+            guard value.isFinite else { throw WorldError.badParameter(name: name, message: "value must be finite") }
+        }
+        var names: [String] = []
+        var values: [Double] = []
+        for p in parameters {
+            let lookup: (String) -> Double? = { n in names.firstIndex(of: n).map { values[$0] } }
+            let resolved = try p.value.resolved(lookup)
+            var v: Double
+            if seed == nil, let nominal = p.nominal {
+                v = try nominal.resolved(lookup).literalValue ?? 0
+            } else {
+                v = try draw(resolved)
+            }
+            if let o = overrides[p.name] { v = o }
+            names.append(p.name)
+            values.append(v)
+        }
+        return Task(seed: seed, names: names, values: values)
+    }
+}
