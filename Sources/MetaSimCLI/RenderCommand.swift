@@ -20,7 +20,8 @@ struct RenderCommand: ParsableCommand {
         let task = try taskOptions.task(for: d)
         let w: World
         do { w = try World(definition: d, task: task) } catch { throw CLIError(error.description) }
-        let text = SVGRenderer(world: w).render(seed: seed, steps: episodeSteps, policy: policy)
+        var renderer = SVGRenderer(world: w)
+        let text = renderer.render(seed: seed, steps: episodeSteps, policy: policy)
         do { try AtomicFile.write(text, to: svg) } catch { throw CLIError(error.description) }
         print("wrote \(svg) (\(d.name), \(w.episodeLength) steps)")
     }

@@ -10,6 +10,8 @@ public struct SVGRenderer {
     }
 
     public let world: World
+    /// 1.5 px in world units (set per drawing; user units are metres).
+    private var strokeWidth = 0.05
 
     public init(world: World) {
         self.world = world
@@ -17,7 +19,7 @@ public struct SVGRenderer {
 
     /// Resets with `seed`, runs up to `steps` steps with `policy` (stopping at the episode's end)
     /// and returns the SVG text.
-    public func render(seed: UInt64, steps: Int, policy: BaselinePolicy.Kind) -> String {
+    public mutating func render(seed: UInt64, steps: Int, policy: BaselinePolicy.Kind) -> String {
         world.recordsGeometry = true
         defer { world.recordsGeometry = false }
         world.reset(seed: seed)
@@ -53,33 +55,39 @@ public struct SVGRenderer {
         box.expand(by: 0.05 * max(box.width, box.height))
         if !box.valid { box = Box(min: SIMD2(-1, -1), max: SIMD2(1, 1)) }
 
+        let family = Set(spec.familyParameters.map(\.name))
+        let familyText = zip(world.task.names, world.task.values).filter { family.contains($0.0) }
+            .map { "\($0.0)=\(String(format: "%.4g", $0.1))" }.joined(separator: " ")
         let dt = world.value(of: "dt") ?? 0.02
         let duration = max(Double(frames.count - 1) * dt, dt)
         let pxPerMetre = 900 / max(box.width, box.height)
+        strokeWidth = 1.5 / pxPerMetre
         var svg = """
             <svg xmlns="http://www.w3.org/2000/svg" viewBox="\(n(box.min.x)) \(n(-box.max.y)) \(n(box.width)) \(n(box.height))" \
             width="\(Int(box.width * pxPerMetre))" height="\(Int(box.height * pxPerMetre))">
-            <title>\(escape(spec.name)) — task \(escape(world.task.description)), episode seed \(seed)</title>
+            <title>\(escape(spec.name)) — \(escape(familyText)), episode seed \(seed)</title>
             <rect x="\(n(box.min.x))" y="\(n(-box.max.y))" width="\(n(box.width))" height="\(n(box.height))" fill="#f7f7f2"/>
             <g transform="scale(1,-1)" stroke-linejoin="round">
 
             """
         if let t = geometry.track {
-            svg += "<polyline points=\"\(pts(t.centre + [t.centre[0]]))\" fill=\"none\" stroke=\"#bbb\" stroke-dasharray=\"4 4\" stroke-width=\"1\" vector-effect=\"non-scaling-stroke\"/>\n"
+            svg += "<polyline points=\"\(pts(t.centre + [t.centre[0]]))\" fill=\"none\" stroke=\"#bbb\" stroke-dasharray=\"4 4\" stroke-width=\"\(n(strokeWidth))\" />\n"
         }
         for s in geometry.shapes where !dynamic.contains(s.body) {
             svg += shapeSVG(s, pose: geometry.initialPoses[s.body], fill: s.sensor ? "none" : "#6b8f5e", stroke: s.sensor ? "#999" : "#3f5a36")
         }
         if let g = geometry.goal {
             let r = spec.goal?.radius.literalValue ?? 0.1
-            svg += "<circle cx=\"\(n(g.x))\" cy=\"\(n(g.y))\" r=\"\(n(max(r, 0.01)))\" fill=\"#f2c14e\" fill-opacity=\"0.6\" stroke=\"#c98f00\" stroke-width=\"1.5\" vector-effect=\"non-scaling-stroke\"/>\n"
+            svg += "<circle cx=\"\(n(g.x))\" cy=\"\(n(g.y))\" r=\"\(n(max(r, 0.01)))\" fill=\"#f2c14e\" fill-opacity=\"0.6\" stroke=\"#c98f00\" stroke-width=\"\(n(strokeWidth))\" />\n"
         }
         let palette = ["#8066e6", "#4d4d80", "#d1495b", "#00798c", "#edae49", "#30638e"]
         for (k, bi) in dynamic.enumerated() {
             let translate = frames.map { "\(n($0.poses[k].x)) \(n($0.poses[k].y))" }.joined(separator: ";")
             let rotate = frames.map { n($0.poses[k].z * 180 / Double.pi) }.joined(separator: ";")
-            svg += "<g><animateTransform attributeName=\"transform\" type=\"translate\" values=\"\(translate)\" dur=\"\(n(duration))s\" repeatCount=\"indefinite\"/>"
-            svg += "<g><animateTransform attributeName=\"transform\" type=\"rotate\" values=\"\(rotate)\" dur=\"\(n(duration))s\" repeatCount=\"indefinite\"/>\n"
+            // The static transforms show the first frame where SMIL animation is not played.
+            let p0 = frames[0].poses[k]
+            svg += "<g transform=\"translate(\(n(p0.x)) \(n(p0.y)))\"><animateTransform attributeName=\"transform\" type=\"translate\" values=\"\(translate)\" dur=\"\(n(duration))s\" repeatCount=\"indefinite\"/>"
+            svg += "<g transform=\"rotate(\(n(p0.z * 180 / Double.pi)))\"><animateTransform attributeName=\"transform\" type=\"rotate\" values=\"\(rotate)\" dur=\"\(n(duration))s\" repeatCount=\"indefinite\"/>\n"
             for s in geometry.shapes where s.body == bi {
                 svg += shapeSVG(s, pose: nil, fill: palette[k % palette.count], stroke: "#222")
             }
@@ -103,7 +111,7 @@ public struct SVGRenderer {
 
     private func shapeSVG(_ s: EpisodeGeometry.Shape, pose: SIMD3<Double>?, fill: String, stroke: String) -> String {
         let points = pose.map { p in s.points.map { transform($0, p) } } ?? s.points
-        let style = "stroke=\"\(stroke)\" stroke-width=\"1.5\" vector-effect=\"non-scaling-stroke\""
+        let style = "stroke=\"\(stroke)\" stroke-width=\"\(n(strokeWidth))\" "
         switch s.kind {
         case .circle(let r):
             let c = points[0]
