@@ -8,6 +8,9 @@ final class SchemaReader {
     private(set) var diagnostics: [Diagnostic] = []
     /// Names an expression in a numeric field may use (task parameters declared so far).
     var parameterNames: Set<String> = []
+    /// Where every value read sits in the file, by key path: cross-reference checks that run
+    /// after the walk point at the exact value (`joints.hip.bodies[1]`), not at its entry.
+    private(set) var marks: [String: YAMLMark] = [:]
 
     init(file: String) {
         self.file = file
@@ -48,6 +51,7 @@ final class SchemaReader {
             }
             fields.values[key] = pair.value
             fields.keyMarks[key] = pair.key.mark
+            marks[join(path, key)] = pair.value.mark
             fields.order.append(key)
         }
         return fields
@@ -58,6 +62,7 @@ final class SchemaReader {
             error(node, path, "expected a list, found a \(node.kindName)")
             return nil
         }
+        for (i, item) in items.enumerated() { marks["\(path)[\(i)]"] = item.mark }
         return items
     }
 
@@ -74,6 +79,7 @@ final class SchemaReader {
                 continue
             }
             out.append((key, pair.value, join(path, key)))
+            marks[join(path, key)] = pair.value.mark
         }
         return out
     }

@@ -22,7 +22,8 @@ extension WorldDefinition {
             throw WorldError.invalid([Diagnostic(file: file, line: 1, column: 1, keyPath: "", message: "the file is empty")])
         }
         let reader = SchemaReader(file: file)
-        let definition = WorldDecoder(reader: reader).decode(root)
+        var definition = WorldDecoder(reader: reader).decode(root)
+        definition?.marks = reader.marks
         var diagnostics = reader.diagnostics
         if let definition, diagnostics.isEmpty {
             diagnostics += WorldValidator(definition: definition).validate()
@@ -90,10 +91,6 @@ struct WorldDecoder {
     func decodeParameters(_ node: YAMLNode) -> [Parameter] {
         var out: [Parameter] = []
         for (name, value, path) in reader.namedEntries(node, "parameters") {
-            if reader.parameterNames.contains(name) {
-                reader.error(value, path, "parameter '\(name)' is declared twice")
-                continue
-            }
             if ["t", "dt", "pi", "e", "inf"].contains(name) {
                 reader.error(value, path, "'\(name)' is reserved")
                 continue

@@ -1,3 +1,5 @@
+import MetaSimYAML
+
 /// A world file, parsed and validated: everything needed to instantiate worlds of its family.
 /// Documented field by field in docs/worlds.md.
 public struct WorldDefinition: Sendable {
@@ -23,6 +25,8 @@ public struct WorldDefinition: Sendable {
     public var reward: [RewardTermSpec]
     public var termination: [TerminationSpec]
     public var episode: EpisodeSpec
+    /// The file position of every value, by key path (for errors found after parsing).
+    public var marks: [String: YAMLMark] = [:]
 
     /// Family parameters that vary between tasks (not constants).
     public var familyParameters: [Parameter] { parameters.filter { $0.isRandom } }

@@ -1,3 +1,5 @@
+import MetaSimYAML
+
 /// Cross-reference checks over a decoded world: names are unique, references resolve, and every
 /// per-step expression uses only names the world defines. Runs after a clean schema walk.
 struct WorldValidator {
@@ -8,8 +10,17 @@ struct WorldValidator {
         self.definition = definition
     }
 
+    /// A problem at `origin`'s key path plus `key`, placed at that value when the file has it.
     mutating func report(_ origin: Origin, _ key: String, _ message: String) {
-        out.append(Diagnostic(file: origin.file, mark: origin.mark, keyPath: key.isEmpty ? origin.keyPath : join(origin.keyPath, key), message: message))
+        let path = key.isEmpty ? origin.keyPath : join(origin.keyPath, key)
+        let mark = definition.marks[path] ?? origin.mark
+        out.append(Diagnostic(file: origin.file, mark: mark, keyPath: path, message: message))
+    }
+
+    /// A problem at a top-level key path (`discrete_actions[1]`).
+    mutating func report(path: String, _ message: String) {
+        let mark = definition.marks[path] ?? definition.marks[String(path.prefix { $0 != "[" && $0 != "." })] ?? YAMLMark(line: 1, column: 1)
+        out.append(Diagnostic(file: definition.file, mark: mark, keyPath: path, message: message))
     }
 
     consuming func validate() -> [Diagnostic] {
@@ -41,7 +52,7 @@ struct WorldValidator {
         }
 
         if d.bodies.allSatisfy({ $0.type == .static }) {
-            report(Origin(file: d.file, mark: .init(line: 1, column: 1), keyPath: "bodies"), "", "a world needs at least one dynamic or kinematic body")
+            report(path: "bodies", "a world needs at least one dynamic or kinematic body")
         }
         for b in d.bodies {
             for (i, s) in b.shapes.enumerated() {
@@ -65,7 +76,7 @@ struct WorldValidator {
         }
 
         if d.actions.actuators.isEmpty {
-            report(Origin(file: d.file, mark: .init(line: 1, column: 1), keyPath: "actions"), "", "a world needs at least one actuator")
+            report(path: "actions", "a world needs at least one actuator")
         }
         for a in d.actions.actuators {
             switch a.type {
@@ -80,20 +91,19 @@ struct WorldValidator {
         let entries = d.actions.actuators.flatMap(\.entryNames)
         if let discrete = d.actions.discrete {
             for (i, v) in discrete.enumerated() where v.count != entries.count {
-                report(Origin(file: d.file, mark: .init(line: 1, column: 1), keyPath: "discrete_actions[\(i)]"), "",
-                       "expected \(entries.count) values (\(entries.joined(separator: ", "))), found \(v.count)")
+                report(path: "discrete_actions[\(i)]", "expected \(entries.count) values (\(entries.joined(separator: ", "))), found \(v.count)")
             }
         }
         if let r = d.episode.resetAction, r.count != (d.actions.discrete == nil ? entries.count : 1) {
-            report(Origin(file: d.file, mark: .init(line: 1, column: 1), keyPath: "episode.reset_action"), "",
-                   "expected \(d.actions.discrete == nil ? entries.count : 1) values, found \(r.count)")
+            report(path: "episode.reset_action", "expected \(d.actions.discrete == nil ? entries.count : 1) values, found \(r.count)")
         }
 
         let names = d.stepVariableNames()
         var known = Set(names)
         var seenNames: Set<String> = []
         for n in names where !seenNames.insert(n).inserted {
-            out.append(Diagnostic(file: d.file, line: 1, column: 1, keyPath: "", message: "the name '\(n)' is used twice (parameters, observations and bodies share one namespace)"))
+            let path = d.observations.first { $0.entryNames.contains(n) }.map(\.origin.keyPath) ?? "parameters.\(n)"
+            report(path: path, "the name '\(n)' is used twice (parameters, observation entries and body quantities share one namespace)")
         }
         // Observations may only use the entries declared before them.
         let laterObservations = Set(d.observations.flatMap(\.entryNames))
