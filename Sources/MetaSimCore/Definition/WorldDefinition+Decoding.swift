@@ -200,7 +200,7 @@ struct WorldDecoder {
             guard let b = reader.mapping(gnode, gp, allowed: ["half_extents", "size", "center", "angle"]) else { return nil }
             var half: [Scalar]?
             if let h = b["half_extents"] { half = reader.pair(h, b.path("half_extents"), .positive) }
-            else if let s = b["size"], let size = reader.pair(s, b.path("size"), .positive) {
+            else if let s = b["size"], let size = reader.pair(s, b.path("size"), .positive, random: false) {
                 half = size.map { halve($0) }
             } else { reader.error(gnode, gp, "a box needs half_extents or size") }
             let center = b["center"].flatMap { reader.pair($0, b.path("center")) } ?? [zero, zero]

@@ -188,7 +188,21 @@ final class CompiledWorld: Sendable {
             }
         }
         self.sources = sources
-        self.scale = scale; self.offset = offset; self.low = low; self.high = high; self.clip = clip
+        self.scale = scale; self.offset = offset; self.clip = clip
+        // Observations are float32: publish bounds that float32 can hold, rounded inward, so a
+        // clipped value is never outside its declared bound after conversion.
+        self.low = low.map { v in
+            guard v.isFinite else { return v }
+            var f = Float(v)
+            if Double(f) < v { f = f.nextUp }
+            return Double(f)
+        }
+        self.high = high.map { v in
+            guard v.isFinite else { return v }
+            var f = Float(v)
+            if Double(f) > v { f = f.nextDown }
+            return Double(f)
+        }
 
         // Reward.
         var ops: [(RewardOp, Double, String)] = []

@@ -299,7 +299,14 @@ extension World {
             let task = program.task
             TerrainGenerator.generate(t, rng: &rng, parameters: { task[$0] }, into: &terrainScratch)
             if t.asChain {
-                try add(Int32(MSP_SHAPE_CHAIN), terrainScratch)
+                // Box2D 2.4 chains collide on the right of their direction: run right to left so
+                // the ground is solid from above.
+                var reversed: [Float] = []
+                reversed.reserveCapacity(terrainScratch.count)
+                for i in stride(from: terrainScratch.count - 2, through: 0, by: -2) {
+                    reversed.append(terrainScratch[i]); reversed.append(terrainScratch[i + 1])
+                }
+                try add(Int32(MSP_SHAPE_CHAIN), reversed)
             } else {
                 // One edge fixture per segment, as Gymnasium builds its terrains.
                 let pts = terrainScratch
