@@ -137,7 +137,7 @@ struct WorldValidator {
             case .expression, .potential:
                 if let e = t.expression { checkVariables(e, known, t.origin, "value") }
             case .progress, .speedTracking, .contact:
-                if !(t.type == .progress && t.useTrack) { body(t.body, t.origin, "body") }
+                if !((t.type == .progress || t.type == .speedTracking) && t.useTrack) { body(t.body, t.origin, "body") }
                 if t.useTrack, d.track == nil { report(t.origin, "track", "needs a 'track:' section") }
                 if t.type == .speedTracking, t.target.isEmpty { report(t.origin, "", "speed-tracking needs 'target'") }
             case .distance:

@@ -158,6 +158,20 @@ struct Track: Sendable {
             left.append(points[i] + normal)
             right.append(points[i] - normal)
         }
-        return (left, right)
+        // The inner edge of a bend tighter than half the width folds onto itself: drop points
+        // closer than 5 cm to the last kept one, which Box2D would refuse as a chain.
+        return (Self.thinned(left, closed: closed), Self.thinned(right, closed: closed))
+    }
+
+    static func thinned(_ points: [SIMD2<Double>], closed: Bool) -> [SIMD2<Double>] {
+        var out: [SIMD2<Double>] = []
+        for p in points {
+            if let last = out.last, ((p - last) * (p - last)).sum() < 0.0025 { continue }
+            out.append(p)
+        }
+        while closed, out.count > 3, let first = out.first, let last = out.last, ((first - last) * (first - last)).sum() < 0.0025 {
+            out.removeLast()
+        }
+        return out
     }
 }
