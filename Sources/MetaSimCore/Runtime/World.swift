@@ -248,13 +248,11 @@ public final class World {
             for f in 0..<7 { signals[s + f] = Double(state[p + f]) }
             signals[s + 7] = Double(state[contacts + b])
         }
-        var j = 0
         for (ji, slots) in c.jointSlots.enumerated() {
             if let slots {
                 signals[slots.value] = Double(state[joints + 2 * ji])
                 signals[slots.speed] = Double(state[joints + 2 * ji + 1])
             }
-            j += 1
         }
         for a in 0..<c.spec.actions.actuators.count {
             signals[c.effortBase + a] = Double(state[efforts + a])
