@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_file import write_atomic
+
 REPO = Path(__file__).resolve().parent.parent
 PEERS_DIR = REPO.parent / "shared" / "peers"     # /work/shared/peers here; <clone>/../shared/peers in CI
 DEFAULT_VENV = Path(os.environ.get("PEERS_VENV") or "/tmp/metasim-peers")
@@ -113,31 +115,6 @@ def world_exists(worlds_root, name):
     return any(worlds_root.rglob(name + ".yaml")) or any(worlds_root.rglob(name + ".yml"))
 
 
-def write_atomic(path, data):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
 
 
 def median(xs):

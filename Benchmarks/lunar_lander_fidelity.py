@@ -54,6 +54,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from results_file import write_atomic
+
 import numpy as np
 
 warnings.filterwarnings("ignore")
@@ -195,21 +197,6 @@ def find_metasim(explicit):
     raise SystemExit("lunar_lander_fidelity: error: no metasim binary found (pass --metasim PATH)")
 
 
-def write_atomic(path, data):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def main():
