@@ -6,12 +6,17 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "metasim", targets: ["MetaSimCLI"]),
+        .executable(name: "metasimd", targets: ["MetaSimDaemon"]),
+        .library(name: "MetaSimClient", targets: ["MetaSimClient"]),
+        .library(name: "MetaSimProtocol", targets: ["MetaSimProtocol"]),
         .library(name: "MetaSimCore", targets: ["MetaSimCore"]),
         .library(name: "MetaSimYAML", targets: ["MetaSimYAML"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Debian libbox2d-dev (Box2D 2.4.1, C++). Only the C++ shim includes it; Swift never imports it.
@@ -33,10 +38,38 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The control protocol v1 (docs/protocol.md): frames, message kinds, JSON metadata and the
+        // packed binary layouts. No I/O: the server and the client share it.
+        .target(name: "MetaSimProtocol"),
+        // The daemon's server: SwiftNIO on a Unix-domain socket, sessions, observers, limits.
+        .target(
+            name: "MetaSimServer",
+            dependencies: [
+                "MetaSimCore",
+                "MetaSimYAML",
+                "MetaSimProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // A blocking client over POSIX sockets, for hot loops and for the CLI and the tests.
+        .target(name: "MetaSimClient", dependencies: ["MetaSimProtocol"]),
+        .executableTarget(
+            name: "MetaSimDaemon",
+            dependencies: [
+                "MetaSimServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "MetaSimCLI",
             dependencies: [
                 "MetaSimCore",
+                "MetaSimClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -46,6 +79,10 @@ let package = Package(
             name: "MetaSimCoreTests",
             dependencies: ["MetaSimCore", "MetaSimYAML"],
             resources: [.copy("Malformed")]
+        ),
+        .testTarget(
+            name: "MetaSimServerTests",
+            dependencies: ["MetaSimServer", "MetaSimClient", "MetaSimProtocol", "MetaSimCore"]
         ),
     ],
     swiftLanguageModes: [.v6],

@@ -63,7 +63,7 @@ public enum WorldError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    init(_ error: YAMLError) {
+    package init(_ error: YAMLError) {
         let mark = error.mark ?? YAMLMark(line: 0, column: 0)
         // YAMLError's description already has "file:line:col: error: ..."; keep only the message.
         var message = error.description

@@ -3,20 +3,20 @@ import MetaSimYAML
 /// The strict schema walk over a YAML node tree: typed reads that record a diagnostic (with the
 /// file, line, column and dotted key path) for every problem and go on, so that one run reports
 /// every mistake in a file. Unknown keys are errors, with a suggestion when one is close.
-final class SchemaReader {
+package final class SchemaReader {
     let file: String
-    private(set) var diagnostics: [Diagnostic] = []
+    package private(set) var diagnostics: [Diagnostic] = []
     /// Names an expression in a numeric field may use (task parameters declared so far).
     var parameterNames: Set<String> = []
     /// Where every value read sits in the file, by key path: cross-reference checks that run
     /// after the walk point at the exact value (`joints.hip.bodies[1]`), not at its entry.
     private(set) var marks: [String: YAMLMark] = [:]
 
-    init(file: String) {
+    package init(file: String) {
         self.file = file
     }
 
-    func error(_ node: YAMLNode, _ path: String, _ message: String) {
+    package func error(_ node: YAMLNode, _ path: String, _ message: String) {
         diagnostics.append(Diagnostic(file: file, mark: node.mark, keyPath: path, message: message))
     }
 
@@ -31,7 +31,7 @@ final class SchemaReader {
     // MARK: Containers
 
     /// A mapping's pairs with unknown keys reported; nil (and an error) if not a mapping.
-    func mapping(_ node: YAMLNode, _ path: String, allowed: [String]) -> Fields? {
+    package func mapping(_ node: YAMLNode, _ path: String, allowed: [String]) -> Fields? {
         guard let pairs = node.mapping else {
             error(node, path, "expected a mapping, found a \(node.kindName)")
             return nil
@@ -57,7 +57,7 @@ final class SchemaReader {
         return fields
     }
 
-    func sequence(_ node: YAMLNode, _ path: String) -> [YAMLNode]? {
+    package func sequence(_ node: YAMLNode, _ path: String) -> [YAMLNode]? {
         guard let items = node.sequence else {
             error(node, path, "expected a list, found a \(node.kindName)")
             return nil
@@ -92,7 +92,7 @@ final class SchemaReader {
 
     // MARK: Scalars
 
-    func string(_ node: YAMLNode, _ path: String) -> String? {
+    package func string(_ node: YAMLNode, _ path: String) -> String? {
         guard let s = node.scalar else {
             error(node, path, "expected a string, found a \(node.kindName)")
             return nil
@@ -109,7 +109,7 @@ final class SchemaReader {
         return s
     }
 
-    func bool(_ node: YAMLNode, _ path: String) -> Bool? {
+    package func bool(_ node: YAMLNode, _ path: String) -> Bool? {
         if case .scalar(let s, .plain) = node.kind {
             switch s {
             case "true", "True", "TRUE", "yes", "on": return true
@@ -122,7 +122,7 @@ final class SchemaReader {
     }
 
     /// A literal number (no expressions): decimal, hex (0x..), octal (0o..); NaN and infinities rejected.
-    func literal(_ node: YAMLNode, _ path: String) -> Double? {
+    package func literal(_ node: YAMLNode, _ path: String) -> Double? {
         guard case .scalar(let s, let style) = node.kind, style == .plain else {
             error(node, path, "expected a number, found \(node.scalar.map { "'\($0)'" } ?? "a \(node.kindName)")")
             return nil
@@ -142,7 +142,7 @@ final class SchemaReader {
         return nil
     }
 
-    func integer(_ node: YAMLNode, _ path: String, min lower: Int? = nil, max upper: Int? = nil) -> Int? {
+    package func integer(_ node: YAMLNode, _ path: String, min lower: Int? = nil, max upper: Int? = nil) -> Int? {
         guard let v = literal(node, path) else { return nil }
         guard v == v.rounded(), abs(v) < 1e15 else {
             error(node, path, "expected a whole number, found \(formatNumber(v))")
@@ -323,7 +323,7 @@ final class SchemaReader {
         return pts.count == items.count ? pts : nil
     }
 
-    func choice(_ node: YAMLNode, _ path: String, _ options: [String]) -> String? {
+    package func choice(_ node: YAMLNode, _ path: String, _ options: [String]) -> String? {
         guard let s = string(node, path) else { return nil }
         guard options.contains(s) else {
             var message = "'\(s)' is not one of: \(options.joined(separator: ", "))"
@@ -379,21 +379,21 @@ final class SchemaReader {
 }
 
 /// The known keys of one mapping, with their value nodes.
-struct Fields {
+package struct Fields {
     let node: YAMLNode
     let path: String
     var values: [String: YAMLNode] = [:]
     var keyMarks: [String: YAMLMark] = [:]
     var order: [String] = []
 
-    subscript(_ key: String) -> YAMLNode? { values[key] }
+    package subscript(_ key: String) -> YAMLNode? { values[key] }
 
-    func has(_ key: String) -> Bool { values[key] != nil }
+    package func has(_ key: String) -> Bool { values[key] != nil }
 
-    func path(_ key: String) -> String { join(path, key) }
+    package func path(_ key: String) -> String { join(path, key) }
 
     /// The value of a required key; an error at the mapping if it is missing.
-    func require(_ key: String, _ reader: SchemaReader) -> YAMLNode? {
+    package func require(_ key: String, _ reader: SchemaReader) -> YAMLNode? {
         if let v = values[key] { return v }
         reader.error(node, path, "missing required key '\(key)'")
         return nil

@@ -114,11 +114,19 @@ public final class World {
     }
 
     func resetInPlace(seed: UInt64) {
-        do { try build(seed: seed) } catch {
-            // The same structure built once in init; only sampled values change, so a failure
-            // here means a distribution produced a degenerate shape for this episode.
+        do { try resetChecked(seed: seed) } catch {
             fatalError("world '\(program.name)' failed to build for episode seed \(seed): \(error)")
         }
+    }
+
+    /// Starts an episode like `reset(seed:)`, but reports a world that fails to build for this
+    /// seed instead of stopping the process. The structure was built once in `init`; only
+    /// sampled values change, so a failure means a distribution produced a degenerate shape for
+    /// this episode. After a failure the instance must be reset again before it is stepped.
+    public func resetChecked(seed: UInt64) throws(WorldError) {
+        episodeEnd = .terminated("build_failed")
+        episodeSeed = seed
+        try build(seed: seed)
         let reset = compiled.resetAction
         for _ in 0..<compiled.spec.episode.resetSteps {
             reset.withUnsafeBufferPointer { _ = stepInternal($0, counting: false) }
@@ -185,7 +193,8 @@ public final class World {
     private func applyAction(_ action: UnsafeBufferPointer<Float>) {
         let c = compiled
         if let table = c.discrete {
-            let index = action.isEmpty ? 0 : Int(action[0].isNaN ? 0 : action[0])
+            let v = action.isEmpty ? 0 : action[0]
+            let index = v.isFinite ? Int(min(max(v, -1), Float(table.count))) : 0
             precondition(index >= 0 && index < table.count, "discrete action \(index) is out of range 0..<\(table.count)")
             let row = table[index]
             for i in 0..<c.actionCount {

@@ -5,7 +5,8 @@
 /// Usage: write actions into `actions` (N × actionCount floats; a discrete action is its index
 /// as a float), call `step()`, read `observations`, `rewards`, `terminated`, `truncated`. With
 /// auto-reset an instance whose episode ended is reset in the same step: `observations` holds
-/// the first observation of its new episode and `finalObservations` the last of the old one.
+/// the first observation of its new episode; `finalObservations` holds the last observation of
+/// every instance whose episode ended this step (with or without auto-reset).
 public final class WorldBatch: @unchecked Sendable {
     public let count: Int
     public let threads: Int
@@ -24,8 +25,13 @@ public final class WorldBatch: @unchecked Sendable {
     /// For instances whose episode ended this step: its return and length.
     public let finishedReturns: UnsafeMutableBufferPointer<Double>
     public let finishedLengths: UnsafeMutableBufferPointer<Int32>
+    /// 1 for an instance whose world failed to build for its next episode's seed (only possible
+    /// with distributions that can produce degenerate shapes); see `failure(of:)`.
+    public let failed: UnsafeMutableBufferPointer<UInt8>
 
     let worlds: [World]
+    /// Written only by the thread that owns the instance, read after the step.
+    private let buildErrors: UnsafeMutableBufferPointer<WorldError?>
     private var pool: WorkerPool!
     private var physicsOnly = false
 
@@ -52,6 +58,8 @@ public final class WorldBatch: @unchecked Sendable {
         truncated = .allocate(capacity: count); truncated.initialize(repeating: 0)
         finishedReturns = .allocate(capacity: count); finishedReturns.initialize(repeating: 0)
         finishedLengths = .allocate(capacity: count); finishedLengths.initialize(repeating: 0)
+        failed = .allocate(capacity: count); failed.initialize(repeating: 0)
+        buildErrors = .allocate(capacity: count); buildErrors.initialize(repeating: nil)
         pool = WorkerPool(threads: self.threads) { [unowned self] k in self.runShard(k) }
         reset(seed: seed)
     }
@@ -60,7 +68,8 @@ public final class WorldBatch: @unchecked Sendable {
         pool.shutdown()
         actions.deallocate(); observations.deallocate(); finalObservations.deallocate()
         rewards.deallocate(); terminated.deallocate(); truncated.deallocate()
-        finishedReturns.deallocate(); finishedLengths.deallocate()
+        finishedReturns.deallocate(); finishedLengths.deallocate(); failed.deallocate()
+        _ = buildErrors.deinitialize(); buildErrors.deallocate()
     }
 
     /// The first episode seed of instance `i` for a batch seed.
@@ -79,6 +88,29 @@ public final class WorldBatch: @unchecked Sendable {
         worlds[i].copyObservation(to: observations.baseAddress! + i * observationCount)
         terminated[i] = 0; truncated[i] = 0; rewards[i] = 0
     }
+
+    /// Resets one instance to an explicit episode seed, reporting a world that fails to build
+    /// for that seed (the instance must then be reset again before the batch steps).
+    public func resetChecked(instance i: Int, seed: UInt64) throws(WorldError) {
+        terminated[i] = 0; truncated[i] = 0; rewards[i] = 0
+        do {
+            try worlds[i].resetChecked(seed: seed)
+        } catch {
+            failed[i] = 1
+            buildErrors[i] = error
+            throw error
+        }
+        failed[i] = 0
+        buildErrors[i] = nil
+        worlds[i].copyObservation(to: observations.baseAddress! + i * observationCount)
+    }
+
+    /// Whether instance `i`'s episode has ended and it was not reset (without auto-reset, or
+    /// after a failed build); stepping it is an error the caller must prevent.
+    public func needsReset(_ i: Int) -> Bool { worlds[i].episodeEnd != nil }
+
+    /// The build failure that stopped instance `i`, if any.
+    public func failure(of i: Int) -> WorldError? { failed[i] != 0 ? buildErrors[i] : nil }
 
     /// Steps every instance with `actions`.
     public func step() {
@@ -118,10 +150,15 @@ public final class WorldBatch: @unchecked Sendable {
         if r.terminated || r.truncated {
             finishedReturns[i] = world.episodeReturn
             finishedLengths[i] = Int32(world.episodeLength)
+            (finalObservations.baseAddress! + i * observationCount).update(from: obs, count: observationCount)
             if autoReset {
-                (finalObservations.baseAddress! + i * observationCount).update(from: obs, count: observationCount)
-                world.resetInPlace(seed: world.episodeSeed &+ 1)
-                world.copyObservation(to: obs)
+                do {
+                    try world.resetChecked(seed: world.episodeSeed &+ 1)
+                    world.copyObservation(to: obs)
+                } catch {
+                    failed[i] = 1
+                    buildErrors[i] = error
+                }
             }
         }
     }

@@ -1,0 +1,176 @@
+import ArgumentParser
+import Foundation
+import MetaSimClient
+import MetaSimCore
+import MetaSimProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `metasim client bench`: stepping over the socket against stepping in process, with the same
+/// world, batch, threads, seed and actions, and a raw Unix-socket echo of the same message sizes
+/// as the floor of any round trip. Medians of `--repeat` runs, in one process.
+struct ClientBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Steps per second over the socket against in-process stepping and a raw socket echo.")
+    @OptionGroup var client: ClientOptions
+    @OptionGroup var catalog: CatalogOptions
+    @Option(help: "Catalog world name (the server must have it too).") var world: String
+    @Option(help: "Instances per session.") var batch = 1
+    @Option(help: "Threads stepping the batch.") var threads = 1
+    @Option(help: "Environment steps timed per run (over all instances).") var steps = 100_000
+    @Option(help: "Runs; the median is reported.") var `repeat` = 3
+    @Option(help: "Batch seed.") var seed: UInt64 = 0
+    @Flag(help: "Print one JSON object.") var json = false
+
+    struct Report: Encodable {
+        let world: String
+        let batch: Int
+        let threads: Int
+        let steps: Int
+        let in_process_steps_per_second: Double
+        let socket_steps_per_second: Double
+        let socket_over_in_process: Double
+        let step_microseconds: Double
+        let round_trip_microseconds: Double
+        let echo_round_trip_microseconds: Double
+        let ping_round_trip_microseconds: Double
+        /// round trip / (2 × echo + step): the single-instance target is at most 1.
+        let round_trip_budget_ratio: Double
+    }
+
+    func run() throws {
+        let d = try catalog.definition(world)
+        let program: WorldProgram
+        do { program = try WorldProgram(definition: d, task: try d.nominalTask()) } catch { throw CLIError(error.description) }
+        let local: WorldBatch
+        do { local = try WorldBatch(program: program, count: batch, threads: threads, seed: seed) } catch { throw CLIError(error.description) }
+        let discrete = local.specs.discreteActions != nil
+        var policy = BaselinePolicy(.random, specs: local.specs, seed: seed)
+        let bank: [[Float]] = (0..<64).map { _ in (0..<batch).flatMap { _ in policy.act() } }
+        let intBank: [[Int32]] = bank.map { $0.map { Int32($0) } }
+        let iterations = max(1, steps / batch)
+
+        let c = try client.connect()
+        let s = try call { try c.open(OpenRequest(world: world, batch: batch, threads: threads, seed: seed)) }
+        guard s.observations == Array(local.observations) else {
+            throw CLIError("the server's first observations differ from in-process ones: different world files?")
+        }
+
+        func inProcess() -> Double {
+            let t0 = now()
+            for k in 0..<iterations {
+                bank[k & 63].withUnsafeBufferPointer { local.actions.baseAddress!.update(from: $0.baseAddress!, count: $0.count) }
+                local.step()
+            }
+            return now() - t0
+        }
+        func overSocket() throws -> Double {
+            let t0 = now()
+            for k in 0..<iterations {
+                if discrete { try call { try s.step(indices: intBank[k & 63]) } } else { try call { try s.step(bank[k & 63]) } }
+            }
+            return now() - t0
+        }
+        func ping(_ n: Int) throws -> Double {
+            let t0 = now()
+            for _ in 0..<n { _ = try call { try c.ping() } }
+            return now() - t0
+        }
+        let requestBytes = 4 + 12 + StepRequestLayout(session: 0, count: batch, dtype: discrete ? .int32 : .float32,
+                                                      actionSize: local.actionCount).size
+        let replyBytes = 4 + 12 + StepReplyLayout(count: batch, observationSize: local.observationCount, ended: 0).size
+
+        var local_t: [Double] = [], socket_t: [Double] = [], echo_t: [Double] = [], ping_t: [Double] = []
+        _ = inProcess(); _ = try overSocket()  // warm up
+        for _ in 0..<max(1, `repeat`) {
+            local_t.append(inProcess())
+            socket_t.append(try overSocket())
+            echo_t.append(try EchoPair.roundTrips(iterations, request: requestBytes, reply: replyBytes))
+            ping_t.append(try ping(iterations))
+        }
+        try call { try s.close() }
+        let n = Double(iterations)
+        let stepUS = median(local_t) / n * 1e6
+        let rttUS = median(socket_t) / n * 1e6
+        let echoUS = median(echo_t) / n * 1e6
+        let report = Report(world: world, batch: batch, threads: threads, steps: iterations * batch,
+                            in_process_steps_per_second: n * Double(batch) / median(local_t),
+                            socket_steps_per_second: n * Double(batch) / median(socket_t),
+                            socket_over_in_process: median(local_t) / median(socket_t),
+                            step_microseconds: stepUS, round_trip_microseconds: rttUS, echo_round_trip_microseconds: echoUS,
+                            ping_round_trip_microseconds: median(ping_t) / n * 1e6,
+                            round_trip_budget_ratio: rttUS / (2 * echoUS + stepUS))
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print("""
+                \(world), batch \(batch), \(threads) thread(s), \(report.steps) steps, median of \(`repeat`)
+                  in process      \(Int(report.in_process_steps_per_second)) steps/s  (\(fmt(stepUS)) µs per batch step)
+                  over the socket \(Int(report.socket_steps_per_second)) steps/s  (\(fmt(rttUS)) µs per round trip)
+                  socket / in-process: \(fmt(report.socket_over_in_process))
+                  raw echo of the same sizes: \(fmt(echoUS)) µs; protocol ping: \(fmt(report.ping_round_trip_microseconds)) µs
+                  round trip / (2 × echo + step): \(fmt(report.round_trip_budget_ratio))
+                """)
+        }
+    }
+
+    private func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+    private func fmt(_ x: Double) -> String { String(format: "%.2f", x) }
+}
+
+func now() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
+/// The floor of a round trip: a blocking echo over a Unix stream socket pair between two
+/// threads, `request` bytes one way and `reply` bytes back.
+enum EchoPair {
+    static func roundTrips(_ n: Int, request: Int, reply: Int) throws -> Double {
+        var fds: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else { throw CLIError("socketpair failed") }
+        let (a, b) = (fds[0], fds[1])
+        let server = Thread {
+            let inBuf = UnsafeMutableRawPointer.allocate(byteCount: request, alignment: 16)
+            let outBuf = UnsafeMutableRawPointer.allocate(byteCount: reply, alignment: 16)
+            defer { inBuf.deallocate(); outBuf.deallocate() }
+            for _ in 0..<n {
+                guard readAll(b, inBuf, request), writeAll(b, outBuf, reply) else { return }
+            }
+        }
+        server.start()
+        let out = UnsafeMutableRawPointer.allocate(byteCount: request, alignment: 16)
+        let back = UnsafeMutableRawPointer.allocate(byteCount: reply, alignment: 16)
+        defer { out.deallocate(); back.deallocate(); close(a); close(b) }
+        let t0 = now()
+        for _ in 0..<n {
+            guard writeAll(a, out, request), readAll(a, back, reply) else { throw CLIError("echo failed") }
+        }
+        return now() - t0
+    }
+
+    static func readAll(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int) -> Bool {
+        var done = 0
+        while done < n {
+            let r = recv(fd, p + done, n - done, 0)
+            if r <= 0 { return false }
+            done += r
+        }
+        return true
+    }
+
+    static func writeAll(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int) -> Bool {
+        var done = 0
+        while done < n {
+            let r = send(fd, p + done, n - done, Int32(MSG_NOSIGNAL))
+            if r <= 0 { return false }
+            done += r
+        }
+        return true
+    }
+}

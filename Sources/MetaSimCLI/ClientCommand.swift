@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import MetaSimClient
+import MetaSimCore
+import MetaSimProtocol
+
+/// `metasim client ...`: a few manual operations against a running metasimd.
+struct ClientCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "client",
+        abstract: "Talk to a running metasimd over its socket.",
+        subcommands: [ClientStatus.self, ClientWorlds.self, ClientRun.self, ClientBench.self])
+}
+
+struct ClientOptions: ParsableArguments {
+    @Option(help: "The daemon's socket (default: $METASIM_SOCKET, else /run/metasim/metasim.sock).")
+    var socket: String?
+
+    var path: String { socket ?? ProcessInfo.processInfo.environment["METASIM_SOCKET"] ?? "/run/metasim/metasim.sock" }
+
+    func connect() throws -> MetaSimConnection {
+        do { return try MetaSimConnection(socketPath: path, client: "metasim-cli") } catch { throw CLIError(error.description) }
+    }
+}
+
+/// Runs a client call, turning its error into a CLI error.
+func call<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let error as ClientError { throw CLIError(error.description) }
+}
+
+struct ClientStatus: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "The server's status.")
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        let c = try client.connect()
+        let s = try call { try c.status() }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        print(String(decoding: try encoder.encode(s), as: UTF8.self))
+    }
+}
+
+struct ClientWorlds: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "worlds", abstract: "The server's world catalog.")
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        let c = try client.connect()
+        var table = TextTable(["world", "kind", "obs", "action", "family parameters"])
+        for w in try call({ try c.listWorlds() }) {
+            table.add([w.name, w.kind, "\(w.observation.count)", w.discreteActions.map { "discrete(\($0))" } ?? "\(w.action.count)",
+                       w.parameters.map { "\($0.name) ~ \($0.distribution)" }.joined(separator: ", ")])
+        }
+        print(table.render(), terminator: "")
+    }
+}
+
+struct ClientRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Open a world on the server and step random episodes.")
+    @OptionGroup var client: ClientOptions
+    @Option(help: "Catalog world name.") var world: String
+    @Option(help: "Episodes to finish.") var episodes = 1
+    @Option(help: "Instances in the session.") var batch = 1
+    @Option(help: "Batch (episode) seed.") var seed: UInt64 = 0
+    @Option(name: .customLong("task-seed"), help: "Sample the task from this seed (default: nominal).") var taskSeed: UInt64?
+
+    func run() throws {
+        let c = try client.connect()
+        let s = try call { try c.open(OpenRequest(world: world, batch: batch, taskSeed: taskSeed, seed: seed)) }
+        var rng = SeededGenerator(seed: seed)
+        var finished = 0
+        var table = TextTable(["episode", "instance", "return", "length"])
+        while finished < episodes {
+            if let n = s.info.discreteActions {
+                try call { try s.step(indices: (0..<s.count).map { _ in Int32.random(in: 0..<Int32(n), using: &rng) }) }
+            } else {
+                let low = s.info.action.lowBounds, high = s.info.action.highBounds
+                var actions: [Float] = []
+                for _ in 0..<s.count {
+                    for j in 0..<s.actionSize { actions.append(Float(Double.random(in: low[j]...high[j], using: &rng))) }
+                }
+                try call { try s.step(actions) }
+            }
+            for (k, i) in s.endedIndices.enumerated() where finished < episodes {
+                finished += 1
+                table.add(["\(finished)", "\(i)", String(format: "%.3f", s.endedReturns[k]), "\(s.endedLengths[k])"])
+            }
+        }
+        try call { try s.close() }
+        print("world \(world) on \(client.path): session \(s.id), \(s.count) instances")
+        print(table.render(), terminator: "")
+    }
+}

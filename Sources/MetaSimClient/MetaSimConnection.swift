@@ -1,0 +1,266 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MetaSimProtocol
+
+/// A blocking connection to metasimd over its Unix-domain socket (protocol v1). Made for hot
+/// loops: one reused send buffer and one reused receive buffer, no allocation per step once
+/// they have their size. Not thread-safe: one thread per connection.
+///
+///     let c = try MetaSimConnection(socketPath: "/run/metasim/metasim.sock")
+///     let s = try c.open(OpenRequest(world: "lunar-lander", batch: 16, seed: 1))
+///     try s.step(actions)        // s.rewards, s.observations, s.terminated, s.truncated
+public final class MetaSimConnection {
+    public let socketPath: String
+    public private(set) var hello: HelloReply!
+    let fd: Int32
+    private var nextID: UInt32 = 1
+    var writer = FrameWriter(capacity: 1 << 16)
+    private var readBuffer: UnsafeMutableRawBufferPointer
+    /// The last frame read: header and the bounds of its meta and data in `readBuffer`.
+    private(set) var lastHeader = FrameHeader(kind: 0, flags: [], id: 0, metaLength: 0)
+    private var lastLength = 0
+    /// Events received while waiting for a response (observer streams), oldest first.
+    public var pendingEvents: [ReceivedFrame] = []
+
+    /// Connects and says hello. With `retryFor` > 0, retries a refused or missing socket for
+    /// that many seconds (a daemon that is still starting).
+    public init(socketPath: String, client: String = "metasim-swift", retryFor seconds: Double = 0,
+                protocol version: ProtocolVersion = .current) throws(ClientError) {
+        self.socketPath = socketPath
+        readBuffer = .allocate(byteCount: 1 << 16, alignment: 16)
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let end = Double(deadline.tv_sec) + Double(deadline.tv_nsec) / 1e9 + seconds
+        var fd: Int32 = -1
+        while true {
+            do {
+                fd = try Self.connect(socketPath)
+                break
+            } catch {
+                var now = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &now)
+                if Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 >= end {
+                    readBuffer.deallocate()
+                    throw error
+                }
+                usleep(10_000)
+            }
+        }
+        self.fd = fd
+        hello = try request(.hello, meta: HelloRequest(protocol: version, client: client), as: HelloReply.self).meta
+    }
+
+    deinit {
+        close(fd)
+        readBuffer.deallocate()
+    }
+
+    static func connect(_ path: String) throws(ClientError) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .connect(path: path, message: String(cString: strerror(errno))) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            close(fd)
+            throw .connect(path: path, message: "socket path too long")
+        }
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
+        let r = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard r == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw .connect(path: path, message: message)
+        }
+        return fd
+    }
+
+    // MARK: Raw frames
+
+    /// A new request id (ids start at 1 and increase).
+    public func makeID() -> UInt32 {
+        defer { nextID = nextID == UInt32.max ? 1 : nextID + 1 }
+        return nextID
+    }
+
+    /// Sends one frame (for pipelining and tests; `request` sends and waits).
+    public func send(kind: UInt16, id: UInt32, meta: [UInt8], data: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) throws(ClientError) {
+        writer.removeAll()
+        let start = writer.beginFrame(kind: kind, flags: [], id: id, meta: meta)
+        writer.append(data)
+        writer.endFrame(start)
+        try writeAll(writer.bytes)
+    }
+
+    /// Sends raw bytes as they are (tests of hostile input).
+    public func sendRaw(_ bytes: [UInt8]) throws(ClientError) {
+        try withBytes(bytes) { p throws(ClientError) in try writeAll(p) }
+    }
+
+    func writeAll(_ p: UnsafeRawBufferPointer) throws(ClientError) {
+        var done = 0
+        while done < p.count {
+            let n = Glibc.send(fd, p.baseAddress! + done, p.count - done, Int32(MSG_NOSIGNAL))
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EPIPE || errno == ECONNRESET { throw .closed }
+                throw .io("send: \(String(cString: strerror(errno)))")
+            }
+            done += n
+        }
+    }
+
+    private func readExactly(_ count: Int, into p: UnsafeMutableRawPointer) throws(ClientError) {
+        var done = 0
+        while done < count {
+            let n = recv(fd, p + done, count - done, 0)
+            if n == 0 { throw .closed }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == ECONNRESET { throw .closed }
+                throw .io("recv: \(String(cString: strerror(errno)))")
+            }
+            done += n
+        }
+    }
+
+    /// Reads the next frame into the receive buffer; `lastMeta`/`lastData` view it.
+    func readFrame() throws(ClientError) {
+        try readExactly(4, into: readBuffer.baseAddress!)
+        let length = Int(UnsafeRawBufferPointer(readBuffer).loadLE(UInt32.self, at: 0))
+        guard length >= FrameHeader.size, length <= 1 << 30 else { throw .protocolViolation("frame length \(length)") }
+        if length > readBuffer.count {
+            readBuffer.deallocate()
+            readBuffer = .allocate(byteCount: max(length, 2 * readBuffer.count), alignment: 16)
+        }
+        try readExactly(length, into: readBuffer.baseAddress!)
+        let header = FrameHeader(UnsafeRawBufferPointer(readBuffer))
+        guard Int(header.metaLength) <= length - FrameHeader.size else { throw .protocolViolation("metadata past the frame") }
+        lastHeader = header
+        lastLength = length
+    }
+
+    var lastMeta: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: readBuffer[FrameHeader.size..<(FrameHeader.size + Int(lastHeader.metaLength))])
+    }
+
+    var lastData: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: readBuffer[(FrameHeader.size + Int(lastHeader.metaLength))..<lastLength])
+    }
+
+    var lastFrame: ReceivedFrame { ReceivedFrame(header: lastHeader, meta: Array(lastMeta), data: Array(lastData)) }
+
+    /// Reads the next frame of any kind (responses and events), copied out.
+    public func receive() throws(ClientError) -> ReceivedFrame {
+        if !pendingEvents.isEmpty { return pendingEvents.removeFirst() }
+        try readFrame()
+        return lastFrame
+    }
+
+    /// Reads the next event (an observer stream's), waiting for one if none is pending.
+    public func nextEvent() throws(ClientError) -> ReceivedFrame {
+        if !pendingEvents.isEmpty { return pendingEvents.removeFirst() }
+        while true {
+            try readFrame()
+            if lastHeader.flags.contains(.event) { return lastFrame }
+            throw .protocolViolation("response \(lastHeader.id) with no request waiting for it")
+        }
+    }
+
+    /// Waits for the response to `id` (events met on the way are queued); throws its error.
+    func awaitResponse(_ id: UInt32) throws(ClientError) {
+        while true {
+            try readFrame()
+            if lastHeader.flags.contains(.event) {
+                pendingEvents.append(lastFrame)
+                continue
+            }
+            if lastHeader.flags.contains(.error) {
+                let reply = (try? MetaCoding.decodeReply(ErrorReply.self, from: lastMeta))
+                    ?? ErrorReply(code: .internal, message: String(decoding: lastMeta, as: UTF8.self))
+                throw .server(kind: lastHeader.kind, id: lastHeader.id, reply: reply)
+            }
+            guard lastHeader.id == id else {
+                throw .protocolViolation("expected the response to request \(id), got \(lastHeader.id)")
+            }
+            return
+        }
+    }
+
+    // MARK: Requests
+
+    /// Sends a request and waits for its response; returns the decoded metadata and the data.
+    public func request<Reply: Decodable>(_ kind: MessageKind, meta: some Encodable, data: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
+                                          as: Reply.Type) throws(ClientError) -> (meta: Reply, data: [UInt8]) {
+        let id = makeID()
+        try send(kind: kind.rawValue, id: id, meta: MetaCoding.encode(meta), data: data)
+        try awaitResponse(id)
+        do {
+            return (try MetaCoding.decodeReply(Reply.self, from: lastMeta), Array(lastData))
+        } catch {
+            throw .protocolViolation("\(kind.name) reply: \(error.message)")
+        }
+    }
+
+    public func ping(_ payload: [UInt8] = []) throws(ClientError) -> [UInt8] {
+        let id = makeID()
+        try withBytes(payload) { p throws(ClientError) in try send(kind: MessageKind.ping.rawValue, id: id, meta: [], data: p) }
+        try awaitResponse(id)
+        return Array(lastData)
+    }
+
+    public func status() throws(ClientError) -> StatusReply {
+        try request(.status, meta: EmptyRequest(), as: StatusReply.self).meta
+    }
+
+    public func listWorlds() throws(ClientError) -> [WorldInfo] {
+        try request(.listWorlds, meta: EmptyRequest(), as: ListWorldsReply.self).meta.worlds
+    }
+
+    /// Opens a session on a catalog world or inline YAML.
+    public func open(_ r: OpenRequest) throws(ClientError) -> RemoteSession {
+        let (reply, data) = try request(.open, meta: r, as: SessionReply.self)
+        return RemoteSession(connection: self, reply: reply, observations: data)
+    }
+
+    /// Subscribes to another connection's session; read its stream with `nextEvent()`.
+    public func observe(session: UInt32) throws(ClientError) -> (reply: SessionReply, observations: [Float], requestID: UInt32) {
+        let id = makeID()
+        try send(kind: MessageKind.observe.rawValue, id: id, meta: MetaCoding.encode(SessionRequest(session: session)))
+        try awaitResponse(id)
+        do {
+            let reply = try MetaCoding.decodeReply(SessionReply.self, from: lastMeta)
+            return (reply, floats(lastData), id)
+        } catch {
+            throw .protocolViolation("observe reply: \(error.message)")
+        }
+    }
+
+    public func unobserve(session: UInt32) throws(ClientError) {
+        _ = try request(.unobserve, meta: SessionRequest(session: session), as: SessionRequest.self)
+    }
+}
+
+/// `{}`.
+public struct EmptyRequest: Codable, Sendable { public init() {} }
+
+func floats(_ p: UnsafeRawBufferPointer) -> [Float] {
+    [Float](unsafeUninitializedCapacity: p.count / 4) { out, n in
+        UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(rebasing: p[0..<(4 * (p.count / 4))]))
+        n = p.count / 4
+    }
+}
+
+func floats(_ bytes: [UInt8]) -> [Float] { bytes.withUnsafeBytes { floats($0) } }
+
+/// `Array.withUnsafeBytes` for a body with typed throws.
+func withBytes<T>(_ array: [T], _ body: (UnsafeRawBufferPointer) throws(ClientError) -> Void) throws(ClientError) {
+    var failure: ClientError?
+    array.withUnsafeBytes { p in
+        do throws(ClientError) { try body(p) } catch { failure = error }
+    }
+    if let failure { throw failure }
+}

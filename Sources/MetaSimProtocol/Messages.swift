@@ -1,0 +1,307 @@
+/// The JSON metadata of protocol v1 requests and responses (docs/protocol.md). Keys are
+/// snake_case on the wire; requests are strict (an unknown key is an error, see `MetaCoding`).
+
+/// A tensor spec as dm_env_rpc gives it: name, shape, dtype and per-entry bounds. An infinite
+/// bound is sent as null (JSON has no infinity).
+public struct WireTensorSpec: Codable, Sendable, Equatable {
+    public var name: String
+    public var shape: [Int]
+    public var dtype: String
+    public var low: [Double?]
+    public var high: [Double?]
+    public var entries: [String]
+
+    public init(name: String, shape: [Int], dtype: String, low: [Double], high: [Double], entries: [String]) {
+        self.name = name
+        self.shape = shape
+        self.dtype = dtype
+        self.low = low.map { $0.isFinite ? $0 : nil }
+        self.high = high.map { $0.isFinite ? $0 : nil }
+        self.entries = entries
+    }
+
+    public var count: Int { shape.reduce(1, *) }
+    public var lowBounds: [Double] { low.map { $0 ?? -.infinity } }
+    public var highBounds: [Double] { high.map { $0 ?? .infinity } }
+}
+
+public struct HelloRequest: Codable, Sendable {
+    public var `protocol`: ProtocolVersion
+    public var client: String?
+    public var capabilities: [String]?
+    public init(protocol: ProtocolVersion = .current, client: String? = nil, capabilities: [String]? = nil) {
+        self.protocol = `protocol`
+        self.client = client
+        self.capabilities = capabilities
+    }
+    public static let keys: Set<String> = ["protocol", "client", "capabilities"]
+}
+
+public struct ServerLimits: Codable, Sendable, Equatable {
+    public var maxFrame: Int
+    public var maxSessionsPerConnection: Int
+    public var maxBatch: Int
+    public var maxConnections: Int
+    public var idleTimeoutSeconds: Double
+    public init(maxFrame: Int, maxSessionsPerConnection: Int, maxBatch: Int, maxConnections: Int, idleTimeoutSeconds: Double) {
+        self.maxFrame = maxFrame
+        self.maxSessionsPerConnection = maxSessionsPerConnection
+        self.maxBatch = maxBatch
+        self.maxConnections = maxConnections
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+    }
+    enum CodingKeys: String, CodingKey { case maxFrame = "max_frame", maxSessionsPerConnection = "max_sessions_per_connection", maxBatch = "max_batch", maxConnections = "max_connections", idleTimeoutSeconds = "idle_timeout_seconds" }
+}
+
+public struct HelloReply: Codable, Sendable {
+    public var `protocol`: ProtocolVersion
+    public var server: String
+    public var capabilities: [String]
+    public var limits: ServerLimits
+    public init(protocol: ProtocolVersion, server: String, capabilities: [String], limits: ServerLimits) {
+        self.protocol = `protocol`
+        self.server = server
+        self.capabilities = capabilities
+        self.limits = limits
+    }
+}
+
+public struct ParameterInfo: Codable, Sendable, Equatable {
+    public var name: String
+    public var distribution: String
+    public var nominal: Double
+    public init(name: String, distribution: String, nominal: Double) {
+        self.name = name
+        self.distribution = distribution
+        self.nominal = nominal
+    }
+}
+
+public struct WorldInfo: Codable, Sendable, Equatable {
+    public var name: String
+    public var kind: String
+    public var path: String
+    public var description: String
+    public var observation: WireTensorSpec
+    public var action: WireTensorSpec
+    public var discreteActions: Int?
+    public var parameters: [ParameterInfo]
+    public init(name: String, kind: String, path: String, description: String, observation: WireTensorSpec,
+                action: WireTensorSpec, discreteActions: Int?, parameters: [ParameterInfo]) {
+        self.name = name
+        self.kind = kind
+        self.path = path
+        self.description = description
+        self.observation = observation
+        self.action = action
+        self.discreteActions = discreteActions
+        self.parameters = parameters
+    }
+    enum CodingKeys: String, CodingKey { case name, kind, path, description, observation, action, discreteActions = "discrete_actions", parameters }
+}
+
+public struct ListWorldsReply: Codable, Sendable {
+    public var worlds: [WorldInfo]
+    public init(worlds: [WorldInfo]) { self.worlds = worlds }
+}
+
+/// Opens a session: `world` (a catalog name) or `yaml` (a whole world file inline, with `file`
+/// naming it in error messages); the task is the nominal one, the one `task_seed` samples, and
+/// `params` overrides either; `seed` is the batch's episode seed.
+public struct OpenRequest: Codable, Sendable {
+    public var world: String?
+    public var yaml: String?
+    public var file: String?
+    public var batch: Int?
+    public var threads: Int?
+    public var taskSeed: UInt64?
+    public var params: [String: Double]?
+    public var seed: UInt64?
+    public var autoReset: Bool?
+    public init(world: String? = nil, yaml: String? = nil, file: String? = nil, batch: Int? = nil, threads: Int? = nil,
+                taskSeed: UInt64? = nil, params: [String: Double]? = nil, seed: UInt64? = nil, autoReset: Bool? = nil) {
+        self.world = world
+        self.yaml = yaml
+        self.file = file
+        self.batch = batch
+        self.threads = threads
+        self.taskSeed = taskSeed
+        self.params = params
+        self.seed = seed
+        self.autoReset = autoReset
+    }
+    public static let keys: Set<String> = ["world", "yaml", "file", "batch", "threads", "task_seed", "params", "seed", "auto_reset"]
+    enum CodingKeys: String, CodingKey { case world, yaml, file, batch, threads, taskSeed = "task_seed", params, seed, autoReset = "auto_reset" }
+}
+
+public struct TaskInfo: Codable, Sendable, Equatable {
+    public var seed: UInt64?
+    public var params: [String: Double]
+    public init(seed: UInt64?, params: [String: Double]) {
+        self.seed = seed
+        self.params = params
+    }
+}
+
+/// The reply to open, set_task and observe; open and set_task carry the first observations
+/// (batch × observation float32) as data.
+public struct SessionReply: Codable, Sendable {
+    public var session: UInt32
+    public var world: String
+    public var batch: Int
+    public var threads: Int
+    public var autoReset: Bool
+    public var observation: WireTensorSpec
+    public var action: WireTensorSpec
+    public var discreteActions: Int?
+    public var task: TaskInfo
+    public var seed: UInt64
+    public init(session: UInt32, world: String, batch: Int, threads: Int, autoReset: Bool, observation: WireTensorSpec,
+                action: WireTensorSpec, discreteActions: Int?, task: TaskInfo, seed: UInt64) {
+        self.session = session
+        self.world = world
+        self.batch = batch
+        self.threads = threads
+        self.autoReset = autoReset
+        self.observation = observation
+        self.action = action
+        self.discreteActions = discreteActions
+        self.task = task
+        self.seed = seed
+    }
+    enum CodingKeys: String, CodingKey { case session, world, batch, threads, autoReset = "auto_reset", observation, action, discreteActions = "discrete_actions", task, seed }
+}
+
+/// Resets all instances (or `instances`): with `seeds` (one per listed instance) to those
+/// episode seeds, with `seed` as the batch's episode seed (instance i gets mix(seed, i)), with
+/// neither to each instance's next episode. The reply's data is all observations.
+public struct ResetRequest: Codable, Sendable {
+    public var session: UInt32
+    public var instances: [Int]?
+    public var seeds: [UInt64]?
+    public var seed: UInt64?
+    public init(session: UInt32, instances: [Int]? = nil, seeds: [UInt64]? = nil, seed: UInt64? = nil) {
+        self.session = session
+        self.instances = instances
+        self.seeds = seeds
+        self.seed = seed
+    }
+    public static let keys: Set<String> = ["session", "instances", "seeds", "seed"]
+}
+
+/// A new world of the family on an open session: the same file and batch, a new task.
+public struct SetTaskRequest: Codable, Sendable {
+    public var session: UInt32
+    public var taskSeed: UInt64?
+    public var params: [String: Double]?
+    public var seed: UInt64?
+    public init(session: UInt32, taskSeed: UInt64? = nil, params: [String: Double]? = nil, seed: UInt64? = nil) {
+        self.session = session
+        self.taskSeed = taskSeed
+        self.params = params
+        self.seed = seed
+    }
+    public static let keys: Set<String> = ["session", "task_seed", "params", "seed"]
+    enum CodingKeys: String, CodingKey { case session, taskSeed = "task_seed", params, seed }
+}
+
+/// Names a session: close, observe, unobserve.
+public struct SessionRequest: Codable, Sendable {
+    public var session: UInt32
+    public init(session: UInt32) { self.session = session }
+    public static let keys: Set<String> = ["session"]
+}
+
+public struct StatusReply: Codable, Sendable {
+    public var server: String
+    public var `protocol`: ProtocolVersion
+    public var uptimeSeconds: Double
+    public var connections: Int
+    public var sessions: Int
+    public var instances: Int
+    public var observers: Int
+    public var requests: UInt64
+    public var steps: UInt64
+    public var worlds: Int
+    public var draining: Bool
+    public init(server: String, protocol: ProtocolVersion, uptimeSeconds: Double, connections: Int, sessions: Int,
+                instances: Int, observers: Int, requests: UInt64, steps: UInt64, worlds: Int, draining: Bool) {
+        self.server = server
+        self.protocol = `protocol`
+        self.uptimeSeconds = uptimeSeconds
+        self.connections = connections
+        self.sessions = sessions
+        self.instances = instances
+        self.observers = observers
+        self.requests = requests
+        self.steps = steps
+        self.worlds = worlds
+        self.draining = draining
+    }
+    enum CodingKeys: String, CodingKey { case server, `protocol`, uptimeSeconds = "uptime_seconds", connections, sessions, instances, observers, requests, steps, worlds, draining }
+}
+
+/// An observer event's metadata: `reset` (data: observations), `step` (data: a step reply
+/// followed by the actions), `task` (a SessionReply in `session_info`, data: observations),
+/// `closed` (the final event), `dropped` (the observer was too slow: `count` events skipped).
+public struct ObserverEvent: Codable, Sendable {
+    public var event: String
+    public var session: UInt32
+    public var count: Int?
+    public init(event: String, session: UInt32, count: Int? = nil) {
+        self.event = event
+        self.session = session
+        self.count = count
+    }
+}
+
+/// The metadata of an error response.
+public struct ErrorReply: Codable, Sendable, Equatable {
+    public var code: ErrorCode
+    public var message: String
+    /// The server closes the connection after this response.
+    public var fatal: Bool
+    /// For world errors: every `path:line:column: error: key.path: message`.
+    public var diagnostics: [String]?
+    public init(code: ErrorCode, message: String, fatal: Bool = false, diagnostics: [String]? = nil) {
+        self.code = code
+        self.message = message
+        self.fatal = fatal
+        self.diagnostics = diagnostics
+    }
+}
+
+/// Error codes of protocol v1. Clients must treat an unknown code as a generic failure.
+public enum ErrorCode: String, Codable, Sendable, CaseIterable {
+    /// The frame is shorter than its header or its metadata runs past its end.
+    case badFrame = "bad_frame"
+    /// The length prefix exceeds the server's maximum frame size (fatal).
+    case frameTooLarge = "frame_too_large"
+    /// The first request was not hello.
+    case handshakeRequired = "handshake_required"
+    /// The client's major protocol version differs from the server's (fatal).
+    case versionMismatch = "version_mismatch"
+    case unknownKind = "unknown_kind"
+    /// The metadata is not a JSON object of the request's schema, or a field is out of range.
+    case badRequest = "bad_request"
+    case unknownWorld = "unknown_world"
+    /// The world file has errors (see `diagnostics`).
+    case invalidWorld = "invalid_world"
+    case unknownParameter = "unknown_parameter"
+    case unknownSession = "unknown_session"
+    /// The session belongs to another connection.
+    case notOwner = "not_owner"
+    /// The step data does not have the session's shape.
+    case badShape = "bad_shape"
+    case badDtype = "bad_dtype"
+    /// NaN or infinite action, or a discrete index out of range.
+    case badAction = "bad_action"
+    /// A step on an instance whose episode ended, in a session without auto-reset.
+    case episodeEnded = "episode_ended"
+    case limitExceeded = "limit_exceeded"
+    /// The world failed while simulating (a sampled shape Box2D refuses); reset the session.
+    case worldFailed = "world_failed"
+    case shuttingDown = "shutting_down"
+    case serverBusy = "server_busy"
+    case `internal` = "internal"
+}

@@ -1,0 +1,104 @@
+/// Packed binary data of step requests and replies (docs/protocol.md). Little-endian; every
+/// array starts at an offset that is a multiple of its element size.
+
+/// The element type of a step's actions.
+public enum ActionDType: UInt32, Sendable {
+    case float32 = 1
+    case int32 = 2
+
+    public var name: String { self == .float32 ? "float32" : "int32" }
+}
+
+/// Step request data:
+///
+///     u32 session, u32 count, u32 dtype (1 float32, 2 int32), u32 reserved (0)
+///     actions: count × action_size float32, or count int32 (discrete worlds)
+public struct StepRequestLayout: Sendable, Equatable {
+    public static let headerSize = 16
+    public var session: UInt32
+    public var count: Int
+    public var dtype: ActionDType
+    public var actionSize: Int
+
+    public init(session: UInt32, count: Int, dtype: ActionDType, actionSize: Int) {
+        self.session = session
+        self.count = count
+        self.dtype = dtype
+        self.actionSize = actionSize
+    }
+
+    /// Values in the actions array (a discrete world has one int32 per instance).
+    public var valueCount: Int { dtype == .int32 ? count : count * actionSize }
+    public var size: Int { Self.headerSize + 4 * valueCount }
+
+    public func writeHeader(into p: UnsafeMutableRawBufferPointer) {
+        p.storeLE(session, at: 0)
+        p.storeLE(UInt32(count), at: 4)
+        p.storeLE(dtype.rawValue, at: 8)
+        p.storeLE(UInt32(0), at: 12)
+    }
+}
+
+/// Step reply data for `count` instances with `observationSize` values each, of which `ended`
+/// finished an episode this step:
+///
+///     u32 session, u32 count, u32 observation_size, u32 ended
+///     f64 rewards[count]
+///     f32 observations[count × observation_size]   (with auto-reset: the new episodes' first)
+///     u8  terminated[count], u8 truncated[count]    (then zero padding to a multiple of 8)
+///     u32 ended_index[ended]                        (then zero padding to a multiple of 8)
+///     f64 ended_return[ended]
+///     u32 ended_length[ended]
+///     f32 final_observations[ended × observation_size]
+public struct StepReplyLayout: Sendable, Equatable {
+    public static let headerSize = 16
+    public let count: Int
+    public let observationSize: Int
+    public let ended: Int
+
+    public let rewards: Int
+    public let observations: Int
+    public let terminated: Int
+    public let truncated: Int
+    public let endedIndex: Int
+    public let endedReturn: Int
+    public let endedLength: Int
+    public let finalObservations: Int
+    public let size: Int
+
+    public init(count: Int, observationSize: Int, ended: Int) {
+        self.count = count
+        self.observationSize = observationSize
+        self.ended = ended
+        func align8(_ x: Int) -> Int { (x + 7) & ~7 }
+        rewards = Self.headerSize
+        observations = rewards + 8 * count
+        terminated = observations + 4 * count * observationSize
+        truncated = terminated + count
+        endedIndex = align8(truncated + count)
+        endedReturn = align8(endedIndex + 4 * ended)
+        endedLength = endedReturn + 8 * ended
+        finalObservations = endedLength + 4 * ended
+        size = finalObservations + 4 * ended * observationSize
+    }
+
+    /// Reads the header of reply data and checks that the data is exactly as long as it says.
+    public static func parse(_ p: UnsafeRawBufferPointer) -> (session: UInt32, layout: StepReplyLayout)? {
+        guard p.count >= headerSize else { return nil }
+        let session = p.loadLE(UInt32.self, at: 0)
+        let count = Int(p.loadLE(UInt32.self, at: 4))
+        let obs = Int(p.loadLE(UInt32.self, at: 8))
+        let ended = Int(p.loadLE(UInt32.self, at: 12))
+        guard ended <= count else { return nil }
+        let layout = StepReplyLayout(count: count, observationSize: obs, ended: ended)
+        guard layout.size == p.count else { return nil }
+        return (session, layout)
+    }
+
+    public func writeHeader(session: UInt32, into p: UnsafeMutableRawBufferPointer) {
+        p.storeLE(session, at: 0)
+        p.storeLE(UInt32(count), at: 4)
+        p.storeLE(UInt32(observationSize), at: 8)
+        p.storeLE(UInt32(ended), at: 12)
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import MetaSimCore
+import MetaSimYAML
+import NIOCore
+
+/// The daemon's configuration file (`/etc/metasim/metasimd.yaml`), read with the same YAML
+/// loader and strict schema walk as world files: an unknown key, a wrong type or an
+/// out-of-range value is an error with `path:line:column` and the key path. Every field is
+/// optional; command-line flags override the file, the file overrides the defaults.
+///
+///     socket: /run/metasim/metasim.sock
+///     worlds: /usr/share/metasim/worlds
+///     log_level: info              # trace, debug, info, notice, warning, error, critical
+///     limits:
+///       max_frame_bytes: 16777216
+///       max_connections: 1024
+///       max_sessions_per_connection: 16
+///       max_batch: 4096
+///       max_threads_per_session: 2
+///       idle_timeout_seconds: 900  # 0: never
+///       drain_timeout_seconds: 10
+///     threads:
+///       io: 2
+///       workers: 2
+public struct ConfigurationFile: Sendable, Equatable {
+    public var socket: String?
+    public var worlds: String?
+    public var logLevel: String?
+    public var maxFrame: Int?
+    public var maxConnections: Int?
+    public var maxSessionsPerConnection: Int?
+    public var maxBatch: Int?
+    public var maxThreadsPerSession: Int?
+    public var idleTimeoutSeconds: Double?
+    public var drainTimeoutSeconds: Double?
+    public var ioThreads: Int?
+    public var workerThreads: Int?
+
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    public init() {}
+
+    public static func load(contentsOfFile path: String) throws(ServerError) -> ConfigurationFile {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw .configuration([Diagnostic(file: path, line: 0, column: 0, keyPath: "", message: "cannot read the file as UTF-8 text")])
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws(ServerError) -> ConfigurationFile {
+        let root: YAMLNode?
+        do { root = try YAML.parse(text, file: file) } catch {
+            throw .configuration(WorldError(error).diagnostics)
+        }
+        var config = ConfigurationFile()
+        guard let root else { return config }
+        let r = SchemaReader(file: file)
+        if let top = r.mapping(root, "", allowed: ["socket", "worlds", "log_level", "limits", "threads"]) {
+            if let n = top["socket"] { config.socket = r.string(n, top.path("socket")) }
+            if let n = top["worlds"] { config.worlds = r.string(n, top.path("worlds")) }
+            if let n = top["log_level"] { config.logLevel = r.choice(n, top.path("log_level"), logLevels) }
+            if let n = top["limits"], let l = r.mapping(n, "limits", allowed: [
+                "max_frame_bytes", "max_connections", "max_sessions_per_connection", "max_batch",
+                "max_threads_per_session", "idle_timeout_seconds", "drain_timeout_seconds",
+            ]) {
+                if let v = l["max_frame_bytes"] { config.maxFrame = r.integer(v, l.path("max_frame_bytes"), min: 1024, max: 1 << 30) }
+                if let v = l["max_connections"] { config.maxConnections = r.integer(v, l.path("max_connections"), min: 1, max: 1 << 20) }
+                if let v = l["max_sessions_per_connection"] {
+                    config.maxSessionsPerConnection = r.integer(v, l.path("max_sessions_per_connection"), min: 1, max: 1 << 16)
+                }
+                if let v = l["max_batch"] { config.maxBatch = r.integer(v, l.path("max_batch"), min: 1, max: 1 << 20) }
+                if let v = l["max_threads_per_session"] {
+                    config.maxThreadsPerSession = r.integer(v, l.path("max_threads_per_session"), min: 1, max: 1024)
+                }
+                if let v = l["idle_timeout_seconds"] { config.idleTimeoutSeconds = seconds(r, v, l.path("idle_timeout_seconds")) }
+                if let v = l["drain_timeout_seconds"] { config.drainTimeoutSeconds = seconds(r, v, l.path("drain_timeout_seconds")) }
+            }
+            if let n = top["threads"], let t = r.mapping(n, "threads", allowed: ["io", "workers"]) {
+                if let v = t["io"] { config.ioThreads = r.integer(v, t.path("io"), min: 1, max: 1024) }
+                if let v = t["workers"] { config.workerThreads = r.integer(v, t.path("workers"), min: 1, max: 1024) }
+            }
+        }
+        if !r.diagnostics.isEmpty { throw .configuration(r.diagnostics) }
+        return config
+    }
+
+    private static func seconds(_ r: SchemaReader, _ node: YAMLNode, _ path: String) -> Double? {
+        guard let v = r.literal(node, path) else { return nil }
+        guard v >= 0, v <= 86_400 * 365 else {
+            r.error(node, path, "expected seconds in 0...31536000, got \(v)")
+            return nil
+        }
+        return v
+    }
+
+    /// Applies the file's settings to a configuration.
+    public func apply(to c: inout ServerConfiguration) {
+        if let socket { c.socketPath = socket }
+        if let worlds { c.worldsRoot = worlds }
+        if let maxFrame { c.maxFrame = maxFrame }
+        if let maxConnections { c.maxConnections = maxConnections }
+        if let maxSessionsPerConnection { c.maxSessionsPerConnection = maxSessionsPerConnection }
+        if let maxBatch { c.maxBatch = maxBatch }
+        if let maxThreadsPerSession { c.maxThreadsPerSession = maxThreadsPerSession }
+        if let idleTimeoutSeconds { c.idleTimeout = idleTimeoutSeconds == 0 ? nil : .nanoseconds(Int64(idleTimeoutSeconds * 1e9)) }
+        if let drainTimeoutSeconds { c.drainTimeout = .nanoseconds(Int64(drainTimeoutSeconds * 1e9)) }
+        if let ioThreads { c.eventLoopThreads = ioThreads }
+        if let workerThreads { c.workerThreads = workerThreads }
+    }
+}

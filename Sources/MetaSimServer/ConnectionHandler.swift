@@ -1,0 +1,182 @@
+import Logging
+import MetaSimCore
+import MetaSimProtocol
+import NIOCore
+
+/// One client connection: the handshake, an ordered queue of requests (one response each, in
+/// order, even when a request waits on a worker thread), the sessions it owns and the sessions
+/// it observes. Everything here runs on the connection's event loop.
+final class ConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = InboundFrame
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// Requests read but not yet answered before the connection stops reading (backpressure).
+    static let maxQueued = 64
+
+    let core: ServerCore
+    var logger: Logger
+    private(set) var context: ChannelHandlerContext!
+    var greeted = false
+    var queue = CircularBuffer<InboundFrame>()
+    var busy = false
+    var draining = false
+    var closed = false
+    private var heldRead = false
+    var sessions: [UInt32: Session] = [:]
+    /// Sessions this connection observes (session id -> observe request id).
+    var observing: [UInt32: (session: Session, requestID: UInt32)] = [:]
+
+    init(core: ServerCore, logger: Logger) {
+        self.core = core
+        self.logger = logger
+    }
+
+    var key: ObjectIdentifier { ObjectIdentifier(self) }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        logger[metadataKey: "connection"] = "\(UInt(bitPattern: ObjectIdentifier(self).hashValue) & 0xffffff)"
+        core.register(NIOLoopBound(self, eventLoop: context.eventLoop), key: key)
+        if core.draining.load(ordering: .acquiring) { beginDrain() }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        releaseAll()
+        core.unregister(connection: key)
+        logger.debug("connection closed")
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        queue.append(unwrapInboundIn(data))
+        if !busy { process() }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if queue.count >= Self.maxQueued {
+            heldRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let violation = error as? FramingViolation {
+            logger.info("framing violation, closing: \(violation.message)")
+            // Requests before the bad frame are still answered, in order; then the fatal error.
+            queue.removeAll()
+            var buffer = context.channel.allocator.buffer(capacity: 256)
+            let failure = RequestFailure(violation.code, violation.message, fatal: true)
+            buffer.writeFrame(kind: 0, flags: [.response, .error], id: violation.id, meta: MetaCoding.encode(failure.reply))
+            closeAfter(buffer)
+            return
+        }
+        logger.info("connection error: \(error)")
+        closeNow()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            logger.info("idle timeout: closing the connection")
+            closeNow()
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: The request queue
+
+    /// Answers queued requests in order until one has to wait for a worker thread.
+    func process() {
+        var wrote = false
+        while !busy, !closed, let frame = queue.popFirst() {
+            core.requestCount.add(1, ordering: .relaxed)
+            wrote = true
+            if let wait = handle(frame) {
+                busy = true
+                wait.hop(to: context.eventLoop).assumeIsolated().whenComplete { _ in
+                    self.busy = false
+                    self.context.flush()
+                    self.process()
+                }
+            }
+        }
+        if wrote, !closed { context.flush() }
+        if heldRead, queue.count < Self.maxQueued / 2, !closed {
+            heldRead = false
+            context.read()
+        }
+        if draining, !busy, queue.isEmpty, !closed { closeNow() }
+    }
+
+    func beginDrain() {
+        guard !draining else { return }
+        draining = true
+        if !busy, queue.isEmpty { closeNow() }
+    }
+
+    func closeNow() {
+        guard !closed else { return }
+        closed = true
+        context.close(promise: nil)
+    }
+
+    private func closeAfter(_ buffer: ByteBuffer) {
+        guard !closed else { return }
+        closed = true
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    // MARK: Replies
+
+    func send(_ kind: MessageKind, id: UInt32, meta: [UInt8], data: UnsafeRawBufferPointer? = nil) {
+        var buffer = context.channel.allocator.buffer(capacity: 16 + meta.count + (data?.count ?? 0))
+        buffer.writeFrame(kind: kind.rawValue, flags: .response, id: id, meta: meta, data: data ?? UnsafeRawBufferPointer(start: nil, count: 0))
+        context.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func send<T: Encodable>(_ kind: MessageKind, id: UInt32, _ meta: T, data: UnsafeRawBufferPointer? = nil) {
+        send(kind, id: id, meta: MetaCoding.encode(meta), data: data)
+    }
+
+    func sendError(kind: UInt16, id: UInt32, _ failure: RequestFailure) {
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        buffer.writeFrame(kind: kind, flags: [.response, .error], id: id, meta: MetaCoding.encode(failure.reply))
+        if failure.fatal {
+            closeAfter(buffer)
+        } else {
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        }
+    }
+
+    func writeBuffer(_ buffer: ByteBuffer) {
+        context.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    // MARK: Cleanup
+
+    /// Frees everything the connection holds: its sessions (observers are told) and its
+    /// subscriptions on other connections' sessions.
+    func releaseAll() {
+        for session in sessions.values { closeSession(session) }
+        sessions.removeAll()
+        let channel = context.channel
+        for (_, entry) in observing {
+            let session = entry.session
+            session.eventLoop.execute { session.removeObserver(channel: channel) }
+            core.observerCount.subtract(1, ordering: .relaxed)
+        }
+        observing.removeAll()
+    }
+
+    func closeSession(_ session: Session) {
+        core.unregister(session.id)
+        session.publishClosed()
+        logger.debug("session \(session.id) closed")
+    }
+}

@@ -1,0 +1,37 @@
+import MetaSimCore
+import MetaSimProtocol
+
+/// Why the server could not start or go on.
+public enum ServerError: Error, CustomStringConvertible, Sendable {
+    /// The socket path could not be bound (in use by a live server, not a socket, too long...).
+    case socket(path: String, message: String)
+    /// No world catalog could be loaded.
+    case catalog(String)
+    /// The configuration file has errors (each `path:line:column: error: key.path: message`).
+    case configuration([Diagnostic])
+
+    public var description: String {
+        switch self {
+        case .socket(let path, let message): return "\(path): error: \(message)"
+        case .catalog(let message): return "error: \(message)"
+        case .configuration(let diagnostics): return diagnostics.map(\.description).joined(separator: "\n")
+        }
+    }
+}
+
+/// A request that failed: sent back as an error response (errors are values, not crashes).
+struct RequestFailure: Error, Sendable {
+    var code: ErrorCode
+    var message: String
+    var fatal = false
+    var diagnostics: [String]? = nil
+
+    init(_ code: ErrorCode, _ message: String, fatal: Bool = false, diagnostics: [String]? = nil) {
+        self.code = code
+        self.message = message
+        self.fatal = fatal
+        self.diagnostics = diagnostics
+    }
+
+    var reply: ErrorReply { ErrorReply(code: code, message: message, fatal: fatal, diagnostics: diagnostics) }
+}

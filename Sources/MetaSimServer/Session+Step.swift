@@ -1,0 +1,99 @@
+import MetaSimCore
+import MetaSimProtocol
+import NIOCore
+
+#if _endian(big)
+#error("the protocol's packed arrays are copied as host memory: a big-endian host needs byte swapping")
+#endif
+
+extension Session {
+    /// Checks step data against the session and copies the actions into the batch. A rejected
+    /// step changes nothing.
+    func loadActions(_ data: UnsafeRawBufferPointer) throws(RequestFailure) {
+        guard data.count >= StepRequestLayout.headerSize else {
+            throw RequestFailure(.badShape, "step data of \(data.count) bytes is shorter than its 16-byte header")
+        }
+        let session = data.loadLE(UInt32.self, at: 0)
+        let count = Int(data.loadLE(UInt32.self, at: 4))
+        let rawDType = data.loadLE(UInt32.self, at: 8)
+        guard session == id else {
+            throw RequestFailure(.badRequest, "step data names session \(session), the request is for session \(id)")
+        }
+        guard let dtype = ActionDType(rawValue: rawDType) else {
+            throw RequestFailure(.badDtype, "unknown action dtype code \(rawDType) (1 float32, 2 int32)")
+        }
+        let expected: ActionDType = discreteActions == nil ? .float32 : .int32
+        guard dtype == expected else {
+            throw RequestFailure(.badDtype, "world '\(worldName)' takes \(expected.name) actions, got \(dtype.name)")
+        }
+        guard count == batch.count else {
+            throw RequestFailure(.badShape, "step for \(count) instances, the session has \(batch.count)")
+        }
+        let layout = StepRequestLayout(session: id, count: count, dtype: dtype, actionSize: batch.actionCount)
+        guard data.count == layout.size else {
+            let per = dtype == .int32 ? "1 int32" : "\(batch.actionCount) float32"
+            throw RequestFailure(.badShape, "step data is \(data.count) bytes; \(count) instances × \(per) needs \(layout.size)")
+        }
+        if let failure { throw RequestFailure(.worldFailed, "\(failure) (reset the session)") }
+        if !autoReset {
+            for i in 0..<count where batch.needsReset(i) {
+                throw RequestFailure(.episodeEnded, "instance \(i)'s episode has ended: reset it (or open with auto_reset)")
+            }
+        }
+        let values = UnsafeRawBufferPointer(rebasing: data[StepRequestLayout.headerSize...])
+        if let n = discreteActions {
+            for i in 0..<count {
+                let a = values.loadLE(Int32.self, at: 4 * i)
+                guard a >= 0, Int(a) < n else {
+                    throw RequestFailure(.badAction, "instance \(i): discrete action \(a) is not in 0..<\(n)")
+                }
+            }
+            for i in 0..<count { batch.actions[i] = Float(values.loadLE(Int32.self, at: 4 * i)) }
+        } else {
+            let a = batch.actionCount
+            for k in 0..<(count * a) {
+                let v = values.loadUnaligned(fromByteOffset: 4 * k, as: Float.self)
+                guard v.isFinite else {
+                    throw RequestFailure(.badAction, "instance \(k / a), action '\(batch.specs.action.entries[k % a])': \(v) is not finite")
+                }
+            }
+            _ = values.copyBytes(to: UnsafeMutableRawBufferPointer(batch.actions))
+        }
+    }
+
+    /// Steps the batch and writes the step reply frame into `replyBuffer`.
+    func stepAndEncode(requestID: UInt32) {
+        let start = NIODeadline.now()
+        batch.step()
+        var ended = 0
+        for i in 0..<batch.count where batch.terminated[i] | batch.truncated[i] != 0 {
+            endedScratch[ended] = Int32(i)
+            ended += 1
+        }
+        for i in 0..<batch.count where batch.failed[i] != 0 {
+            failure = "instance \(i): " + (batch.failure(of: i)?.description ?? "failed to build its next episode")
+        }
+        replyBuffer.clear()
+        let layout = StepReplyLayout(count: batch.count, observationSize: batch.observationCount, ended: ended)
+        replyBuffer.writeFrame(kind: MessageKind.step.rawValue, flags: .response, id: requestID, meta: [],
+                               dataSize: layout.size) { p in self.writeStepData(layout, into: p) }
+        lastStepNanos = UInt64(max(0, (NIODeadline.now() - start).nanoseconds))
+    }
+
+    func writeStepData(_ layout: StepReplyLayout, into p: UnsafeMutableRawBufferPointer) {
+        let n = batch.count, o = batch.observationCount
+        layout.writeHeader(session: id, into: p)
+        p.baseAddress!.advanced(by: layout.rewards).copyMemory(from: batch.rewards.baseAddress!, byteCount: 8 * n)
+        p.baseAddress!.advanced(by: layout.observations).copyMemory(from: batch.observations.baseAddress!, byteCount: 4 * n * o)
+        p.baseAddress!.advanced(by: layout.terminated).copyMemory(from: batch.terminated.baseAddress!, byteCount: n)
+        p.baseAddress!.advanced(by: layout.truncated).copyMemory(from: batch.truncated.baseAddress!, byteCount: n)
+        for k in 0..<layout.ended {
+            let i = Int(endedScratch[k])
+            p.storeLE(UInt32(i), at: layout.endedIndex + 4 * k)
+            p.storeBytes(of: batch.finishedReturns[i], toByteOffset: layout.endedReturn + 8 * k, as: Double.self)
+            p.storeLE(UInt32(batch.finishedLengths[i]), at: layout.endedLength + 4 * k)
+            p.baseAddress!.advanced(by: layout.finalObservations + 4 * k * o)
+                .copyMemory(from: batch.finalObservations.baseAddress! + i * o, byteCount: 4 * o)
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import MetaSimCore
+import MetaSimProtocol
+import NIOCore
+
+/// An open session: a batch of N instances of one world of a family, owned by one connection.
+///
+/// Confined to its owner's event loop, except that a step may run on a worker thread while the
+/// owner waits for it (the owner touches nothing of the session meanwhile).
+final class Session: @unchecked Sendable {
+    struct Observer {
+        let channel: Channel
+        let requestID: UInt32
+        var dropped = 0
+    }
+
+    let id: UInt32
+    let eventLoop: EventLoop
+    let worldName: String
+    let definition: WorldDefinition
+    let threads: Int
+    let autoReset: Bool
+    let discreteActions: Int?
+    private(set) var batch: WorldBatch
+    private(set) var task: Task
+    private(set) var seed: UInt64
+    /// Set when an instance failed to build for an episode seed: steps refuse until a reset.
+    var failure: String?
+    /// Nanoseconds the latest step took (decides whether the next one runs inline).
+    var lastStepNanos: UInt64 = 0
+    var observers: [Observer] = []
+    /// Closed sessions take no observers.
+    var isClosed = false
+    /// The step reply, reused from step to step (no allocation once it has its size).
+    var replyBuffer: ByteBuffer
+    /// Per-instance scratch: which instances ended this step.
+    var endedScratch: [Int32]
+    let stepEventMeta: [UInt8]
+    /// The batch size (fixed for the session's life; readable from any thread).
+    let batchCount: Int
+
+    init(id: UInt32, eventLoop: EventLoop, worldName: String, definition: WorldDefinition, task: Task,
+         count: Int, threads: Int, seed: UInt64, autoReset: Bool, allocator: ByteBufferAllocator) throws(WorldError) {
+        self.id = id
+        self.eventLoop = eventLoop
+        self.worldName = worldName
+        self.definition = definition
+        self.threads = threads
+        self.autoReset = autoReset
+        self.task = task
+        self.seed = seed
+        let program = try WorldProgram(definition: definition, task: task)
+        batch = try WorldBatch(program: program, count: count, threads: threads, seed: seed, autoReset: autoReset)
+        discreteActions = batch.specs.discreteActions
+        batchCount = count
+        replyBuffer = allocator.buffer(capacity: 64 + StepReplyLayout(count: count, observationSize: batch.observationCount, ended: count).size)
+        endedScratch = Array(repeating: 0, count: count)
+        stepEventMeta = MetaCoding.encode(ObserverEvent(event: "step", session: id))
+    }
+
+    /// A new task on the same file and batch size: a fresh batch (the old one is released).
+    func setTask(_ task: Task, seed: UInt64) throws(WorldError) {
+        let program = try WorldProgram(definition: definition, task: task)
+        batch = try WorldBatch(program: program, count: batch.count, threads: threads, seed: seed, autoReset: autoReset)
+        self.task = task
+        self.seed = seed
+        failure = nil
+    }
+
+    var reply: SessionReply {
+        var params: [String: Double] = [:]
+        for (n, v) in zip(task.names, task.values) { params[n] = v }
+        return SessionReply(session: id, world: worldName, batch: batch.count, threads: batch.threads, autoReset: autoReset,
+                            observation: batch.specs.observation.wire, action: batch.specs.action.wire,
+                            discreteActions: discreteActions, task: TaskInfo(seed: task.seed, params: params), seed: seed)
+    }
+
+    /// All observations, packed (count × observation_size float32).
+    func withObservationBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        body(UnsafeRawBufferPointer(batch.observations))
+    }
+
+    /// Resets instances. `instances` nil means all; `seeds` one per listed instance; else `seed`
+    /// as a batch seed; else each instance's next episode.
+    func reset(instances: [Int]?, seeds: [UInt64]?, seed batchSeed: UInt64?) throws(RequestFailure) {
+        let list = instances ?? Array(0..<batch.count)
+        for i in list where i < 0 || i >= batch.count {
+            throw RequestFailure(.badRequest, "instances: \(i) is not in 0..<\(batch.count)")
+        }
+        if Set(list).count != list.count { throw RequestFailure(.badRequest, "instances: an instance is listed twice") }
+        if let seeds, seeds.count != list.count {
+            throw RequestFailure(.badRequest, "seeds: \(seeds.count) seeds for \(list.count) instances")
+        }
+        if seeds != nil, batchSeed != nil { throw RequestFailure(.badRequest, "give either 'seeds' or 'seed', not both") }
+        if let batchSeed, instances == nil { seed = batchSeed }
+        var failures: [String] = []
+        for (k, i) in list.enumerated() {
+            let s: UInt64
+            if let seeds { s = seeds[k] }
+            else if let batchSeed { s = WorldBatch.episodeSeed(batchSeed: batchSeed, instance: i) }
+            else { s = batch.world(i).episodeSeed &+ 1 }
+            do { try batch.resetChecked(instance: i, seed: s) } catch {
+                failures.append("instance \(i): \(error.description)")
+            }
+        }
+        if (0..<batch.count).contains(where: { batch.failed[$0] != 0 }) {
+            failure = failures.first ?? "an instance failed to build; reset it"
+        } else {
+            failure = nil
+        }
+        if !failures.isEmpty {
+            throw RequestFailure(.worldFailed, failures.joined(separator: "; "))
+        }
+    }
+}
