@@ -23,10 +23,11 @@ public final class MetaSimConnection {
     /// Events received while waiting for a response (observer streams), oldest first.
     public var pendingEvents: [ReceivedFrame] = []
 
-    /// Connects and says hello. With `retryFor` > 0, retries a refused or missing socket for
-    /// that many seconds (a daemon that is still starting).
+    /// Connects and says hello (unless `greet` is false: tests of the handshake). With
+    /// `retryFor` > 0, retries a refused or missing socket for that many seconds (a daemon that
+    /// is still starting).
     public init(socketPath: String, client: String = "metasim-swift", retryFor seconds: Double = 0,
-                protocol version: ProtocolVersion = .current) throws(ClientError) {
+                protocol version: ProtocolVersion = .current, greet: Bool = true) throws(ClientError) {
         self.socketPath = socketPath
         readBuffer = .allocate(byteCount: 1 << 16, alignment: 16)
         var deadline = timespec()
@@ -48,6 +49,7 @@ public final class MetaSimConnection {
             }
         }
         self.fd = fd
+        guard greet else { return }
         hello = try request(.hello, meta: HelloRequest(protocol: version, client: client), as: HelloReply.self).meta
     }
 
@@ -106,7 +108,9 @@ public final class MetaSimConnection {
             let n = Glibc.send(fd, p.baseAddress! + done, p.count - done, Int32(MSG_NOSIGNAL))
             if n < 0 {
                 if errno == EINTR { continue }
-                if errno == EPIPE || errno == ECONNRESET { throw .closed }
+                // The server closed the connection: what it sent before (an error response
+                // saying why) is still there to read, so report it from the read side.
+                if errno == EPIPE || errno == ECONNRESET { return }
                 throw .io("send: \(String(cString: strerror(errno)))")
             }
             done += n

@@ -100,7 +100,6 @@ extension ConnectionHandler {
             guard let entry = observing.removeValue(forKey: r.session) else {
                 throw RequestFailure(.unknownSession, "this connection does not observe session \(r.session)")
             }
-            core.observerCount.subtract(1, ordering: .relaxed)
             let channel = context.channel
             let session = entry.session
             session.eventLoop.execute { session.removeObserver(channel: channel, final: entry.requestID) }
@@ -148,6 +147,7 @@ extension ConnectionHandler {
         }
         if r.file != nil, r.yaml == nil { throw RequestFailure(.badRequest, "'file' names inline yaml; it needs 'yaml'") }
         let sessionID = core.allocateSessionID()
+        let observerCount = core.observerCount
         let loop = context.eventLoop
         let allocator = context.channel.allocator
         let requestID = frame.header.id
@@ -155,7 +155,7 @@ extension ConnectionHandler {
             let definition = try source.definition()
             let task = try Self.task(definition, seed: r.taskSeed, params: r.params ?? [:])
             do throws(WorldError) {
-                return try Session(id: sessionID, eventLoop: loop, worldName: name, definition: definition, task: task,
+                return try Session(id: sessionID, eventLoop: loop, observerCount: observerCount, worldName: name, definition: definition, task: task,
                                    count: count, threads: threads, seed: r.seed ?? 0, autoReset: r.autoReset ?? true,
                                    allocator: allocator)
             } catch {
@@ -247,7 +247,6 @@ extension ConnectionHandler {
         let requestID = frame.header.id
         let channel = context.channel
         observing[r.session] = (session, requestID)
-        core.observerCount.add(1, ordering: .relaxed)
         // The session lives on its owner's event loop: subscribe and reply from there, so the
         // reply reaches the observer before any event of the subscription.
         return session.eventLoop.submit { () -> Bool in
@@ -255,7 +254,6 @@ extension ConnectionHandler {
         }.hop(to: context.eventLoop).assumeIsolated().map { subscribed -> Void in
             if !subscribed, !self.closed {
                 self.observing.removeValue(forKey: r.session)
-                self.core.observerCount.subtract(1, ordering: .relaxed)
                 self.sendError(kind: MessageKind.observe.rawValue, id: requestID,
                                RequestFailure(.unknownSession, "session \(r.session) closed"))
             }

@@ -169,7 +169,6 @@ final class ConnectionHandler: ChannelDuplexHandler {
         for (_, entry) in observing {
             let session = entry.session
             session.eventLoop.execute { session.removeObserver(channel: channel) }
-            core.observerCount.subtract(1, ordering: .relaxed)
         }
         observing.removeAll()
     }

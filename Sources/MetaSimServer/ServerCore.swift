@@ -18,7 +18,7 @@ final class ServerCore: Sendable {
     private let nextSessionID = Atomic<UInt32>(1)
     let requestCount = Atomic<UInt64>(0)
     let stepCount = Atomic<UInt64>(0)
-    let observerCount = Atomic<Int>(0)
+    let observerCount = ObserverCounter()
     let draining = Atomic<Bool>(false)
 
     init(configuration: ServerConfiguration, directory: WorldDirectory, threadPool: NIOThreadPool, logger: Logger) {
@@ -81,7 +81,7 @@ final class ServerCore: Sendable {
         return StatusReply(server: MetaSimServer.version, protocol: .current,
                            uptimeSeconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9,
                            connections: connectionCount, sessions: sessions, instances: instances,
-                           observers: observerCount.load(ordering: .relaxed),
+                           observers: observerCount.value.load(ordering: .relaxed),
                            requests: requestCount.load(ordering: .relaxed), steps: stepCount.load(ordering: .relaxed),
                            worlds: directory.ordered.count, draining: draining.load(ordering: .acquiring))
     }
@@ -91,4 +91,9 @@ final class ServerCore: Sendable {
                      maxBatch: configuration.maxBatch, maxConnections: configuration.maxConnections,
                      idleTimeoutSeconds: configuration.idleTimeout.map { Double($0.nanoseconds) / 1e9 } ?? 0)
     }
+}
+
+/// The number of live observer subscriptions, shared by the sessions.
+final class ObserverCounter: Sendable {
+    let value = Atomic<Int>(0)
 }

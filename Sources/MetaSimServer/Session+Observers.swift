@@ -10,6 +10,7 @@ extension Session {
     func addObserver(channel: Channel, requestID: UInt32) -> Bool {
         guard !isClosed else { return false }
         observers.append(Observer(channel: channel, requestID: requestID))
+        observerCount.value.add(1, ordering: .relaxed)
         var buffer = channel.allocator.buffer(capacity: 1024 + 4 * batch.observations.count)
         withObservationBytes {
             buffer.writeFrame(kind: MessageKind.observe.rawValue, flags: .response, id: requestID,
@@ -21,7 +22,9 @@ extension Session {
 
     /// Unsubscribes `channel`; with `final`, it gets the stream's last event (an unobserve).
     func removeObserver(channel: Channel, final requestID: UInt32? = nil) {
+        let before = observers.count
         observers.removeAll { $0.channel === channel }
+        observerCount.value.subtract(before - observers.count, ordering: .relaxed)
         if let requestID {
             var buffer = channel.allocator.buffer(capacity: 128)
             buffer.writeFrame(kind: MessageKind.observe.rawValue, flags: [.event, .final], id: requestID,
@@ -72,6 +75,7 @@ extension Session {
             buffer.writeFrame(kind: MessageKind.observe.rawValue, flags: [.event, .final], id: o.requestID, meta: meta)
             o.channel.writeAndFlush(buffer, promise: nil)
         }
+        observerCount.value.subtract(observers.count, ordering: .relaxed)
         observers.removeAll()
     }
 

@@ -15,6 +15,8 @@ final class Session: @unchecked Sendable {
 
     let id: UInt32
     let eventLoop: EventLoop
+    /// Counts observers for the server's status.
+    let observerCount: ObserverCounter
     let worldName: String
     let definition: WorldDefinition
     let threads: Int
@@ -38,10 +40,11 @@ final class Session: @unchecked Sendable {
     /// The batch size (fixed for the session's life; readable from any thread).
     let batchCount: Int
 
-    init(id: UInt32, eventLoop: EventLoop, worldName: String, definition: WorldDefinition, task: Task,
+    init(id: UInt32, eventLoop: EventLoop, observerCount: ObserverCounter, worldName: String, definition: WorldDefinition, task: Task,
          count: Int, threads: Int, seed: UInt64, autoReset: Bool, allocator: ByteBufferAllocator) throws(WorldError) {
         self.id = id
         self.eventLoop = eventLoop
+        self.observerCount = observerCount
         self.worldName = worldName
         self.definition = definition
         self.threads = threads
