@@ -23,7 +23,7 @@ extension ConnectionHandler {
             if !greeted, kind != .hello {
                 throw RequestFailure(.handshakeRequired, "the first request must be hello")
             }
-            if draining, kind != .close {
+            if frame.afterDrain, kind != .close {
                 throw RequestFailure(.shuttingDown, "the server is shutting down")
             }
             return try dispatch(kind, frame)

@@ -50,7 +50,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        queue.append(unwrapInboundIn(data))
+        var frame = unwrapInboundIn(data)
+        frame.afterDrain = draining
+        queue.append(frame)
         if !busy { process() }
     }
 

@@ -7,6 +7,8 @@ struct InboundFrame {
     var header: FrameHeader
     var meta: ByteBuffer
     var data: ByteBuffer
+    /// Read after the server began draining: refused with `shutting_down`.
+    var afterDrain = false
 }
 
 /// A length prefix the stream cannot continue after.
