@@ -2,12 +2,15 @@
 # Both install the Debian packages they need first (apt-get; sudo when not root).
 
 SWIFT        ?= swift
-APT_PACKAGES := libbox2d-dev libyaml-dev pkg-config
+APT_PACKAGES := libbox2d-dev libyaml-dev pkg-config python3-venv
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 METASIM      := .build/release/metasim
 PEERS_PYTHON ?= /tmp/metasim-peers/bin/python
+# The Python client's tests run in their own virtual environment (numpy, pytest from PyPI).
+TEST_VENV    := .venv-test
+PYTHON       ?= python3
 
-.PHONY: deps build run test bench fidelity clean
+.PHONY: deps build run test test-swift test-python bench bench-protocol fidelity clean
 
 # Debian packages: installed only when missing (apt-get update first, as a fresh machine needs).
 deps:
@@ -24,8 +27,24 @@ build: deps
 run: build
 	$(METASIM) run --all --episodes 5 --seed 0
 
-test: deps
+# Swift tests (the daemon's tests start the built metasimd), then the Python client's tests.
+test: test-swift test-python
+
+test-swift: deps
+	$(SWIFT) build
 	$(SWIFT) test
+
+$(TEST_VENV)/.ready: clients/python/pyproject.toml
+	$(PYTHON) -m venv $(TEST_VENV)
+	$(TEST_VENV)/bin/pip install -q --upgrade pip
+	$(TEST_VENV)/bin/pip install -q numpy pytest
+	$(TEST_VENV)/bin/pip install -q -e clients/python
+	touch $@
+
+test-python: deps $(TEST_VENV)/.ready
+	$(SWIFT) build --product metasimd
+	$(SWIFT) build --product metasim
+	$(TEST_VENV)/bin/python -m pytest -q clients/python/tests
 
 # Speed against the peers (Gymnasium, EnvPool) in one run; see Benchmarks/README.md.
 bench: build
@@ -36,4 +55,4 @@ fidelity: build
 	$(PEERS_PYTHON) Benchmarks/lunar_lander_fidelity.py --metasim $(METASIM)
 
 clean:
-	rm -rf .build
+	rm -rf .build $(TEST_VENV)

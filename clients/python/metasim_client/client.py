@@ -1,0 +1,385 @@
+"""Protocol v1 client (docs/protocol.md): frames, requests, sessions, observers."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+
+PROTOCOL_VERSION = (1, 0)
+
+# Request kinds.
+HELLO, PING, STATUS = 1, 2, 3
+LIST_WORLDS, OPEN, RESET, STEP, SET_TASK, CLOSE, OBSERVE, UNOBSERVE = 16, 17, 18, 19, 20, 21, 22, 23
+KIND_NAMES = {1: "hello", 2: "ping", 3: "status", 16: "list_worlds", 17: "open", 18: "reset", 19: "step",
+              20: "set_task", 21: "close", 22: "observe", 23: "unobserve"}
+
+# Frame flags.
+RESPONSE, ERROR, EVENT, FINAL = 1, 2, 4, 8
+
+# Step action dtypes.
+FLOAT32, INT32 = 1, 2
+
+_HEADER = struct.Struct("<IHHII")  # length, kind, flags, id, meta_len
+_STEP_HEADER = struct.Struct("<IIII")  # session, count, dtype, reserved
+
+
+class MetaSimError(Exception):
+    """An error response: ``code`` (e.g. "bad_action"), ``message``, ``fatal`` (the server closes
+    the connection after it) and, for world files, ``diagnostics`` (path:line:column lines)."""
+
+    def __init__(self, kind: int, request_id: int, code: str, message: str, fatal: bool = False,
+                 diagnostics: Optional[List[str]] = None):
+        super().__init__(f"{KIND_NAMES.get(kind, kind)} (request {request_id}): {code}: {message}")
+        self.kind = kind
+        self.request_id = request_id
+        self.code = code
+        self.message = message
+        self.fatal = fatal
+        self.diagnostics = diagnostics or []
+
+
+class ConnectionClosed(Exception):
+    """The server closed the connection."""
+
+
+@dataclass
+class Frame:
+    kind: int
+    flags: int
+    id: int
+    meta: bytes
+    data: memoryview
+
+    def json(self) -> Dict[str, Any]:
+        return json.loads(self.meta) if self.meta else {}
+
+
+@dataclass
+class StepResult:
+    """One step of a session's instances. With auto-reset, ``observations`` of an instance whose
+    episode ended are its new episode's first; ``final_observations`` (one row per ended
+    instance, in ``ended_index`` order) are the last of the old one."""
+
+    observations: np.ndarray  # (count, observation_size) float32
+    rewards: np.ndarray  # (count,) float64
+    terminated: np.ndarray  # (count,) bool
+    truncated: np.ndarray  # (count,) bool
+    ended_index: np.ndarray  # (ended,) uint32
+    ended_return: np.ndarray  # (ended,) float64
+    ended_length: np.ndarray  # (ended,) uint32
+    final_observations: np.ndarray  # (ended, observation_size) float32
+
+
+def step_reply_offsets(count: int, obs: int, ended: int) -> Dict[str, int]:
+    """Byte offsets of a step reply's arrays (docs/protocol.md) and its total size."""
+    def align8(x: int) -> int:
+        return (x + 7) & ~7
+    o: Dict[str, int] = {"rewards": 16}
+    o["observations"] = o["rewards"] + 8 * count
+    o["terminated"] = o["observations"] + 4 * count * obs
+    o["truncated"] = o["terminated"] + count
+    o["ended_index"] = align8(o["truncated"] + count)
+    o["ended_return"] = align8(o["ended_index"] + 4 * ended)
+    o["ended_length"] = o["ended_return"] + 8 * ended
+    o["final"] = o["ended_length"] + 4 * ended
+    o["size"] = o["final"] + 4 * ended * obs
+    return o
+
+
+def parse_step_reply(data: memoryview, copy: bool = True) -> StepResult:
+    """Decodes step reply data (the layout in docs/protocol.md)."""
+    session, count, obs, ended = _STEP_HEADER.unpack_from(data, 0)
+    o = step_reply_offsets(count, obs, ended)
+    rewards, observations, terminated, truncated = o["rewards"], o["observations"], o["terminated"], o["truncated"]
+    ended_index, ended_return, ended_length, final = o["ended_index"], o["ended_return"], o["ended_length"], o["final"]
+    size = o["size"]
+    if len(data) < size:
+        raise ValueError(f"step reply of {len(data)} bytes, expected {size}")
+    f = np.frombuffer
+    out = StepResult(
+        observations=f(data, np.float32, count * obs, observations).reshape(count, obs),
+        rewards=f(data, np.float64, count, rewards),
+        terminated=f(data, np.bool_, count, terminated),
+        truncated=f(data, np.bool_, count, truncated),
+        ended_index=f(data, np.uint32, ended, ended_index),
+        ended_return=f(data, np.float64, ended, ended_return),
+        ended_length=f(data, np.uint32, ended, ended_length),
+        final_observations=f(data, np.float32, ended * obs, final).reshape(ended, obs),
+    )
+    if copy:
+        out = StepResult(*(a.copy() for a in (out.observations, out.rewards, out.terminated, out.truncated,
+                                              out.ended_index, out.ended_return, out.ended_length,
+                                              out.final_observations)))
+    return out
+
+
+@dataclass
+class ObserverEvent:
+    """One event of an observed session: ``event`` is "step" (``step`` and ``actions`` set),
+    "reset" or "task" (``observations`` set), "dropped" (``count`` events missed), "closed" or
+    "unobserved" (the last event)."""
+
+    event: str
+    session: int
+    step: Optional[StepResult] = None
+    actions: Optional[np.ndarray] = None
+    observations: Optional[np.ndarray] = None
+    count: Optional[int] = None
+    final: bool = False
+
+
+class Client:
+    """A connection to metasimd. Not thread-safe: one thread per Client."""
+
+    def __init__(self, path: Optional[str] = None, client_name: str = "metasim-python", timeout: Optional[float] = None,
+                 connect_retry: float = 0.0, hello: bool = True):
+        self.path = path or os.environ.get("METASIM_SOCKET", "/run/metasim/metasim.sock")
+        deadline = time.monotonic() + connect_retry
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.settimeout(timeout)
+                self.sock.connect(self.path)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                self.sock.close()
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
+        self._next_id = 1
+        self._recv = bytearray(1 << 16)
+        self._send = bytearray(1 << 16)
+        self.pending_events: List[Frame] = []
+        self.server: Dict[str, Any] = {}
+        if hello:
+            self.server = self.request(HELLO, {"protocol": list(PROTOCOL_VERSION), "client": client_name}).json()
+
+    # -- lifecycle --
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- frames --
+
+    def make_id(self) -> int:
+        i = self._next_id
+        self._next_id = 1 if i == 0xFFFFFFFF else i + 1
+        return i
+
+    def send(self, kind: int, request_id: int, meta: Optional[Dict[str, Any]] = None, data: bytes = b"") -> None:
+        """Sends one request frame (without waiting: pipelining)."""
+        m = json.dumps(meta, separators=(",", ":")).encode() if meta else b""
+        self.sock.sendall(_HEADER.pack(12 + len(m) + len(data), kind, 0, request_id, len(m)) + m + bytes(data))
+
+    def _read_exactly(self, n: int, offset: int = 0) -> None:
+        view = memoryview(self._recv)
+        while n:
+            got = self.sock.recv_into(view[offset:offset + n], n)
+            if got == 0:
+                raise ConnectionClosed("the server closed the connection")
+            offset += got
+            n -= got
+
+    def read_frame(self) -> Frame:
+        """Reads the next frame of any kind. Its data is a view valid until the next read."""
+        self._read_exactly(4)
+        (length,) = struct.unpack_from("<I", self._recv, 0)
+        if length < 12:
+            raise ConnectionClosed(f"protocol violation: frame length {length}")
+        if length > len(self._recv):
+            self._recv = bytearray(max(length, 2 * len(self._recv)))
+        self._read_exactly(length)
+        _, kind, flags, rid, meta_len = _HEADER.unpack_from(b"\0\0\0\0" + bytes(self._recv[:12]))
+        meta = bytes(self._recv[12:12 + meta_len])
+        data = memoryview(self._recv)[12 + meta_len:length]
+        return Frame(kind, flags, rid, meta, data)
+
+    def await_response(self, request_id: int) -> Frame:
+        """Reads until the response to ``request_id`` (events met on the way are queued)."""
+        while True:
+            f = self.read_frame()
+            if f.flags & EVENT:
+                self.pending_events.append(Frame(f.kind, f.flags, f.id, f.meta, memoryview(bytes(f.data))))
+                continue
+            if f.flags & ERROR:
+                e = f.json()
+                raise MetaSimError(f.kind, f.id, e.get("code", "internal"), e.get("message", ""), e.get("fatal", False),
+                                   e.get("diagnostics"))
+            if f.id != request_id:
+                raise ConnectionClosed(f"protocol violation: response {f.id} while waiting for {request_id}")
+            return f
+
+    def request(self, kind: int, meta: Optional[Dict[str, Any]] = None, data: bytes = b"") -> Frame:
+        rid = self.make_id()
+        self.send(kind, rid, meta, data)
+        return self.await_response(rid)
+
+    # -- requests --
+
+    def ping(self, payload: bytes = b"") -> bytes:
+        return bytes(self.request(PING, None, payload).data)
+
+    def status(self) -> Dict[str, Any]:
+        return self.request(STATUS).json()
+
+    def list_worlds(self) -> List[Dict[str, Any]]:
+        return self.request(LIST_WORLDS).json()["worlds"]
+
+    def open(self, world: Optional[str] = None, *, yaml: Optional[str] = None, file: Optional[str] = None,
+             batch: int = 1, threads: int = 1, task_seed: Optional[int] = None,
+             params: Optional[Dict[str, float]] = None, seed: int = 0, auto_reset: bool = True) -> "Session":
+        """Opens a session on a catalog world (``world``) or a world file's text (``yaml``)."""
+        meta: Dict[str, Any] = {"batch": batch, "threads": threads, "seed": seed, "auto_reset": auto_reset}
+        if world is not None:
+            meta["world"] = world
+        if yaml is not None:
+            meta["yaml"] = yaml
+        if file is not None:
+            meta["file"] = file
+        if task_seed is not None:
+            meta["task_seed"] = task_seed
+        if params:
+            meta["params"] = params
+        f = self.request(OPEN, meta)
+        return Session(self, f.json(), f.data)
+
+    def observe(self, session: int) -> "Observer":
+        """Subscribes to a session (of any connection); iterate the result for its events."""
+        rid = self.make_id()
+        self.send(OBSERVE, rid, {"session": session})
+        f = self.await_response(rid)
+        info = f.json()
+        obs = np.frombuffer(f.data, np.float32).copy().reshape(info["batch"], -1)
+        return Observer(self, info, obs, rid)
+
+    def next_event(self) -> Frame:
+        if self.pending_events:
+            return self.pending_events.pop(0)
+        f = self.read_frame()
+        if not f.flags & EVENT:
+            raise ConnectionClosed(f"protocol violation: response {f.id} with no request waiting")
+        return Frame(f.kind, f.flags, f.id, f.meta, memoryview(bytes(f.data)))
+
+
+class Session:
+    """An open session: ``count`` instances of one world. ``spec`` gives the observation and
+    action specs (name, shape, dtype, low, high; a null bound is unbounded)."""
+
+    def __init__(self, client: Client, info: Dict[str, Any], observations: memoryview):
+        self.client = client
+        self._set_info(info)
+        self.observations = np.frombuffer(observations, np.float32).copy().reshape(self.count, self.observation_size)
+        self._frame = bytearray()
+
+    def _set_info(self, info: Dict[str, Any]) -> None:
+        self.info = info
+        self.id: int = info["session"]
+        self.count: int = info["batch"]
+        self.observation_spec = info["observation"]
+        self.action_spec = info["action"]
+        self.discrete_actions: Optional[int] = info.get("discrete_actions")
+        self.observation_size = int(np.prod(self.observation_spec["shape"]))
+        self.action_size = 1 if self.discrete_actions else int(np.prod(self.action_spec["shape"]))
+        self.action_low = np.array([-np.inf if v is None else v for v in self.action_spec["low"]])
+        self.action_high = np.array([np.inf if v is None else v for v in self.action_spec["high"]])
+
+    def step(self, actions: Any) -> StepResult:
+        """Steps every instance: (count, action_size) float32 actions, or (count,) int32 indices
+        for a discrete world."""
+        if self.discrete_actions:
+            a = np.ascontiguousarray(actions, dtype=np.int32).reshape(-1)
+            dtype = INT32
+        else:
+            a = np.ascontiguousarray(actions, dtype=np.float32).reshape(-1)
+            dtype = FLOAT32
+        c = self.client
+        rid = c.make_id()
+        n = 16 + 16 + a.nbytes
+        if len(self._frame) != n:
+            self._frame = bytearray(n)
+        _HEADER.pack_into(self._frame, 0, n - 4, STEP, 0, rid, 0)
+        _STEP_HEADER.pack_into(self._frame, 16, self.id, self.count, dtype, 0)
+        self._frame[32:] = a.tobytes()
+        c.sock.sendall(self._frame)
+        f = c.await_response(rid)
+        result = parse_step_reply(f.data)
+        self.observations = result.observations
+        return result
+
+    def reset(self, instances: Optional[Sequence[int]] = None, seeds: Optional[Sequence[int]] = None,
+              seed: Optional[int] = None) -> np.ndarray:
+        """Resets all instances (or ``instances``) to ``seeds``, to a batch ``seed``, or to each
+        one's next episode. Returns all observations."""
+        meta: Dict[str, Any] = {"session": self.id}
+        if instances is not None:
+            meta["instances"] = [int(i) for i in instances]
+        if seeds is not None:
+            meta["seeds"] = [int(s) for s in seeds]
+        if seed is not None:
+            meta["seed"] = int(seed)
+        f = self.client.request(RESET, meta)
+        self.observations = np.frombuffer(f.data, np.float32).copy().reshape(self.count, self.observation_size)
+        return self.observations
+
+    def set_task(self, task_seed: Optional[int] = None, params: Optional[Dict[str, float]] = None,
+                 seed: Optional[int] = None) -> np.ndarray:
+        """A new world of the family on this session. Returns the first observations."""
+        meta: Dict[str, Any] = {"session": self.id}
+        if task_seed is not None:
+            meta["task_seed"] = int(task_seed)
+        if params:
+            meta["params"] = params
+        if seed is not None:
+            meta["seed"] = int(seed)
+        f = self.client.request(SET_TASK, meta)
+        self._set_info(f.json())
+        self.observations = np.frombuffer(f.data, np.float32).copy().reshape(self.count, self.observation_size)
+        return self.observations
+
+    def close(self) -> None:
+        self.client.request(CLOSE, {"session": self.id})
+
+
+class Observer:
+    """A subscription to a session's stream; iterating yields ObserverEvents until the last."""
+
+    def __init__(self, client: Client, info: Dict[str, Any], observations: np.ndarray, request_id: int):
+        self.client = client
+        self.info = info
+        self.observations = observations
+        self.request_id = request_id
+        self.discrete = bool(info.get("discrete_actions"))
+        self.done = False
+
+    def next(self) -> ObserverEvent:
+        f = self.client.next_event()
+        meta = f.json()
+        e = ObserverEvent(meta["event"], meta["session"], count=meta.get("count"), final=bool(f.flags & FINAL))
+        if e.event == "step":
+            e.step = parse_step_reply(f.data)
+            _, count, obs, ended = _STEP_HEADER.unpack_from(f.data, 0)
+            size = step_reply_offsets(count, obs, ended)["size"]
+            e.actions = np.frombuffer(f.data, np.int32 if self.discrete else np.float32, offset=size).copy()
+            if not self.discrete:
+                e.actions = e.actions.reshape(count, -1)
+        elif e.event in ("reset", "task"):
+            e.observations = np.frombuffer(f.data, np.float32).copy().reshape(self.info["batch"], -1)
+        self.done = e.final
+        return e
+
+    def __iter__(self) -> Iterator[ObserverEvent]:
+        while not self.done:
+            yield self.next()
