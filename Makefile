@@ -22,6 +22,7 @@ deps:
 
 build: deps
 	$(SWIFT) build -c release --product metasim
+	$(SWIFT) build -c release --product metasimd
 
 # The main job: a headless run over the whole catalog with its summary table.
 run: build
@@ -49,6 +50,10 @@ test-python: deps $(TEST_VENV)/.ready
 # Speed against the peers (Gymnasium, EnvPool) in one run; see Benchmarks/README.md.
 bench: build
 	python3 Benchmarks/compare_peers.py --metasim $(METASIM)
+
+# Stepping over the daemon's socket (Swift and Python clients) against in-process and EnvPool.
+bench-protocol: build
+	$(PEERS_PYTHON) Benchmarks/protocol_bench.py --metasim $(METASIM)
 
 # Step-by-step comparison of lunar-lander with Gymnasium's LunarLander-v3.
 fidelity: build
