@@ -3,6 +3,9 @@ import Foundation
 import Logging
 import MetaSimServer
 import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `metasimd`: the metasim daemon. Serves the world catalog over protocol v1 on a Unix-domain
 /// socket (docs/protocol.md). Foreground; logs to stderr; SIGTERM or SIGINT drains and exits 0.
@@ -61,6 +64,7 @@ struct MetaSimDaemon: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "metasimd")
+        raiseFileLimit(logger: logger)
         let server = MetaSimServer(configuration: settings, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)],
@@ -73,5 +77,17 @@ struct MetaSimDaemon: AsyncParsableCommand {
             logger.critical("\(error.description)")
             throw ExitCode(1)
         }
+    }
+}
+
+/// Each connection is a file descriptor: raise the soft limit to the hard one so the daemon can
+/// hold its configured connections (the soft limit is often 1024).
+func raiseFileLimit(logger: Logger) {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    let old = limit.rlim_cur
+    limit.rlim_cur = limit.rlim_max
+    if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
+        logger.debug("open file limit raised from \(old) to \(limit.rlim_cur)")
     }
 }

@@ -57,11 +57,18 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if queue.count >= Self.maxQueued {
+        // A client that sends faster than it reads its answers is not read from until it has
+        // read them: neither requests nor responses pile up in the server's memory.
+        if queue.count >= Self.maxQueued || !context.channel.isWritable {
             heldRead = true
         } else {
             context.read()
         }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, !busy { process() }
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -93,7 +100,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Answers queued requests in order until one has to wait for a worker thread.
     func process() {
         var wrote = false
-        while !busy, !closed, let frame = queue.popFirst() {
+        while !busy, !closed, context.channel.isWritable, let frame = queue.popFirst() {
             core.requestCount.add(1, ordering: .relaxed)
             wrote = true
             if let wait = handle(frame) {
@@ -106,7 +113,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             }
         }
         if wrote, !closed { context.flush() }
-        if heldRead, queue.count < Self.maxQueued / 2, !closed {
+        if heldRead, queue.count < Self.maxQueued / 2, context.channel.isWritable, !closed {
             heldRead = false
             context.read()
         }

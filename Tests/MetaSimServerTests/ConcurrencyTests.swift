@@ -91,3 +91,50 @@ struct ConcurrencyTests {
         return out
     }
 }
+
+@Suite("Connection load and slow clients")
+struct LoadTests {
+    @Test("300 connections open at once are all served")
+    func threeHundredConnections() async throws {
+        let server = try await TestServer()
+        var connections: [MetaSimConnection] = []
+        for k in 0..<300 {
+            connections.append(try server.connect("c\(k)"))
+        }
+        #expect(try connections[0].status().connections >= 300)
+        for (k, c) in connections.enumerated() {
+            #expect(try c.ping([UInt8(k & 0xff)]) == [UInt8(k & 0xff)])
+        }
+        let s = try connections[299].open(OpenRequest(world: "cartpole", batch: 2))
+        try s.step(indices: [0, 1])
+        connections.removeAll()
+        try await server.stop()
+    }
+
+    @Test("a client that sends without reading stalls only itself")
+    func stuckClient() async throws {
+        let server = try await TestServer()
+        let path = server.path
+        // 64 MiB of pings whose answers it never reads: the server stops reading from it once its
+        // answers back up, so this send blocks (on its own thread) instead of filling memory.
+        let sender = Thread {
+            guard let stuck = try? MetaSimConnection(socketPath: path, client: "stuck") else { return }
+            let payload = [UInt8](repeating: 7, count: 256 << 10)
+            for _ in 0..<256 {
+                let id = stuck.makeID()
+                do { try payload.withUnsafeBytes { try stuck.send(kind: MessageKind.ping.rawValue, id: id, meta: [], data: $0) } }
+                catch { return }
+            }
+        }
+        sender.start()
+        try await _Concurrency.Task.sleep(for: .milliseconds(300))
+        let other = try server.connect("other")
+        let s = try other.open(OpenRequest(world: "pendulum", batch: 1))
+        for _ in 0..<50 { try s.step([0.1]) }
+        let status = try other.status()
+        // Its first answers fill the socket; the rest of its 256 pings are never read (about 55 of
+        // the requests are the other client's).
+        #expect(status.requests < 120)
+        try await server.stop()
+    }
+}
