@@ -35,6 +35,8 @@ struct ClientBench: ParsableCommand {
         let step_microseconds: Double
         let round_trip_microseconds: Double
         let echo_round_trip_microseconds: Double
+        /// The same echo between two threads of one process.
+        let thread_echo_round_trip_microseconds: Double
         let ping_round_trip_microseconds: Double
         /// round trip / (2 × echo + step): the single-instance target is at most 1.
         let round_trip_budget_ratio: Double
@@ -82,12 +84,13 @@ struct ClientBench: ParsableCommand {
                                                       actionSize: local.actionCount).size
         let replyBytes = 4 + 12 + StepReplyLayout(count: batch, observationSize: local.observationCount, ended: 0).size
 
-        var local_t: [Double] = [], socket_t: [Double] = [], echo_t: [Double] = [], ping_t: [Double] = []
+        var local_t: [Double] = [], socket_t: [Double] = [], echo_t: [Double] = [], thread_echo_t: [Double] = [], ping_t: [Double] = []
         _ = inProcess(); _ = try overSocket()  // warm up
         for _ in 0..<max(1, `repeat`) {
             local_t.append(inProcess())
             socket_t.append(try overSocket())
-            echo_t.append(try EchoPair.roundTrips(iterations, request: requestBytes, reply: replyBytes))
+            echo_t.append(try EchoProcess.roundTrips(iterations, request: requestBytes, reply: replyBytes))
+            thread_echo_t.append(try EchoPair.roundTrips(iterations, request: requestBytes, reply: replyBytes))
             ping_t.append(try ping(iterations))
         }
         try call { try s.close() }
@@ -100,6 +103,7 @@ struct ClientBench: ParsableCommand {
                             socket_steps_per_second: n * Double(batch) / median(socket_t),
                             socket_over_in_process: median(local_t) / median(socket_t),
                             step_microseconds: stepUS, round_trip_microseconds: rttUS, echo_round_trip_microseconds: echoUS,
+                            thread_echo_round_trip_microseconds: median(thread_echo_t) / n * 1e6,
                             ping_round_trip_microseconds: median(ping_t) / n * 1e6,
                             round_trip_budget_ratio: rttUS / (2 * echoUS + stepUS))
         if json {
@@ -112,7 +116,7 @@ struct ClientBench: ParsableCommand {
                   in process      \(Int(report.in_process_steps_per_second)) steps/s  (\(fmt(stepUS)) µs per batch step)
                   over the socket \(Int(report.socket_steps_per_second)) steps/s  (\(fmt(rttUS)) µs per round trip)
                   socket / in-process: \(fmt(report.socket_over_in_process))
-                  raw echo of the same sizes: \(fmt(echoUS)) µs; protocol ping: \(fmt(report.ping_round_trip_microseconds)) µs
+                  raw echo of the same sizes: \(fmt(echoUS)) µs to another process, \(fmt(report.thread_echo_round_trip_microseconds)) µs between threads; protocol ping: \(fmt(report.ping_round_trip_microseconds)) µs
                   round trip / (2 × echo + step): \(fmt(report.round_trip_budget_ratio))
                 """)
         }
@@ -128,8 +132,68 @@ func now() -> Double {
     return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
 
-/// The floor of a round trip: a blocking echo over a Unix stream socket pair between two
-/// threads, `request` bytes one way and `reply` bytes back.
+/// `metasim client echo-server`: the floor of a daemon round trip, a blocking echo over a Unix
+/// socket in another process (as the daemon is): reads `request` bytes, writes `reply` bytes back,
+/// for one connection. Used by `metasim client bench`.
+struct ClientEchoServer: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "echo-server", shouldDisplay: false)
+    @Option var socket: String
+    @Option var request: Int
+    @Option var reply: Int
+
+    func run() throws {
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(socket.utf8)) }
+        unlink(socket)
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard ok == 0, listen(fd, 1) == 0 else { throw CLIError("echo-server: cannot listen on \(socket)") }
+        FileHandle.standardOutput.write(Data("ready\n".utf8))
+        let c = accept(fd, nil, nil)
+        unlink(socket)
+        let inBuf = UnsafeMutableRawPointer.allocate(byteCount: request, alignment: 16)
+        let outBuf = UnsafeMutableRawPointer.allocate(byteCount: reply, alignment: 16)
+        while EchoPair.readAll(c, inBuf, request), EchoPair.writeAll(c, outBuf, reply) {}
+        close(c)
+        close(fd)
+    }
+}
+
+/// Runs `metasim client echo-server` as a child process and times `n` round trips to it.
+enum EchoProcess {
+    static func roundTrips(_ n: Int, request: Int, reply: Int) throws -> Double {
+        let path = "/tmp/metasim-echo-\(getpid()).sock"
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        child.arguments = ["client", "echo-server", "--socket", path, "--request", "\(request)", "--reply", "\(reply)"]
+        let out = Pipe()
+        child.standardOutput = out
+        try child.run()
+        _ = out.fileHandleForReading.availableData  // "ready"
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard ok == 0 else { child.terminate(); throw CLIError("cannot connect to the echo server") }
+        let a = UnsafeMutableRawPointer.allocate(byteCount: request, alignment: 16)
+        let b = UnsafeMutableRawPointer.allocate(byteCount: reply, alignment: 16)
+        defer { a.deallocate(); b.deallocate() }
+        for _ in 0..<min(n, 1000) { _ = EchoPair.writeAll(fd, a, request) && EchoPair.readAll(fd, b, reply) }  // warm up
+        let t0 = now()
+        for _ in 0..<n {
+            guard EchoPair.writeAll(fd, a, request), EchoPair.readAll(fd, b, reply) else { throw CLIError("echo failed") }
+        }
+        let seconds = now() - t0
+        close(fd)
+        child.waitUntilExit()
+        return seconds
+    }
+}
+
+/// A blocking echo over a Unix stream socket pair between two threads of this process, `request`
+/// bytes one way and `reply` bytes back (a lower floor than another process: no address-space switch).
 enum EchoPair {
     static func roundTrips(_ n: Int, request: Int, reply: Int) throws -> Double {
         var fds: [Int32] = [0, 0]

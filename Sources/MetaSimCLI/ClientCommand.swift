@@ -9,7 +9,7 @@ struct ClientCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "client",
         abstract: "Talk to a running metasimd over its socket.",
-        subcommands: [ClientStatus.self, ClientWorlds.self, ClientRun.self, ClientBench.self])
+        subcommands: [ClientStatus.self, ClientWorlds.self, ClientRun.self, ClientBench.self, ClientEchoServer.self])
 }
 
 struct ClientOptions: ParsableArguments {

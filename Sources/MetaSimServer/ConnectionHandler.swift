@@ -7,7 +7,7 @@ import NIOCore
 /// order, even when a request waits on a worker thread), the sessions it owns and the sessions
 /// it observes. Everything here runs on the connection's event loop.
 final class ConnectionHandler: ChannelDuplexHandler {
-    typealias InboundIn = InboundFrame
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -15,7 +15,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
     static let maxQueued = 64
 
     let core: ServerCore
+    let decoder: FrameDecoder
     var logger: Logger
+    /// Bytes of a frame not yet complete (nil when the last read ended on a frame boundary).
+    private var partial: ByteBuffer?
+    /// When the client last sent anything (for the idle timeout).
+    private var lastActivity = NIODeadline.now()
+    private var idleTimer: RepeatedTask?
     private(set) var context: ChannelHandlerContext!
     var greeted = false
     var queue = CircularBuffer<InboundFrame>()
@@ -23,6 +29,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     var draining = false
     var closed = false
     private var heldRead = false
+    /// A fatal error to send once the requests before it are answered.
+    private var pendingFatal: ByteBuffer?
     var sessions: [UInt32: Session] = [:]
     /// Sessions this connection observes (session id -> observe request id).
     var observing: [UInt32: (session: Session, requestID: UInt32)] = [:]
@@ -30,6 +38,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     init(core: ServerCore, logger: Logger) {
         self.core = core
         self.logger = logger
+        decoder = FrameDecoder(maxFrame: core.configuration.maxFrame)
     }
 
     var key: ObjectIdentifier { ObjectIdentifier(self) }
@@ -39,10 +48,28 @@ final class ConnectionHandler: ChannelDuplexHandler {
         logger[metadataKey: "connection"] = "\(UInt(bitPattern: ObjectIdentifier(self).hashValue) & 0xffffff)"
         core.register(NIOLoopBound(self, eventLoop: context.eventLoop), key: key)
         if core.draining.load(ordering: .acquiring) { beginDrain() }
+        if let idle = core.configuration.idleTimeout {
+            let check = TimeAmount.nanoseconds(max(idle.nanoseconds / 4, 1_000_000))
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            idleTimer = context.eventLoop.scheduleRepeatedTask(initialDelay: check, delay: check) { _ in
+                bound.value.checkIdle(idle)
+            }
+        }
+    }
+
+    /// Closes a connection that has sent nothing for `idle` and is not waiting for anything
+    /// (an observer receiving a stream is not idle).
+    private func checkIdle(_ idle: TimeAmount) {
+        guard !closed, !busy, queue.isEmpty, observing.isEmpty else { return }
+        if NIODeadline.now() - lastActivity > idle {
+            logger.info("idle timeout: closing the connection")
+            closeNow()
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
+        idleTimer?.cancel()
         releaseAll()
         core.unregister(connection: key)
         logger.debug("connection closed")
@@ -50,9 +77,30 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var frame = unwrapInboundIn(data)
-        frame.afterDrain = draining
-        queue.append(frame)
+        guard !closed, pendingFatal == nil else { return }
+        lastActivity = NIODeadline.now()
+        var buffer = unwrapInboundIn(data)
+        if var pending = partial {
+            partial = nil
+            pending.writeBuffer(&buffer)
+            buffer = pending
+        }
+        do {
+            while let frame = try decoder.next(&buffer) {
+                var f = frame
+                f.afterDrain = draining
+                queue.append(f)
+            }
+        } catch {
+            framingViolation(error)
+            return
+        }
+        if buffer.readableBytes > 0 {
+            // Keep only the incomplete frame (a copy, so the read buffer can go).
+            var rest = context.channel.allocator.buffer(capacity: buffer.readableBytes)
+            rest.writeBuffer(&buffer)
+            partial = rest
+        }
         if !busy { process() }
     }
 
@@ -71,28 +119,19 @@ final class ConnectionHandler: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let violation = error as? FramingViolation {
-            logger.info("framing violation, closing: \(violation.message)")
-            // Requests before the bad frame are still answered, in order; then the fatal error.
-            queue.removeAll()
-            var buffer = context.channel.allocator.buffer(capacity: 256)
-            let failure = RequestFailure(violation.code, violation.message, fatal: true)
-            buffer.writeFrame(kind: 0, flags: [.response, .error], id: violation.id, meta: MetaCoding.encode(failure.reply))
-            closeAfter(buffer)
-            return
-        }
-        logger.info("connection error: \(error)")
-        closeNow()
+    /// The stream cannot go on: answer what was read before the bad frame, then a fatal error.
+    private func framingViolation(_ violation: FramingViolation) {
+        logger.info("framing violation, closing: \(violation.message)")
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        let failure = RequestFailure(violation.code, violation.message, fatal: true)
+        buffer.writeFrame(kind: 0, flags: [.response, .error], id: violation.id, meta: MetaCoding.encode(failure.reply))
+        pendingFatal = buffer
+        if !busy { process() }
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            logger.info("idle timeout: closing the connection")
-            closeNow()
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.info("connection error: \(error)")
+        closeNow()
     }
 
     // MARK: The request queue
@@ -111,6 +150,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
                     self.process()
                 }
             }
+        }
+        if !busy, queue.isEmpty, let fatal = pendingFatal {
+            pendingFatal = nil
+            closeAfter(fatal)
+            return
         }
         if wrote, !closed { context.flush() }
         if heldRead, queue.count < Self.maxQueued / 2, context.channel.isWritable, !closed {
@@ -185,6 +229,6 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func closeSession(_ session: Session) {
         core.unregister(session.id)
         session.publishClosed()
-        logger.debug("session \(session.id) closed")
+        logger.info("session \(session.id) closed: \(session.stepCount) steps, \(session.stepCount == 0 ? 0 : session.totalStepNanos / session.stepCount / 1000) µs per step on the server")
     }
 }

@@ -20,15 +20,15 @@ struct FramingViolation: Error {
 
 /// Splits the byte stream into frames. A length above the maximum, or below the header's size,
 /// is a framing violation: the connection gets a fatal error response and is closed. Metadata
-/// running past its frame is the request's problem, not the stream's: that frame becomes a
-/// `bad_frame` error and the stream goes on.
-struct FrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = InboundFrame
+/// running past its frame is the request's problem, not the stream's: that frame comes out with
+/// `metaLength == UInt32.max`, which the handler answers with `bad_frame`, and the stream goes on.
+struct FrameDecoder {
     let maxFrame: Int
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    /// The next whole frame at the front of `buffer` (consumed), or nil if it has not all arrived.
+    func next(_ buffer: inout ByteBuffer) throws(FramingViolation) -> InboundFrame? {
         guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self) else {
-            return .needMoreData
+            return nil
         }
         let id = buffer.getInteger(at: buffer.readerIndex + 8, endianness: .little, as: UInt32.self) ?? 0
         if Int(length) > maxFrame {
@@ -39,31 +39,16 @@ struct FrameDecoder: ByteToMessageDecoder {
             throw FramingViolation(id: id, code: .badFrame,
                                    message: "frame of \(length) bytes is shorter than the \(FrameHeader.size)-byte header")
         }
-        guard buffer.readableBytes >= FrameHeader.prefixSize + Int(length) else {
-            // Reserve once for the whole frame rather than growing repeatedly.
-            return .needMoreData
-        }
+        guard buffer.readableBytes >= FrameHeader.prefixSize + Int(length) else { return nil }
         buffer.moveReaderIndex(forwardBy: FrameHeader.prefixSize)
         var frame = buffer.readSlice(length: Int(length))!
-        let header = frame.withUnsafeReadableBytes { FrameHeader($0) }
+        var header = frame.withUnsafeReadableBytes { FrameHeader($0) }
         frame.moveReaderIndex(forwardBy: FrameHeader.size)
-        let metaLength = Int(header.metaLength)
-        if metaLength > frame.readableBytes {
-            // Deliver it with an empty meta and the flag the handler turns into bad_frame.
-            var h = header
-            h.metaLength = UInt32.max
-            context.fireChannelRead(wrapInboundOut(InboundFrame(header: h, meta: ByteBuffer(), data: ByteBuffer())))
-            return .continue
+        guard Int(header.metaLength) <= frame.readableBytes else {
+            header.metaLength = UInt32.max
+            return InboundFrame(header: header, meta: ByteBuffer(), data: ByteBuffer())
         }
-        let meta = frame.readSlice(length: metaLength)!
-        context.fireChannelRead(wrapInboundOut(InboundFrame(header: header, meta: meta, data: frame)))
-        return .continue
-    }
-
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        // Complete frames are still served; a partial one at EOF is dropped with the connection.
-        while try decode(context: context, buffer: &buffer) == .continue {}
-        buffer.clear()
-        return .needMoreData
+        let meta = frame.readSlice(length: Int(header.metaLength))!
+        return InboundFrame(header: header, meta: meta, data: frame)
     }
 }

@@ -106,10 +106,6 @@ public final class MetaSimServer: Service, Sendable {
                         try sync.addHandler(BusyHandler(limit: configuration.maxConnections))
                         return
                     }
-                    if let idle = configuration.idleTimeout {
-                        try sync.addHandler(IdleStateHandler(allTimeout: idle))
-                    }
-                    try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxFrame: configuration.maxFrame)))
                     try sync.addHandler(ConnectionHandler(core: core, logger: logger))
                 }
             }

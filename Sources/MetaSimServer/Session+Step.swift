@@ -78,6 +78,8 @@ extension Session {
         replyBuffer.writeFrame(kind: MessageKind.step.rawValue, flags: .response, id: requestID, meta: [],
                                dataSize: layout.size) { p in self.writeStepData(layout, into: p) }
         lastStepNanos = UInt64(max(0, (NIODeadline.now() - start).nanoseconds))
+        totalStepNanos &+= lastStepNanos
+        stepCount &+= 1
     }
 
     func writeStepData(_ layout: StepReplyLayout, into p: UnsafeMutableRawBufferPointer) {

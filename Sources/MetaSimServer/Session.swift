@@ -29,6 +29,8 @@ final class Session: @unchecked Sendable {
     var failure: String?
     /// Nanoseconds the latest step took (decides whether the next one runs inline).
     var lastStepNanos: UInt64 = 0
+    var totalStepNanos: UInt64 = 0
+    var stepCount: UInt64 = 0
     var observers: [Observer] = []
     /// Closed sessions take no observers.
     var isClosed = false

@@ -139,3 +139,21 @@ struct LoadTests {
         try await server.stop()
     }
 }
+
+@Suite("Idle timeout")
+struct IdleTimeoutTests {
+    @Test("a connection silent for the idle timeout is closed and its sessions freed; an active one is not")
+    func idleConnectionClosed() async throws {
+        let server = try await TestServer { $0.idleTimeout = .milliseconds(400) }
+        let idle = try server.connect("idle")
+        _ = try idle.open(OpenRequest(world: "pendulum", batch: 2))
+        let active = try server.connect("active")
+        for _ in 0..<12 {
+            try await _Concurrency.Task.sleep(for: .milliseconds(100))
+            _ = try active.ping()
+        }
+        #expect(throws: ClientError.self) { _ = try idle.ping() }
+        #expect(try active.status().sessions == 0)
+        try await server.stop()
+    }
+}

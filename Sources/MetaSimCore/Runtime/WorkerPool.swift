@@ -54,13 +54,25 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// How long an idle worker stays awake (yielding its core to any other runnable thread)
+    /// before it sleeps: long enough to span the gap between two steps of a client that steps
+    /// over a socket, so that a step does not pay a thread wake-up.
+    static let awakeNanoseconds: UInt64 = 300_000
+
     private func work(_ k: Int) {
         var seen = 0
         while true {
             var spins = 0
+            var since: UInt64 = 0
             while generation.load(ordering: .acquiring) == seen {
                 spins += 1
-                if spins > 20_000 {
+                guard spins > 2_000 else { continue }
+                // Awake but polite: other threads (a client on the same core) run first.
+                sched_yield()
+                if spins & 63 == 0 {
+                    let now = monotonicNanoseconds()
+                    if since == 0 { since = now }
+                    if now - since < Self.awakeNanoseconds { continue }
                     condition.lock()
                     while generation.load(ordering: .acquiring) == seen { condition.wait() }
                     condition.unlock()
@@ -75,4 +87,11 @@ final class WorkerPool: @unchecked Sendable {
             pending.subtract(1, ordering: .releasing)
         }
     }
+}
+
+@inline(__always)
+func monotonicNanoseconds() -> UInt64 {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return UInt64(t.tv_sec) &* 1_000_000_000 &+ UInt64(t.tv_nsec)
 }
