@@ -20,6 +20,11 @@ public final class MetaSimConnection {
     /// The last frame read: header and the bounds of its meta and data in `readBuffer`.
     private(set) var lastHeader = FrameHeader(kind: 0, flags: [], id: 0, metaLength: 0)
     private var lastLength = 0
+    /// Buffered bytes not yet consumed: readBuffer[readStart..<readEnd]; the last frame starts
+    /// (after its length prefix) at frameStart.
+    private var readStart = 0
+    private var readEnd = 0
+    private var frameStart = 0
     /// Events received while waiting for a response (observer streams), oldest first.
     public var pendingEvents: [ReceivedFrame] = []
 
@@ -117,42 +122,59 @@ public final class MetaSimConnection {
         }
     }
 
-    private func readExactly(_ count: Int, into p: UnsafeMutableRawPointer) throws(ClientError) {
-        var done = 0
-        while done < count {
-            let n = recv(fd, p + done, count - done, 0)
+    /// Makes at least `count` bytes available from `readStart`, reading as much as the socket
+    /// has (one recv per round trip in the usual case).
+    private func ensure(_ count: Int) throws(ClientError) {
+        if readStart + count > readBuffer.count {
+            // Move the unread bytes to the front, growing the buffer if the frame needs it.
+            let unread = readEnd - readStart
+            if count > readBuffer.count {
+                let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 2 * readBuffer.count), alignment: 16)
+                bigger.baseAddress!.copyMemory(from: readBuffer.baseAddress! + readStart, byteCount: unread)
+                readBuffer.deallocate()
+                readBuffer = bigger
+            } else if unread > 0 {
+                readBuffer.baseAddress!.copyMemory(from: readBuffer.baseAddress! + readStart, byteCount: unread)
+            }
+            readStart = 0
+            readEnd = unread
+        }
+        while readEnd - readStart < count {
+            let n = recv(fd, readBuffer.baseAddress! + readEnd, readBuffer.count - readEnd, 0)
             if n == 0 { throw .closed }
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == ECONNRESET { throw .closed }
                 throw .io("recv: \(String(cString: strerror(errno)))")
             }
-            done += n
+            readEnd += n
         }
     }
 
-    /// Reads the next frame into the receive buffer; `lastMeta`/`lastData` view it.
+    /// Reads the next frame into the receive buffer; `lastMeta`/`lastData` view it (valid until
+    /// the next read).
     func readFrame() throws(ClientError) {
-        try readExactly(4, into: readBuffer.baseAddress!)
-        let length = Int(UnsafeRawBufferPointer(readBuffer).loadLE(UInt32.self, at: 0))
+        if readStart == readEnd { readStart = 0; readEnd = 0 }
+        try ensure(4)
+        let length = Int(UnsafeRawBufferPointer(readBuffer).loadLE(UInt32.self, at: readStart))
         guard length >= FrameHeader.size, length <= 1 << 30 else { throw .protocolViolation("frame length \(length)") }
-        if length > readBuffer.count {
-            readBuffer.deallocate()
-            readBuffer = .allocate(byteCount: max(length, 2 * readBuffer.count), alignment: 16)
-        }
-        try readExactly(length, into: readBuffer.baseAddress!)
-        let header = FrameHeader(UnsafeRawBufferPointer(readBuffer))
+        try ensure(4 + length)
+        frameStart = readStart + 4
+        readStart += 4 + length
+        let frame = UnsafeRawBufferPointer(rebasing: readBuffer[frameStart..<(frameStart + length)])
+        let header = FrameHeader(frame)
         guard Int(header.metaLength) <= length - FrameHeader.size else { throw .protocolViolation("metadata past the frame") }
         lastHeader = header
         lastLength = length
     }
 
     var lastMeta: UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: readBuffer[FrameHeader.size..<(FrameHeader.size + Int(lastHeader.metaLength))])
+        let m = frameStart + FrameHeader.size
+        return UnsafeRawBufferPointer(rebasing: readBuffer[m..<(m + Int(lastHeader.metaLength))])
     }
 
     var lastData: UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: readBuffer[(FrameHeader.size + Int(lastHeader.metaLength))..<lastLength])
+        UnsafeRawBufferPointer(rebasing: readBuffer[(frameStart + FrameHeader.size + Int(lastHeader.metaLength))..<(frameStart + lastLength)])
     }
 
     var lastFrame: ReceivedFrame { ReceivedFrame(header: lastHeader, meta: Array(lastMeta), data: Array(lastData)) }

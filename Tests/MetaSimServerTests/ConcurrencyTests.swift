@@ -144,12 +144,12 @@ struct LoadTests {
 struct IdleTimeoutTests {
     @Test("a connection silent for the idle timeout is closed and its sessions freed; an active one is not")
     func idleConnectionClosed() async throws {
-        let server = try await TestServer { $0.idleTimeout = .milliseconds(400) }
+        let server = try await TestServer { $0.idleTimeout = .seconds(1) }
         let idle = try server.connect("idle")
         _ = try idle.open(OpenRequest(world: "pendulum", batch: 2))
         let active = try server.connect("active")
-        for _ in 0..<12 {
-            try await _Concurrency.Task.sleep(for: .milliseconds(100))
+        for _ in 0..<15 {
+            try await _Concurrency.Task.sleep(for: .milliseconds(200))
             _ = try active.ping()
         }
         #expect(throws: ClientError.self) { _ = try idle.ping() }
