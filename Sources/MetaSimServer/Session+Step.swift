@@ -57,7 +57,7 @@ extension Session {
                     throw RequestFailure(.badAction, "instance \(k / a), action '\(batch.specs.action.entries[k % a])': \(v) is not finite")
                 }
             }
-            _ = values.copyBytes(to: UnsafeMutableRawBufferPointer(batch.actions))
+            UnsafeMutableRawBufferPointer(batch.actions).copyMemory(from: values)
         }
     }
 
