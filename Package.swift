@@ -15,7 +15,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -41,15 +40,13 @@ let package = Package(
         // The control protocol v1 (docs/protocol.md): frames, message kinds, JSON metadata and the
         // packed binary layouts. No I/O: the server and the client share it.
         .target(name: "MetaSimProtocol"),
-        // The daemon's server: SwiftNIO on a Unix-domain socket, sessions, observers, limits.
+        // The daemon's server: a Unix-domain socket, a thread per connection, sessions, observers, limits.
         .target(
             name: "MetaSimServer",
             dependencies: [
                 "MetaSimCore",
                 "MetaSimYAML",
                 "MetaSimProtocol",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

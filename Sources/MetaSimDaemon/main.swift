@@ -55,7 +55,7 @@ struct MetaSimDaemon: AsyncParsableCommand {
         file.apply(to: &settings)
         if let socket { settings.socketPath = socket }
         if let worlds { settings.worldsRoot = worlds }
-        if let idleTimeout { settings.idleTimeout = idleTimeout == 0 ? nil : .nanoseconds(Int64(idleTimeout * 1e9)) }
+        if let idleTimeout { settings.idleTimeout = idleTimeout == 0 ? nil : .milliseconds(Int64(idleTimeout * 1000)) }
 
         let level = Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info
         LoggingSystem.bootstrap { label in

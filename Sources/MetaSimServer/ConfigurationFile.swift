@@ -1,7 +1,6 @@
 import Foundation
 import MetaSimCore
 import MetaSimYAML
-import NIOCore
 
 /// The daemon's configuration file (`/etc/metasim/metasimd.yaml`), read with the same YAML
 /// loader and strict schema walk as world files: an unknown key, a wrong type or an
@@ -19,9 +18,6 @@ import NIOCore
 ///       max_threads_per_session: 2
 ///       idle_timeout_seconds: 900  # 0: never
 ///       drain_timeout_seconds: 10
-///     threads:
-///       io: 2
-///       workers: 2
 public struct ConfigurationFile: Sendable, Equatable {
     public var socket: String?
     public var worlds: String?
@@ -33,8 +29,6 @@ public struct ConfigurationFile: Sendable, Equatable {
     public var maxThreadsPerSession: Int?
     public var idleTimeoutSeconds: Double?
     public var drainTimeoutSeconds: Double?
-    public var ioThreads: Int?
-    public var workerThreads: Int?
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
@@ -55,7 +49,7 @@ public struct ConfigurationFile: Sendable, Equatable {
         var config = ConfigurationFile()
         guard let root else { return config }
         let r = SchemaReader(file: file)
-        if let top = r.mapping(root, "", allowed: ["socket", "worlds", "log_level", "limits", "threads"]) {
+        if let top = r.mapping(root, "", allowed: ["socket", "worlds", "log_level", "limits"]) {
             if let n = top["socket"] { config.socket = r.string(n, top.path("socket")) }
             if let n = top["worlds"] { config.worlds = r.string(n, top.path("worlds")) }
             if let n = top["log_level"] { config.logLevel = r.choice(n, top.path("log_level"), logLevels) }
@@ -74,10 +68,6 @@ public struct ConfigurationFile: Sendable, Equatable {
                 }
                 if let v = l["idle_timeout_seconds"] { config.idleTimeoutSeconds = seconds(r, v, l.path("idle_timeout_seconds")) }
                 if let v = l["drain_timeout_seconds"] { config.drainTimeoutSeconds = seconds(r, v, l.path("drain_timeout_seconds")) }
-            }
-            if let n = top["threads"], let t = r.mapping(n, "threads", allowed: ["io", "workers"]) {
-                if let v = t["io"] { config.ioThreads = r.integer(v, t.path("io"), min: 1, max: 1024) }
-                if let v = t["workers"] { config.workerThreads = r.integer(v, t.path("workers"), min: 1, max: 1024) }
             }
         }
         if !r.diagnostics.isEmpty { throw .configuration(r.diagnostics) }
@@ -102,9 +92,7 @@ public struct ConfigurationFile: Sendable, Equatable {
         if let maxSessionsPerConnection { c.maxSessionsPerConnection = maxSessionsPerConnection }
         if let maxBatch { c.maxBatch = maxBatch }
         if let maxThreadsPerSession { c.maxThreadsPerSession = maxThreadsPerSession }
-        if let idleTimeoutSeconds { c.idleTimeout = idleTimeoutSeconds == 0 ? nil : .nanoseconds(Int64(idleTimeoutSeconds * 1e9)) }
-        if let drainTimeoutSeconds { c.drainTimeout = .nanoseconds(Int64(drainTimeoutSeconds * 1e9)) }
-        if let ioThreads { c.eventLoopThreads = ioThreads }
-        if let workerThreads { c.workerThreads = workerThreads }
+        if let idleTimeoutSeconds { c.idleTimeout = idleTimeoutSeconds == 0 ? nil : .milliseconds(Int64(idleTimeoutSeconds * 1000)) }
+        if let drainTimeoutSeconds { c.drainTimeout = .milliseconds(Int64(drainTimeoutSeconds * 1000)) }
     }
 }

@@ -1,14 +1,11 @@
 import MetaSimProtocol
-import NIOCore
 
 /// One request frame as read off a connection: its header and views of its metadata and data
-/// (slices of the read buffer: no copy).
+/// in the connection's read buffer (valid until the connection reads again).
 struct InboundFrame {
     var header: FrameHeader
-    var meta: ByteBuffer
-    var data: ByteBuffer
-    /// Read after the server began draining: refused with `shutting_down`.
-    var afterDrain = false
+    var meta: UnsafeRawBufferPointer
+    var data: UnsafeRawBufferPointer
 }
 
 /// A length prefix the stream cannot continue after.
@@ -18,37 +15,75 @@ struct FramingViolation: Error {
     var message: String
 }
 
-/// Splits the byte stream into frames. A length above the maximum, or below the header's size,
-/// is a framing violation: the connection gets a fatal error response and is closed. Metadata
-/// running past its frame is the request's problem, not the stream's: that frame comes out with
-/// `metaLength == UInt32.max`, which the handler answers with `bad_frame`, and the stream goes on.
-struct FrameDecoder {
+/// A connection's receive buffer and the frames in it. A length above the maximum, or below the
+/// header's size, is a framing violation (the connection gets a fatal error and is closed).
+/// Metadata running past its frame is the request's problem, not the stream's: that frame comes
+/// out with `metaLength == UInt32.max`, answered with `bad_frame`, and the stream goes on.
+struct FrameDecoder: ~Copyable {
     let maxFrame: Int
+    private(set) var buffer: UnsafeMutableRawBufferPointer
+    private var start = 0
+    private var end = 0
 
-    /// The next whole frame at the front of `buffer` (consumed), or nil if it has not all arrived.
-    func next(_ buffer: inout ByteBuffer) throws(FramingViolation) -> InboundFrame? {
-        guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self) else {
-            return nil
+    init(maxFrame: Int) {
+        self.maxFrame = maxFrame
+        buffer = .allocate(byteCount: 1 << 16, alignment: 16)
+    }
+
+    deinit { buffer.deallocate() }
+
+    var hasBufferedBytes: Bool { end > start }
+
+    /// Free space at the end of the buffer for the next receive (compacting or growing first).
+    mutating func spaceForReceive() -> UnsafeMutableRawBufferPointer {
+        if start == end { start = 0; end = 0 }
+        if end == buffer.count {
+            let unread = end - start
+            // Grow when one frame needs more than the buffer; otherwise move unread bytes down.
+            var size = buffer.count
+            if unread >= 4 {
+                let length = Int(UnsafeRawBufferPointer(buffer).loadLE(UInt32.self, at: start))
+                while size < 4 + min(length, maxFrame) { size *= 2 }
+            }
+            if size > buffer.count {
+                let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+                bigger.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: unread)
+                buffer.deallocate()
+                buffer = bigger
+            } else if start > 0 {
+                buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: unread)
+            }
+            start = 0
+            end = unread
         }
-        let id = buffer.getInteger(at: buffer.readerIndex + 8, endianness: .little, as: UInt32.self) ?? 0
-        if Int(length) > maxFrame {
-            throw FramingViolation(id: id, code: .frameTooLarge,
-                                   message: "frame of \(length) bytes exceeds the maximum of \(maxFrame)")
+        return UnsafeMutableRawBufferPointer(rebasing: buffer[end...])
+    }
+
+    mutating func didReceive(_ n: Int) { end += n }
+
+    /// The next whole frame (consumed), or nil if it has not all arrived.
+    mutating func next() throws(FramingViolation) -> InboundFrame? {
+        let bytes = UnsafeRawBufferPointer(buffer)
+        guard end - start >= 4 else { return nil }
+        let length = Int(bytes.loadLE(UInt32.self, at: start))
+        let id = end - start >= 12 ? bytes.loadLE(UInt32.self, at: start + 8) : 0
+        if length > maxFrame {
+            throw FramingViolation(id: id, code: .frameTooLarge, message: "frame of \(length) bytes exceeds the maximum of \(maxFrame)")
         }
-        if Int(length) < FrameHeader.size {
-            throw FramingViolation(id: id, code: .badFrame,
-                                   message: "frame of \(length) bytes is shorter than the \(FrameHeader.size)-byte header")
+        if length < FrameHeader.size {
+            throw FramingViolation(id: id, code: .badFrame, message: "frame of \(length) bytes is shorter than the \(FrameHeader.size)-byte header")
         }
-        guard buffer.readableBytes >= FrameHeader.prefixSize + Int(length) else { return nil }
-        buffer.moveReaderIndex(forwardBy: FrameHeader.prefixSize)
-        var frame = buffer.readSlice(length: Int(length))!
-        var header = frame.withUnsafeReadableBytes { FrameHeader($0) }
-        frame.moveReaderIndex(forwardBy: FrameHeader.size)
-        guard Int(header.metaLength) <= frame.readableBytes else {
+        guard end - start >= 4 + length else { return nil }
+        let frame = UnsafeRawBufferPointer(rebasing: bytes[(start + 4)..<(start + 4 + length)])
+        start += 4 + length
+        var header = FrameHeader(frame)
+        let body = UnsafeRawBufferPointer(rebasing: frame[FrameHeader.size...])
+        guard Int(header.metaLength) <= body.count else {
             header.metaLength = UInt32.max
-            return InboundFrame(header: header, meta: ByteBuffer(), data: ByteBuffer())
+            return InboundFrame(header: header, meta: UnsafeRawBufferPointer(start: nil, count: 0), data: UnsafeRawBufferPointer(start: nil, count: 0))
         }
-        let meta = frame.readSlice(length: Int(header.metaLength))!
-        return InboundFrame(header: header, meta: meta, data: frame)
+        let m = Int(header.metaLength)
+        return InboundFrame(header: header, meta: UnsafeRawBufferPointer(rebasing: body[..<m]),
+                            data: UnsafeRawBufferPointer(rebasing: body[m...]))
     }
 }

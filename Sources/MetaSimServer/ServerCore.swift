@@ -1,8 +1,6 @@
 import Logging
 import MetaSimCore
 import MetaSimProtocol
-import NIOCore
-import NIOPosix
 import Synchronization
 
 /// What every connection of one server shares: configuration, the world directory, the session
@@ -10,21 +8,19 @@ import Synchronization
 final class ServerCore: Sendable {
     let configuration: ServerConfiguration
     let logger: Logger
-    let threadPool: NIOThreadPool
-    let started = NIODeadline.now()
+    let started = ContinuousClock.now
     private let directoryBox: Mutex<WorldDirectory>
     private let sessionBox = Mutex<[UInt32: Session]>([:])
-    private let connectionBox = Mutex<[ObjectIdentifier: NIOLoopBound<ConnectionHandler>]>([:])
+    private let connectionBox = Mutex<[ObjectIdentifier: Connection]>([:])
     private let nextSessionID = Atomic<UInt32>(1)
     let requestCount = Atomic<UInt64>(0)
     let stepCount = Atomic<UInt64>(0)
     let observerCount = ObserverCounter()
     let draining = Atomic<Bool>(false)
 
-    init(configuration: ServerConfiguration, directory: WorldDirectory, threadPool: NIOThreadPool, logger: Logger) {
+    init(configuration: ServerConfiguration, directory: WorldDirectory, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        self.threadPool = threadPool
         directoryBox = Mutex(directory)
     }
 
@@ -44,42 +40,44 @@ final class ServerCore: Sendable {
 
     func session(_ id: UInt32) -> Session? { sessionBox.withLock { $0[id] } }
 
-    /// (sessions, instances): read under the lock, the batch sizes are fixed per session.
+    /// (sessions, instances): the batch sizes are fixed per session.
     func sessionLoad() -> (Int, Int) {
         sessionBox.withLock { s in (s.count, s.values.reduce(0) { $0 + $1.batchCount }) }
     }
 
     // MARK: Connections
 
-    func register(_ handler: NIOLoopBound<ConnectionHandler>, key: ObjectIdentifier) {
-        connectionBox.withLock { $0[key] = handler }
+    /// Registers a new connection; false (not registered) at the connection limit.
+    func register(_ connection: Connection) -> Bool {
+        connectionBox.withLock { c in
+            guard c.count < configuration.maxConnections else { return false }
+            c[ObjectIdentifier(connection)] = connection
+            return true
+        }
     }
 
-    func unregister(connection key: ObjectIdentifier) { connectionBox.withLock { _ = $0.removeValue(forKey: key) } }
+    func unregister(_ connection: Connection) {
+        connectionBox.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(connection)) }
+    }
 
     var connectionCount: Int { connectionBox.withLock { $0.count } }
 
-    /// Asks every connection to finish the requests it has and close.
+    /// Asks every connection to answer the requests it has been sent and close.
     func beginDrain() {
         draining.store(true, ordering: .releasing)
-        let all = connectionBox.withLock { Array($0.values) }
-        for bound in all {
-            bound.eventLoop.execute { bound.value.beginDrain() }
-        }
+        for c in connectionBox.withLock({ Array($0.values) }) { c.beginDrain() }
     }
 
     /// Closes every connection now (after the drain timeout).
     func closeAll() {
-        let all = connectionBox.withLock { Array($0.values) }
-        for bound in all {
-            bound.eventLoop.execute { bound.value.closeNow() }
-        }
+        for c in connectionBox.withLock({ Array($0.values) }) { c.forceClose() }
     }
 
     func status() -> StatusReply {
         let (sessions, instances) = sessionLoad()
+        let uptime = ContinuousClock.now - started
         return StatusReply(server: MetaSimServer.version, protocol: .current,
-                           uptimeSeconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9,
+                           uptimeSeconds: Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18,
                            connections: connectionCount, sessions: sessions, instances: instances,
                            observers: observerCount.value.load(ordering: .relaxed),
                            requests: requestCount.load(ordering: .relaxed), steps: stepCount.load(ordering: .relaxed),
@@ -87,9 +85,10 @@ final class ServerCore: Sendable {
     }
 
     var limits: ServerLimits {
-        ServerLimits(maxFrame: configuration.maxFrame, maxSessionsPerConnection: configuration.maxSessionsPerConnection,
-                     maxBatch: configuration.maxBatch, maxConnections: configuration.maxConnections,
-                     idleTimeoutSeconds: configuration.idleTimeout.map { Double($0.nanoseconds) / 1e9 } ?? 0)
+        let idle = configuration.idleTimeout.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
+        return ServerLimits(maxFrame: configuration.maxFrame, maxSessionsPerConnection: configuration.maxSessionsPerConnection,
+                            maxBatch: configuration.maxBatch, maxConnections: configuration.maxConnections,
+                            idleTimeoutSeconds: idle)
     }
 }
 

@@ -1,99 +1,148 @@
+import Dispatch
 import MetaSimProtocol
-import NIOCore
+
+/// A session's observers and the subscription requests waiting for its owner, shared with
+/// other connections' threads under `Session.links`.
+struct ObserverLinks {
+    var closed = false
+    var observers: [ObserverLink] = []
+    var pending: [Subscription] = []
+}
+
+struct ObserverLink {
+    let connection: Connection
+    let requestID: UInt32
+    var dropped = 0
+}
+
+/// An observe request waiting for the session's owner to answer it (the owner takes a consistent
+/// snapshot between two of its steps).
+final class Subscription: @unchecked Sendable {
+    let connection: Connection
+    let requestID: UInt32
+    let answered = DispatchSemaphore(value: 0)
+    /// The observe reply frame, or nil if the session closed first.
+    var reply: [UInt8]?
+
+    init(connection: Connection, requestID: UInt32) {
+        self.connection = connection
+        self.requestID = requestID
+    }
+}
 
 /// Observers: other connections that receive a session's stream (resets, steps with their
-/// actions, new tasks, the close). An observer that cannot keep up (its socket's send buffer is
-/// full) misses events rather than slowing the session down; it is told how many it missed.
+/// actions, new tasks, the close). Events go to each observer connection's outbox; an observer
+/// whose outbox is full (it does not read fast enough) misses events and is told how many.
 extension Session {
-    /// Subscribes `channel` and sends it the observe reply (from this loop, so that the reply
-    /// precedes every event). False if the session has closed meanwhile.
-    func addObserver(channel: Channel, requestID: UInt32) -> Bool {
-        guard !isClosed else { return false }
-        observers.append(Observer(channel: channel, requestID: requestID))
-        observerCount.value.add(1, ordering: .relaxed)
-        var buffer = channel.allocator.buffer(capacity: 1024 + 4 * batch.observations.count)
-        withObservationBytes {
-            buffer.writeFrame(kind: MessageKind.observe.rawValue, flags: .response, id: requestID,
-                              meta: MetaCoding.encode(reply), data: $0)
+    /// From an observer's thread: asks the owner for a subscription. False if the session closed.
+    func requestSubscription(_ s: Subscription) -> Bool {
+        let queued = links.withLock { l -> Bool in
+            guard !l.closed else { return false }
+            l.pending.append(s)
+            return true
         }
-        channel.writeAndFlush(buffer, promise: nil)
-        return true
+        if queued { owner.wake() }
+        return queued
     }
 
-    /// Unsubscribes `channel`; with `final`, it gets the stream's last event (an unobserve).
-    func removeObserver(channel: Channel, final requestID: UInt32? = nil) {
-        let before = observers.count
-        observers.removeAll { $0.channel === channel }
-        observerCount.value.subtract(before - observers.count, ordering: .relaxed)
-        if let requestID {
-            var buffer = channel.allocator.buffer(capacity: 128)
-            buffer.writeFrame(kind: MessageKind.observe.rawValue, flags: [.event, .final], id: requestID,
-                              meta: MetaCoding.encode(ObserverEvent(event: "unobserved", session: id)))
-            channel.writeAndFlush(buffer, promise: nil)
+    /// On the owner's thread, between steps: answers waiting subscriptions.
+    func serviceSubscriptions() {
+        let waiting = links.withLock { l -> [Subscription] in
+            defer { l.pending.removeAll() }
+            return l.pending
+        }
+        for s in waiting {
+            var w = FrameWriter(capacity: 1024 + 4 * batch.observations.count)
+            let f = w.beginFrame(kind: MessageKind.observe.rawValue, flags: .response, id: s.requestID, meta: MetaCoding.encode(reply))
+            w.append(UnsafeRawBufferPointer(batch.observations))
+            w.endFrame(f)
+            s.reply = Array(w.bytes)
+            links.withLock { $0.observers.append(ObserverLink(connection: s.connection, requestID: s.requestID)) }
+            observerCount.value.add(1, ordering: .relaxed)
+            s.answered.signal()
         }
     }
+
+    /// From any thread: unsubscribes `connection`. True if it was subscribed.
+    @discardableResult
+    func removeObserver(_ connection: Connection) -> Bool {
+        let removed = links.withLock { l -> Int in
+            let before = l.observers.count
+            l.observers.removeAll { $0.connection === connection }
+            return before - l.observers.count
+        }
+        observerCount.value.subtract(removed, ordering: .relaxed)
+        return removed > 0
+    }
+
+    var hasObservers: Bool { links.withLock { !$0.observers.isEmpty || !$0.pending.isEmpty } }
 
     /// A reset or task event: the observations.
     func publish(event: String) {
-        guard !observers.isEmpty else { return }
-        let meta = MetaCoding.encode(ObserverEvent(event: event, session: id))
-        send { buffer, requestID in
-            self.withObservationBytes {
-                buffer.writeFrame(kind: MessageKind.observe.rawValue, flags: .event, id: requestID, meta: meta, data: $0)
-            }
-        }
+        serviceSubscriptions()
+        guard hasObservers else { return }
+        var w = FrameWriter(capacity: 256 + 4 * batch.observations.count)
+        let f = w.beginFrame(kind: MessageKind.observe.rawValue, flags: .event, id: 0,
+                             meta: MetaCoding.encode(ObserverEvent(event: event, session: id)))
+        w.append(UnsafeRawBufferPointer(batch.observations))
+        w.endFrame(f)
+        deliver(Array(w.bytes))
     }
 
     /// A step event: the step reply's data followed by the actions (float32, or int32 indices).
-    func publishStep() {
-        guard !observers.isEmpty else { return }
-        let replySize = replyBuffer.readableBytes - FrameHeader.prefixSize - FrameHeader.size
+    func publishStep(replyData: UnsafeRawBufferPointer) {
+        serviceSubscriptions()
+        guard hasObservers else { return }
         let actionBytes = 4 * (discreteActions == nil ? batch.actions.count : batch.count)
-        send { buffer, requestID in
-            self.replyBuffer.withUnsafeReadableBytes { frame in
-                let reply = UnsafeRawBufferPointer(rebasing: frame[(FrameHeader.prefixSize + FrameHeader.size)...])
-                buffer.writeFrame(kind: MessageKind.observe.rawValue, flags: .event, id: requestID, meta: self.stepEventMeta,
-                                  dataSize: replySize + actionBytes) { p in
-                    p.copyMemory(from: reply)
-                    let actions = UnsafeMutableRawBufferPointer(rebasing: p[replySize...])
-                    if self.discreteActions == nil {
-                        actions.copyMemory(from: UnsafeRawBufferPointer(self.batch.actions))
-                    } else {
-                        for i in 0..<self.batch.count { actions.storeLE(Int32(self.batch.actions[i]), at: 4 * i) }
-                    }
-                }
-            }
+        var w = FrameWriter(capacity: 64 + stepEventMeta.count + replyData.count + actionBytes)
+        let f = w.beginFrame(kind: MessageKind.observe.rawValue, flags: .event, id: 0, meta: stepEventMeta)
+        w.append(replyData)
+        if discreteActions == nil {
+            w.append(UnsafeRawBufferPointer(batch.actions))
+        } else {
+            for i in 0..<batch.count { w.append(Int32(batch.actions[i])) }
         }
+        w.endFrame(f)
+        deliver(Array(w.bytes))
     }
 
-    /// The session closed: the final event of every subscription.
+    /// The session closed: answers waiting subscriptions with nothing and ends every stream.
     func publishClosed() {
-        isClosed = true
+        let (observers, pending) = links.withLock { l -> ([ObserverLink], [Subscription]) in
+            l.closed = true
+            defer { l.observers.removeAll(); l.pending.removeAll() }
+            return (l.observers, l.pending)
+        }
+        for s in pending { s.answered.signal() }
+        observerCount.value.subtract(observers.count, ordering: .relaxed)
         let meta = MetaCoding.encode(ObserverEvent(event: "closed", session: id))
         for o in observers {
-            var buffer = o.channel.allocator.buffer(capacity: 128)
-            buffer.writeFrame(kind: MessageKind.observe.rawValue, flags: [.event, .final], id: o.requestID, meta: meta)
-            o.channel.writeAndFlush(buffer, promise: nil)
+            var w = FrameWriter(capacity: 128)
+            let f = w.beginFrame(kind: MessageKind.observe.rawValue, flags: [.event, .final], id: o.requestID, meta: meta)
+            w.endFrame(f)
+            _ = o.connection.enqueue(Array(w.bytes), force: true)
         }
-        observerCount.value.subtract(observers.count, ordering: .relaxed)
-        observers.removeAll()
     }
 
-    private func send(_ write: (inout ByteBuffer, UInt32) -> Void) {
-        for k in observers.indices {
-            let channel = observers[k].channel
-            guard channel.isWritable else {
-                observers[k].dropped += 1
-                continue
+    /// Sends `frame` (its id patched per observer) to every observer that has room for it.
+    private func deliver(_ frame: [UInt8]) {
+        links.withLock { l in
+            for k in l.observers.indices {
+                let o = l.observers[k]
+                if o.dropped > 0 {
+                    var w = FrameWriter(capacity: 128)
+                    let f = w.beginFrame(kind: MessageKind.observe.rawValue, flags: .event, id: o.requestID,
+                                         meta: MetaCoding.encode(ObserverEvent(event: "dropped", session: id, count: o.dropped)))
+                    w.endFrame(f)
+                    if o.connection.enqueue(Array(w.bytes)) { l.observers[k].dropped = 0 } else {
+                        l.observers[k].dropped += 1
+                        continue
+                    }
+                }
+                var copy = frame
+                copy.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer($0).storeLE(o.requestID, at: 8) }
+                if !o.connection.enqueue(copy) { l.observers[k].dropped += 1 }
             }
-            var buffer = channel.allocator.buffer(capacity: 256)
-            if observers[k].dropped > 0 {
-                buffer.writeFrame(kind: MessageKind.observe.rawValue, flags: .event, id: observers[k].requestID,
-                                  meta: MetaCoding.encode(ObserverEvent(event: "dropped", session: id, count: observers[k].dropped)))
-                observers[k].dropped = 0
-            }
-            write(&buffer, observers[k].requestID)
-            channel.writeAndFlush(buffer, promise: nil)
         }
     }
 }

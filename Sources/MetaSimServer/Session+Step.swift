@@ -1,6 +1,5 @@
 import MetaSimCore
 import MetaSimProtocol
-import NIOCore
 
 #if _endian(big)
 #error("the protocol's packed arrays are copied as host memory: a big-endian host needs byte swapping")
@@ -61,9 +60,9 @@ extension Session {
         }
     }
 
-    /// Steps the batch and writes the step reply frame into `replyBuffer`.
-    func stepAndEncode(requestID: UInt32) {
-        let start = NIODeadline.now()
+    /// Steps the batch and appends the step reply frame to `out`. Returns where the reply's data
+    /// starts in `out` (observer events copy it).
+    func stepAndEncode(requestID: UInt32, into out: inout FrameWriter) -> Int {
         batch.step()
         var ended = 0
         for i in 0..<batch.count where batch.terminated[i] | batch.truncated[i] != 0 {
@@ -73,13 +72,12 @@ extension Session {
         for i in 0..<batch.count where batch.failed[i] != 0 {
             failure = "instance \(i): " + (batch.failure(of: i)?.description ?? "failed to build its next episode")
         }
-        replyBuffer.clear()
         let layout = StepReplyLayout(count: batch.count, observationSize: batch.observationCount, ended: ended)
-        replyBuffer.writeFrame(kind: MessageKind.step.rawValue, flags: .response, id: requestID, meta: [],
-                               dataSize: layout.size) { p in self.writeStepData(layout, into: p) }
-        lastStepNanos = UInt64(max(0, (NIODeadline.now() - start).nanoseconds))
-        totalStepNanos &+= lastStepNanos
-        stepCount &+= 1
+        let frame = out.beginFrame(kind: MessageKind.step.rawValue, flags: .response, id: requestID, meta: [])
+        let at = out.appendZeros(layout.size)
+        writeStepData(layout, into: out.region(at, layout.size))
+        out.endFrame(frame)
+        return at
     }
 
     func writeStepData(_ layout: StepReplyLayout, into p: UnsafeMutableRawBufferPointer) {

@@ -1,20 +1,15 @@
 import MetaSimCore
 import MetaSimProtocol
-import NIOCore
+import Synchronization
 
 /// An open session: a batch of N instances of one world of a family, owned by one connection.
 ///
-/// Confined to its owner's event loop, except that a step may run on a worker thread while the
-/// owner waits for it (the owner touches nothing of the session meanwhile).
+/// Stepped, reset and closed only by its owner connection's thread. Other connections reach it
+/// only through `observers` (under its lock) and subscription requests the owner answers.
 final class Session: @unchecked Sendable {
-    struct Observer {
-        let channel: Channel
-        let requestID: UInt32
-        var dropped = 0
-    }
-
     let id: UInt32
-    let eventLoop: EventLoop
+    /// The owner connection (to wake it for subscription requests).
+    unowned let owner: Connection
     /// Counts observers for the server's status.
     let observerCount: ObserverCounter
     let worldName: String
@@ -27,25 +22,18 @@ final class Session: @unchecked Sendable {
     private(set) var seed: UInt64
     /// Set when an instance failed to build for an episode seed: steps refuse until a reset.
     var failure: String?
-    /// Nanoseconds the latest step took (decides whether the next one runs inline).
-    var lastStepNanos: UInt64 = 0
-    var totalStepNanos: UInt64 = 0
-    var stepCount: UInt64 = 0
-    var observers: [Observer] = []
-    /// Closed sessions take no observers.
-    var isClosed = false
-    /// The step reply, reused from step to step (no allocation once it has its size).
-    var replyBuffer: ByteBuffer
+    /// Observers and subscription requests waiting for the owner (see Session+Observers).
+    let links = Mutex<ObserverLinks>(ObserverLinks())
     /// Per-instance scratch: which instances ended this step.
     var endedScratch: [Int32]
     let stepEventMeta: [UInt8]
     /// The batch size (fixed for the session's life; readable from any thread).
     let batchCount: Int
 
-    init(id: UInt32, eventLoop: EventLoop, observerCount: ObserverCounter, worldName: String, definition: WorldDefinition, task: Task,
-         count: Int, threads: Int, seed: UInt64, autoReset: Bool, allocator: ByteBufferAllocator) throws(WorldError) {
+    init(id: UInt32, owner: Connection, observerCount: ObserverCounter, worldName: String, definition: WorldDefinition, task: Task,
+         count: Int, threads: Int, seed: UInt64, autoReset: Bool) throws(WorldError) {
         self.id = id
-        self.eventLoop = eventLoop
+        self.owner = owner
         self.observerCount = observerCount
         self.worldName = worldName
         self.definition = definition
@@ -57,7 +45,6 @@ final class Session: @unchecked Sendable {
         batch = try WorldBatch(program: program, count: count, threads: threads, seed: seed, autoReset: autoReset)
         discreteActions = batch.specs.discreteActions
         batchCount = count
-        replyBuffer = allocator.buffer(capacity: 64 + StepReplyLayout(count: count, observationSize: batch.observationCount, ended: count).size)
         endedScratch = Array(repeating: 0, count: count)
         stepEventMeta = MetaCoding.encode(ObserverEvent(event: "step", session: id))
     }

@@ -115,7 +115,7 @@ struct DaemonProcessTests {
         #expect(await first.exit().status == 0)
 
         // A regular file at the path is not replaced.
-        FileManager.default.createFile(atPath: socket, contents: Data("keep me".utf8))
+        _ = FileManager.default.createFile(atPath: socket, contents: Data("keep me".utf8))
         let third = try DaemonProcess(socket: socket)
         let (status3, log3) = await third.exit()
         #expect(status3 != 0)

@@ -26,8 +26,6 @@ final class TestServer: @unchecked Sendable {
     init(configure: (inout ServerConfiguration) -> Void = { _ in }) async throws {
         path = temporarySocketPath()
         var configuration = ServerConfiguration(socketPath: path, worldsRoot: worldsRoot)
-        configuration.eventLoopThreads = 2
-        configuration.workerThreads = 2
         configure(&configuration)
         var logger = Logger(label: "test-metasimd")
         logger.logLevel = .warning

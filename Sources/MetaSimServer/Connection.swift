@@ -1,0 +1,205 @@
+import Logging
+import MetaSimProtocol
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One client connection, served by its own thread with blocking I/O: read what the client
+/// sent, answer each request in order (steps run right here, on this connection's thread), send
+/// the answers, wait for more. A round trip costs what the kernel's socket costs and nothing
+/// more; a slow client or a long step holds up only its own connection; a client that does not
+/// read its answers blocks only its own thread (and is not read from meanwhile).
+final class Connection: @unchecked Sendable {
+    let fd: Int32
+    let core: ServerCore
+    var logger: Logger
+    /// Wakes the thread from `poll` (drain, observer events, subscription requests).
+    private let wakeFD: Int32
+    private let wakeWriteFD: Int32
+    private var decoder: FrameDecoder
+    /// Answers being built; sent when the frames at hand are answered.
+    var out = FrameWriter(capacity: 1 << 16)
+    var greeted = false
+    var sessions: [UInt32: Session] = [:]
+    /// Sessions this connection observes (session id -> session, observe request id).
+    var observing: [UInt32: (session: Session, requestID: UInt32)] = [:]
+    private var closed = false
+    private let draining = Atomic<Bool>(false)
+
+    /// Observer events from other connections' threads, waiting to be sent by this one.
+    private struct Outbox {
+        var frames: [[UInt8]] = []
+        var bytes = 0
+    }
+    private let outbox = Mutex(Outbox())
+    /// Bytes of undelivered events past which new ones are dropped (and counted).
+    static let outboxLimit = 8 << 20
+
+    init(fd: Int32, core: ServerCore, logger: Logger) {
+        self.fd = fd
+        self.core = core
+        self.logger = logger
+        (wakeFD, wakeWriteFD) = Socket.makeWakePipe()
+        decoder = FrameDecoder(maxFrame: core.configuration.maxFrame)
+        self.logger[metadataKey: "connection"] = "\(fd)"
+    }
+
+    deinit {
+        close(wakeFD)
+        close(wakeWriteFD)
+    }
+
+    func wake() { Socket.signal(wakeWriteFD) }
+
+    /// Finish the requests already sent, then close (SIGTERM).
+    func beginDrain() {
+        draining.store(true, ordering: .releasing)
+        wake()
+    }
+
+    /// From another thread: queues an observer event. False (and nothing queued) if the outbox
+    /// is full, unless `force` (the last event of a stream).
+    func enqueue(_ frame: [UInt8], force: Bool = false) -> Bool {
+        let queued = outbox.withLock { o -> Bool in
+            guard force || o.bytes + frame.count <= Self.outboxLimit else { return false }
+            o.frames.append(frame)
+            o.bytes += frame.count
+            return true
+        }
+        if queued { wake() }
+        return queued
+    }
+
+    // MARK: The loop
+
+    func run() {
+        defer { finish() }
+        let idleMS = core.configuration.idleTimeout.map { Int64($0.components.seconds) * 1000 + Int64($0.components.attoseconds / 1_000_000_000_000_000) }
+        var lastActivity = Socket.monotonicMilliseconds()
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+        while !closed {
+            // Answer everything that has arrived, then send the answers and any events.
+            if !serveBuffered() { return }
+            if !flush() { return }
+            if draining.load(ordering: .acquiring) {
+                // Requests already sent are in the socket: read them without waiting, answer, close.
+                while case .bytes(let n) = Socket.receive(fd, into: decoder.spaceForReceive()) {
+                    decoder.didReceive(n)
+                    if !serveBuffered() { return }
+                }
+                _ = flush()
+                return
+            }
+            var timeout: Int32 = -1
+            if let idleMS, observing.isEmpty {
+                let left = idleMS - (Socket.monotonicMilliseconds() - lastActivity)
+                if left <= 0 {
+                    logger.info("idle timeout: closing the connection")
+                    return
+                }
+                timeout = Int32(clamping: left)
+            }
+            fds[0].revents = 0
+            fds[1].revents = 0
+            _ = Socket.poll(&fds, timeout: timeout)
+            if fds[1].revents != 0 {
+                Socket.drain(wakeFD)
+                for s in sessions.values { s.serviceSubscriptions() }
+            }
+            if fds[0].revents != 0 {
+                switch Socket.receive(fd, into: decoder.spaceForReceive()) {
+                case .bytes(let n):
+                    decoder.didReceive(n)
+                    lastActivity = Socket.monotonicMilliseconds()
+                case .wouldBlock:
+                    break
+                case .closed:
+                    return
+                }
+            }
+        }
+    }
+
+    /// Answers every complete frame in the buffer. False when the connection must close.
+    private func serveBuffered() -> Bool {
+        while true {
+            let frame: InboundFrame?
+            do { frame = try decoder.next() } catch {
+                logger.info("framing violation, closing: \(error.message)")
+                let failure = RequestFailure(error.code, error.message, fatal: true)
+                let f = out.beginFrame(kind: 0, flags: [.response, .error], id: error.id, meta: MetaCoding.encode(failure.reply))
+                out.endFrame(f)
+                _ = flush()
+                return false
+            }
+            guard let frame else { return true }
+            core.requestCount.add(1, ordering: .relaxed)
+            if !handle(frame) {
+                _ = flush()
+                return false
+            }
+            // Keep answers from piling up when a client pipelines many requests.
+            if out.count > 1 << 20, !flush() { return false }
+        }
+    }
+
+    /// Sends the answers built so far, then queued observer events. False if the peer is gone.
+    private func flush() -> Bool {
+        if out.count > 0 {
+            guard Socket.sendAll(fd, out.bytes) else { return false }
+            out.removeAll()
+        }
+        let events = outbox.withLock { o -> [[UInt8]] in
+            defer { o.frames.removeAll(keepingCapacity: true); o.bytes = 0 }
+            return o.frames
+        }
+        for e in events {
+            guard e.withUnsafeBytes({ Socket.sendAll(fd, $0) }) else { return false }
+        }
+        return true
+    }
+
+    /// Frees everything the connection holds: its sessions (observers are told) and its
+    /// subscriptions on other connections' sessions.
+    private func finish() {
+        closed = true
+        for session in sessions.values { closeSession(session) }
+        sessions.removeAll()
+        for (_, entry) in observing { entry.session.removeObserver(self) }
+        observing.removeAll()
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+        core.unregister(self)
+        logger.debug("connection closed")
+    }
+
+    func closeSession(_ session: Session) {
+        core.unregister(session.id)
+        session.publishClosed()
+        logger.debug("session \(session.id) closed")
+    }
+
+    /// Closes the socket under a thread blocked on it (after the drain timeout).
+    func forceClose() {
+        shutdown(fd, Int32(SHUT_RDWR))
+        wake()
+    }
+
+    // MARK: Replies
+
+    func reply(_ kind: MessageKind, id: UInt32, meta: [UInt8], data: UnsafeRawBufferPointer? = nil) {
+        let f = out.beginFrame(kind: kind.rawValue, flags: .response, id: id, meta: meta)
+        if let data { out.append(data) }
+        out.endFrame(f)
+    }
+
+    func reply<T: Encodable>(_ kind: MessageKind, id: UInt32, _ meta: T, data: UnsafeRawBufferPointer? = nil) {
+        reply(kind, id: id, meta: MetaCoding.encode(meta), data: data)
+    }
+
+    func replyError(kind: UInt16, id: UInt32, _ failure: RequestFailure) {
+        let f = out.beginFrame(kind: kind, flags: [.response, .error], id: id, meta: MetaCoding.encode(failure.reply))
+        out.endFrame(f)
+    }
+}
