@@ -301,7 +301,6 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case limitExceeded = "limit_exceeded"
     /// The world failed while simulating (a sampled shape Box2D refuses); reset the session.
     case worldFailed = "world_failed"
-    case shuttingDown = "shutting_down"
     case serverBusy = "server_busy"
     case `internal` = "internal"
 }
