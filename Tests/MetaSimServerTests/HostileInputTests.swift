@@ -215,3 +215,69 @@ struct HostileInputTests {
         try await server.stop()
     }
 }
+
+@Suite("Randomized frames")
+struct RandomFrameTests {
+    @Test("3,000 random frames (mutated valid requests) never take the server down")
+    func mutatedFrames() async throws {
+        let server = try await TestServer()
+        let bystander = try server.connect("bystander")
+        var rng = SeededGenerator(seed: 2026)
+        let valid: [(UInt16, String)] = [
+            (MessageKind.open.rawValue, #"{"world":"pendulum","batch":2,"seed":1}"#),
+            (MessageKind.reset.rawValue, #"{"session":1,"instances":[0],"seeds":[3]}"#),
+            (MessageKind.setTask.rawValue, #"{"session":1,"task_seed":4}"#),
+            (MessageKind.observe.rawValue, #"{"session":1}"#),
+            (MessageKind.close.rawValue, #"{"session":1}"#),
+            (MessageKind.status.rawValue, ""),
+            (MessageKind.listWorlds.rawValue, ""),
+        ]
+        var conn = try server.connect("fuzz")
+        var s = try conn.open(OpenRequest(world: "lunar-lander", batch: 2))
+        for k in 0..<3000 {
+            var bytes: [UInt8]
+            if Bool.random(using: &rng) {
+                let (kind, meta) = valid[Int.random(in: 0..<valid.count, using: &rng)]
+                bytes = rawFrame(kind: kind, id: UInt32(k + 1), meta: json(meta))
+            } else {
+                let floats = (0..<4).map { _ in Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &rng)) }
+                bytes = rawFrame(kind: MessageKind.step.rawValue, id: UInt32(k + 1), data: stepData(session: s.id, count: 2, floats: floats))
+            }
+            // Flip a few bytes after the length prefix (the prefix itself is tested elsewhere).
+            for _ in 0..<Int.random(in: 0...3, using: &rng) where bytes.count > 4 {
+                bytes[Int.random(in: 4..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+            }
+            try conn.sendRaw(bytes)
+            // Exactly one answer per frame (or the connection was closed by a fatal one).
+            if let answer = try Self.answer(conn) {
+                #expect(answer.header.flags.contains(.response))
+                if answer.isError, (try? answer.meta.withUnsafeBytes { try MetaCoding.decodeReply(ErrorReply.self, from: $0) })?.fatal == true {
+                    #expect(throws: ClientError.self) { _ = try conn.receive() }
+                    conn = try server.connect("fuzz")
+                    s = try conn.open(OpenRequest(world: "lunar-lander", batch: 2))
+                }
+            } else {
+                Issue.record("frame \(k): the server closed the connection without an answer")
+                conn = try server.connect("fuzz")
+                s = try conn.open(OpenRequest(world: "lunar-lander", batch: 2))
+            }
+        }
+        #expect(try bystander.ping([1, 2]) == [1, 2])
+        let other = try bystander.open(OpenRequest(world: "cartpole", batch: 1))
+        _ = s
+        try other.step(indices: [1])
+        try await server.stop()
+    }
+
+    /// The next response (skipping events), or nil if the connection closed first.
+    static func answer(_ conn: MetaSimConnection) throws(ClientError) -> ReceivedFrame? {
+        do {
+            var answer = try conn.receive()
+            while answer.isEvent { answer = try conn.receive() }
+            return answer
+        } catch {
+            if case .closed = error { return nil }
+            throw error
+        }
+    }
+}

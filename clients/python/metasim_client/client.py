@@ -27,6 +27,8 @@ RESPONSE, ERROR, EVENT, FINAL = 1, 2, 4, 8
 FLOAT32, INT32 = 1, 2
 
 _HEADER = struct.Struct("<IHHII")  # length, kind, flags, id, meta_len
+_LENGTH = struct.Struct("<I")
+_REST = struct.Struct("<HHII")  # kind, flags, id, meta_len
 _STEP_HEADER = struct.Struct("<IIII")  # session, count, dtype, reserved
 
 
@@ -155,6 +157,8 @@ class Client:
                 time.sleep(0.01)
         self._next_id = 1
         self._recv = bytearray(1 << 16)
+        self._start = 0  # unread bytes: self._recv[self._start:self._end]
+        self._end = 0
         self._send = bytearray(1 << 16)
         self.pending_events: List[Frame] = []
         self.server: Dict[str, Any] = {}
@@ -184,27 +188,38 @@ class Client:
         m = json.dumps(meta, separators=(",", ":")).encode() if meta else b""
         self.sock.sendall(_HEADER.pack(12 + len(m) + len(data), kind, 0, request_id, len(m)) + m + bytes(data))
 
-    def _read_exactly(self, n: int, offset: int = 0) -> None:
+    def _fill(self, need: int) -> None:
+        """Makes ``need`` bytes available from ``self._start`` (one recv per reply, usually)."""
+        if self._start + need > len(self._recv):
+            unread = self._end - self._start
+            if need > len(self._recv):
+                bigger = bytearray(max(need, 2 * len(self._recv)))
+                bigger[:unread] = self._recv[self._start:self._end]
+                self._recv = bigger
+            else:
+                self._recv[:unread] = self._recv[self._start:self._end]
+            self._start, self._end = 0, unread
         view = memoryview(self._recv)
-        while n:
-            got = self.sock.recv_into(view[offset:offset + n], n)
+        while self._end - self._start < need:
+            got = self.sock.recv_into(view[self._end:])
             if got == 0:
                 raise ConnectionClosed("the server closed the connection")
-            offset += got
-            n -= got
+            self._end += got
 
     def read_frame(self) -> Frame:
         """Reads the next frame of any kind. Its data is a view valid until the next read."""
-        self._read_exactly(4)
-        (length,) = struct.unpack_from("<I", self._recv, 0)
+        if self._start == self._end:
+            self._start = self._end = 0
+        self._fill(4)
+        (length,) = _LENGTH.unpack_from(self._recv, self._start)
         if length < 12:
             raise ConnectionClosed(f"protocol violation: frame length {length}")
-        if length > len(self._recv):
-            self._recv = bytearray(max(length, 2 * len(self._recv)))
-        self._read_exactly(length)
-        _, kind, flags, rid, meta_len = _HEADER.unpack_from(b"\0\0\0\0" + bytes(self._recv[:12]))
-        meta = bytes(self._recv[12:12 + meta_len])
-        data = memoryview(self._recv)[12 + meta_len:length]
+        self._fill(4 + length)
+        at = self._start + 4
+        self._start += 4 + length
+        kind, flags, rid, meta_len = _REST.unpack_from(self._recv, at)
+        meta = bytes(self._recv[at + 12:at + 12 + meta_len]) if meta_len else b""
+        data = memoryview(self._recv)[at + 12 + meta_len:at + length]
         return Frame(kind, flags, rid, meta, data)
 
     def await_response(self, request_id: int) -> Frame:
