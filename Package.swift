@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(
             name: "MetaSimCoreTests",
             dependencies: ["MetaSimCore", "MetaSimYAML"],
-            resources: [.copy("Malformed")]
+            resources: [.copy("Malformed"), .copy("MalformedBatches")]
         ),
     ],
     swiftLanguageModes: [.v6],
