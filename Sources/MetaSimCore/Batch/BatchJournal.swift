@@ -38,18 +38,21 @@ public final class BatchJournal: Sendable {
 
     deinit { close(fd) }
 
-    /// Appends one unit durably (thread-safe).
-    public func append(_ result: UnitResult) throws(BatchError) {
-        let line = Self.encode(result)
+    /// Appends units, each line in one `write`, then fsyncs once (group commit): they count as
+    /// done only after this returns. Thread-safe.
+    public func append(_ results: [UnitResult]) throws(BatchError) {
+        let lines = results.map(Self.encode)
         let error: String? = lock.withLock { _ in
-            var offset = 0
-            while offset < line.count {
-                let n = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, line.count - offset) }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return "write failed: \(String(cString: strerror(errno)))"
+            for line in lines {
+                var offset = 0
+                while offset < line.count {
+                    let n = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, line.count - offset) }
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        return "write failed: \(String(cString: strerror(errno)))"
+                    }
+                    offset += n
                 }
-                offset += n
             }
             return fsync(fd) == 0 ? nil : "fsync failed: \(String(cString: strerror(errno)))"
         }

@@ -81,6 +81,8 @@ public struct BatchRunner: Sendable {
                               finished: finished))
         }
 
+        // Workers only compute; this thread appends what they finish to the journal (one fsync
+        // per group of units) and reports progress.
         let workers = min(jobs, todo.count)
         if workers > 0 {
             let plan = self.plan
@@ -88,9 +90,7 @@ public struct BatchRunner: Sendable {
                 let thread = Thread {
                     while let unit = state.next() {
                         do throws(BatchError) {
-                            let result = try Self.run(unit, plan: plan)
-                            try journal.append(result)
-                            state.finish(result)
+                            state.finish(try Self.run(unit, plan: plan))
                         } catch {
                             state.fail(error)
                         }
@@ -101,8 +101,19 @@ public struct BatchRunner: Sendable {
                 thread.start()
             }
             var last = ContinuousClock.now
-            while state.running(workers) {
-                usleep(20_000)
+            while true {
+                let running = state.running(workers)
+                let finished = state.takeFinished()
+                if !finished.isEmpty {
+                    do { try journal.append(finished) } catch {
+                        state.fail(error)
+                        while state.running(workers) { usleep(10_000) }
+                        throw error
+                    }
+                    state.commit(finished)
+                }
+                if !running { break }
+                if finished.isEmpty { usleep(10_000) }
                 if ContinuousClock.now - last >= .seconds(interval) {
                     report(finished: false)
                     last = ContinuousClock.now
@@ -181,6 +192,7 @@ public struct BatchRunner: Sendable {
 private final class RunState: Sendable {
     private struct Inner {
         var next = 0
+        var pending: [UnitResult] = []
         var results: [UnitResult] = []
         var episodes = 0
         var exited = 0
@@ -200,10 +212,24 @@ private final class RunState: Sendable {
         }
     }
 
+    /// A worker finished a unit (not yet journaled).
     func finish(_ r: UnitResult) {
+        inner.withLock { $0.pending.append(r) }
+    }
+
+    /// The units finished since the last call.
+    func takeFinished() -> [UnitResult] {
         inner.withLock { s in
-            s.results.append(r)
-            s.episodes += r.episodes.count
+            defer { s.pending = [] }
+            return s.pending
+        }
+    }
+
+    /// Units now in the journal: done.
+    func commit(_ rs: [UnitResult]) {
+        inner.withLock { s in
+            s.results += rs
+            s.episodes += rs.reduce(0) { $0 + $1.episodes.count }
         }
     }
 
