@@ -58,7 +58,11 @@ struct BatchCommand: ParsableCommand {
 
     private func resolveShard() throws(BatchError) -> Shard {
         if let shard { return try Shard(parsing: shard) }
-        return try Shard.fromEnvironment(ProcessInfo.processInfo.environment, count: shardCount) ?? .all
+        if let s = try Shard.fromEnvironment(ProcessInfo.processInfo.environment, count: shardCount) { return s }
+        if shardCount != nil {
+            throw BatchError.shard("--shard-count needs $JOB_COMPLETION_INDEX or $SLURM_ARRAY_TASK_ID (or give --shard I/N)")
+        }
+        return .all
     }
 
     private func note(_ s: String) {

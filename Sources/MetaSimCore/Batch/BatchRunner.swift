@@ -65,7 +65,13 @@ public struct BatchRunner: Sendable {
             done[r.unit] = r
         }
         let journal = try BatchJournal(path: journalPath, validBytes: contents.validBytes)
+        // Longest units first (by horizon × episodes), so no long unit starts last and leaves the
+        // other jobs idle; the order cannot change any result.
         let todo = units.filter { done[$0.index] == nil }
+            .enumerated().sorted { a, b in
+                let (ca, cb) = (estimatedCost(a.element), estimatedCost(b.element))
+                return ca != cb ? ca > cb : a.offset < b.offset
+            }.map(\.element)
         let state = RunState(todo: todo)
         let totalEpisodes = BatchPlan.episodes(of: units)
         let resumedEpisodes = BatchPlan.episodes(of: units.filter { done[$0.index] != nil })
@@ -126,6 +132,12 @@ public struct BatchRunner: Sendable {
         let results = units.map { done[$0.index]! }
         try BatchOutput.write(results, folder: folder)
         return results
+    }
+
+    /// Steps a unit may take: its episodes times the world's horizon (unbounded counts as 10,000).
+    private func estimatedCost(_ u: BatchUnit) -> Int {
+        let horizon = plan.definitions[u.worldIndex].episode.horizon
+        return u.episodes * (horizon > 0 ? horizon : 10_000)
     }
 
     /// Creates the folder and its manifest, or checks that it holds this batch and shard.
