@@ -39,7 +39,8 @@ public struct BatchPlot {
             for id in ids {
                 let ls = units[id]!
                 let parts = ls[0].key.split(separator: "|", omittingEmptySubsequences: false).dropFirst().joined(separator: " | ")
-                body += text(Self.margin, y + 14, "\(id): \(parts)", size: 11)
+                let label = "\(id): \(parts)"
+                body += text(Self.margin, y + 14, label.count > 58 ? label.prefix(57) + "…" : label, size: 11)
                 let r = ls.map(\.episodeReturn).filter(\.isFinite).sorted()
                 let cy = y + Self.rowHeight / 2
                 body += "<line x1=\"\(f(x0))\" y1=\"\(f(cy))\" x2=\"\(f(x1))\" y2=\"\(f(cy))\" stroke=\"#eee\"/>\n"
@@ -103,11 +104,11 @@ public struct BatchPlot {
             out += text(Self.margin, sy(rhi) + 4, formatNumber(Self.round(rhi)), size: 10)
             out += text(Self.margin, sy(rlo) + 4, formatNumber(Self.round(rlo)), size: 10)
             for p in points {
-                out += text(sx(p.0) - 4, y + 20 + h + 14, formatNumber(p.0), size: 10)
+                out += text(sx(p.0), y + 20 + h + 14, formatNumber(p.0), size: 10, anchor: "middle")
                 out += "<line x1=\"\(f(sx(p.0)))\" y1=\"\(f(sy(p.1 - p.2)))\" x2=\"\(f(sx(p.0)))\" y2=\"\(f(sy(p.1 + p.2)))\" stroke=\"#357\"/>\n"
             }
             out += "<polyline fill=\"none\" stroke=\"#c33\" stroke-width=\"2\" points=\"\(points.map { "\(f(sx($0.0))),\(f(sy($0.1)))" }.joined(separator: " "))\"/>\n"
-            out += text((x0 + x1) / 2 - 50, y + 20 + h + 28, "adaptation steps", size: 11)
+            out += text((x0 + x1) / 2, y + 20 + h + 28, "adaptation steps", size: 11, anchor: "middle")
             y += h + 60
         }
         return out
@@ -119,14 +120,14 @@ public struct BatchPlot {
             let v = lo + (hi - lo) * Double(i) / 4
             let x = x0 + (x1 - x0) * Double(i) / 4
             s += "<line x1=\"\(f(x))\" y1=\"\(f(y))\" x2=\"\(f(x))\" y2=\"\(f(y + 4))\" stroke=\"#999\"/>\n"
-            s += text(x - 12, y + 16, formatNumber(Self.round(v)), size: 10)
+            s += text(x, y + 16, formatNumber(Self.round(v)), size: 10, anchor: "middle")
         }
         return s
     }
 
-    private func text(_ x: Double, _ y: Double, _ s: String, size: Int, bold: Bool = false) -> String {
+    private func text(_ x: Double, _ y: Double, _ s: String, size: Int, bold: Bool = false, anchor: String = "start") -> String {
         let escaped = s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-        return "<text x=\"\(f(x))\" y=\"\(f(y))\" font-size=\"\(size)\"\(bold ? " font-weight=\"bold\"" : "")>\(escaped)</text>\n"
+        return "<text x=\"\(f(x))\" y=\"\(f(y))\" font-size=\"\(size)\" text-anchor=\"\(anchor)\"\(bold ? " font-weight=\"bold\"" : "")>\(escaped)</text>\n"
     }
 
     private func f(_ v: Double) -> String { String(format: "%.1f", v) }
