@@ -116,6 +116,17 @@ struct BatchRunnerTests {
             #expect(try Self.outputs(folder) == Self.outputs(root + "/full"))
             #expect(try BatchJournal.load(path: folder + "/journal.log").tornBytes == 0)
         }
+        // Killed while writing the manifest: only a temporary file; resuming starts afresh.
+        // Killed while writing an output: its temporary file is removed on resume.
+        let early = root + "/early"
+        try FileManager.default.createDirectory(atPath: early, withIntermediateDirectories: true)
+        try Data("{\"fo".utf8).write(to: URL(fileURLWithPath: early + "/.batch.json.tmp-999999"))
+        try BatchRunner(plan: plan, folder: early, jobs: 2).run(resume: true)
+        #expect(try Self.outputs(early) == Self.outputs(root + "/full"))
+        try Data("unit,".utf8).write(to: URL(fileURLWithPath: early + "/.summary.csv.tmp-999999"))
+        try BatchRunner(plan: plan, folder: early, jobs: 1).run(resume: true)
+        #expect(!FileManager.default.fileExists(atPath: early + "/.summary.csv.tmp-999999"))
+
         // Resuming a finished batch rewrites the same outputs.
         try BatchRunner(plan: plan, folder: root + "/full", jobs: 1).run(resume: true)
         #expect(try Self.outputs(root + "/crash0") == Self.outputs(root + "/full"))

@@ -3,12 +3,16 @@ import Foundation
 /// The JSON conventions of batch files: sorted keys, numbers that read back to the same bits,
 /// non-finite values as the strings "nan", "inf", "-inf".
 enum BatchFormat {
-    static func json<T: Encodable>(_ value: T) -> String {
+    static func makeEncoder() -> JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }
+
+    static func json<T: Encodable>(_ value: T, encoder: JSONEncoder = makeEncoder()) -> String {
         // Encoding plain structs of numbers and strings cannot fail.
-        return String(decoding: (try? e.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+        String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
     }
 
     static var decoder: JSONDecoder {

@@ -16,9 +16,10 @@ public enum BatchOutput {
 
     /// The text of `episodes.jsonl` for these results (any order in; canonical order out).
     public static func episodesText(_ results: [UnitResult]) -> String {
+        let encoder = BatchFormat.makeEncoder()
         var text = ""
         for r in results.sorted(by: { $0.unit < $1.unit }) {
-            for line in r.lines { text += BatchFormat.json(line) + "\n" }
+            for line in r.lines { text += BatchFormat.json(line, encoder: encoder) + "\n" }
         }
         return text
     }

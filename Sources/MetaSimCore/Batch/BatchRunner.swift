@@ -134,6 +134,11 @@ public struct BatchRunner: Sendable {
         return results
     }
 
+    /// `.NAME.tmp-PID`: an `AtomicFile` write in progress, or of a killed process.
+    static func isTemporary(_ name: String) -> Bool {
+        name.hasPrefix(".") && name.contains(".tmp-")
+    }
+
     /// Steps a unit may take: its episodes times the world's horizon (unbounded counts as 10,000).
     private func estimatedCost(_ u: BatchUnit) -> Int {
         let horizon = plan.definitions[u.worldIndex].episode.horizon
@@ -157,9 +162,17 @@ public struct BatchRunner: Sendable {
             guard existing.shard == shard else {
                 throw BatchError.directory(path: folder, message: "holds shard \(existing.shard), not \(shard): refusing to resume")
             }
+            // Temporary files of killed writers (their process is gone) are removed.
+            for name in (try? fm.contentsOfDirectory(atPath: folder)) ?? [] where Self.isTemporary(name) {
+                if let pid = Int32(name.split(separator: "-").last ?? ""), kill(pid, 0) != 0, errno == ESRCH {
+                    try? fm.removeItem(atPath: BatchOutput.path(folder, name))
+                }
+            }
             return
         }
-        let entries = (try? fm.contentsOfDirectory(atPath: folder)) ?? []
+        // A kill while the manifest or the spec copy was written leaves a temporary file (and
+        // perhaps the spec copy): the folder still counts as empty.
+        let entries = ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).filter { !Self.isTemporary($0) }
         guard entries.isEmpty || entries == [BatchOutput.specFile] else {
             throw BatchError.directory(path: folder, message: "is not empty and holds no batch: give an empty or new folder")
         }
