@@ -7,7 +7,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 METASIM      := .build/release/metasim
 PEERS_PYTHON ?= /tmp/metasim-peers/bin/python
 
-.PHONY: deps build run test bench fidelity clean
+.PHONY: deps build run test bench bench-batch fidelity clean
 
 # Debian packages: installed only when missing (apt-get update first, as a fresh machine needs).
 deps:
@@ -30,6 +30,10 @@ test: deps
 # Speed against the peers (Gymnasium, EnvPool) in one run; see Benchmarks/README.md.
 bench: build
 	python3 Benchmarks/compare_peers.py --metasim $(METASIM)
+
+# Parallel efficiency of batches: episodes/s over the catalog with --jobs 1 and --jobs 2.
+bench-batch: build
+	METASIM=$(METASIM) Benchmarks/batch_scaling.sh
 
 # Step-by-step comparison of lunar-lander with Gymnasium's LunarLander-v3.
 fidelity: build

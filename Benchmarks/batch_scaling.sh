@@ -24,11 +24,15 @@ for r in $(seq "$REPEATS"); do
     for j in $JOBS; do
         out="$work/jobs$j-$r"
         start=$(date +%s.%N)
-        "$METASIM" batch "$SPEC" --output "$out" --jobs "$j" --worlds "$WORLDS" --progress none > /dev/null
+        /usr/bin/time -f "%U %S" -o "$work/cpu" \
+            "$METASIM" batch "$SPEC" --output "$out" --jobs "$j" --worlds "$WORLDS" --progress none > /dev/null
         end=$(date +%s.%N)
         episodes=$(wc -l < "$out/episodes.jsonl")
-        rate=$(echo "$episodes / ($end - $start)" | bc -l)
-        printf 'run %d  --jobs %d  %d episodes  %6.2f s  %8.1f episodes/s\n' "$r" "$j" "$episodes" "$(echo "$end - $start" | bc -l)" "$rate"
+        wall=$(echo "$end - $start" | bc -l)
+        rate=$(echo "$episodes / $wall" | bc -l)
+        # CPU use of the run (user + system over wall): near 100 % x jobs when the cores were free.
+        cpu=$(awk -v w="$wall" '{printf "%.0f", 100 * ($1 + $2) / w}' "$work/cpu")
+        printf 'run %d  --jobs %d  %d episodes  %6.2f s  %8.1f episodes/s  cpu %s %%\n' "$r" "$j" "$episodes" "$wall" "$rate" "$cpu"
         rates[$j]="${rates[$j]:-} $rate"
         if [ "$j" != "${JOBS%% *}" ]; then
             first="$work/jobs${JOBS%% *}-$r"
@@ -41,7 +45,7 @@ done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 base=""
-echo "spec $SPEC, $(nproc) cores, median of $REPEATS"
+echo "spec $SPEC, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), median of $REPEATS"
 for j in $JOBS; do
     m=$(echo "${rates[$j]}" | median)
     [ -z "$base" ] && base=$m

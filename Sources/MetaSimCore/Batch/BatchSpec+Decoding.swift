@@ -24,7 +24,7 @@ extension BatchSpec {
             throw BatchError.invalid([Diagnostic(file: file, line: 1, column: 1, keyPath: "", message: "the file is empty")])
         }
         let reader = SchemaReader(file: file)
-        let spec = BatchSpecDecoder(reader: reader).decode(root, file: file, textHash: fnv1a64(Array(text.utf8)))
+        let spec = BatchSpecDecoder(reader: reader).decode(root, file: file)
         guard reader.diagnostics.isEmpty, let spec else {
             throw BatchError.invalid(reader.diagnostics.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
         }
@@ -41,7 +41,7 @@ struct BatchSpecDecoder {
     /// Most seeds one `{from, count}` range may expand to.
     static let maxSeedCount = 1_000_000
 
-    func decode(_ root: YAMLNode, file: String, textHash: UInt64) -> BatchSpec? {
+    func decode(_ root: YAMLNode, file: String) -> BatchSpec? {
         guard let f = reader.mapping(root, "", allowed: Self.topKeys) else { return nil }
         let name = f["name"].flatMap { reader.string($0, "name") }
             ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
@@ -54,7 +54,7 @@ struct BatchSpecDecoder {
         let seed = f["seed"].flatMap { reader.integer($0, "seed", min: 0) }.map(UInt64.init) ?? 0
         guard let worlds, tasks != nil else { return nil }
         return BatchSpec(name: name, worlds: worlds, policies: policies, episodes: episodes, seed: seed,
-                         file: file, textHash: textHash)
+                         file: file)
     }
 
     /// `worlds: all`, or a list of names, paths, `all`, or `{world:, tasks:, grid:}` entries.

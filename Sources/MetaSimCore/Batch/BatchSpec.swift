@@ -35,10 +35,8 @@ public struct BatchSpec: Sendable {
     public var episodes: Int
     /// Episode k of every unit uses episode seed `seed + k` (and seeds its policy with it).
     public var seed: UInt64
-    /// The spec file (relative world and checkpoint paths are resolved against its folder).
+    /// The spec file (relative world paths are resolved against its folder).
     public var file: String
-    /// FNV-1a of the spec text.
-    public var textHash: UInt64
 }
 
 /// A policy of a batch unit.
