@@ -10,7 +10,7 @@ PEERS_PYTHON ?= /tmp/metasim-peers/bin/python
 TEST_VENV    := .venv-test
 PYTHON       ?= python3
 
-.PHONY: deps build run test test-swift test-python bench bench-protocol fidelity clean
+.PHONY: deps build run test test-swift test-python bench bench-protocol bench-batch fidelity clean
 
 # Debian packages: installed only when missing (apt-get update first, as a fresh machine needs).
 deps:
@@ -54,6 +54,9 @@ bench: build
 # Stepping over the daemon's socket (Swift and Python clients) against in-process and EnvPool.
 bench-protocol: build
 	$(PEERS_PYTHON) Benchmarks/protocol_bench.py --metasim $(METASIM)
+# Parallel efficiency of batches: episodes/s over the catalog with --jobs 1 and --jobs 2.
+bench-batch: build
+	METASIM=$(METASIM) Benchmarks/batch_scaling.sh
 
 # Step-by-step comparison of lunar-lander with Gymnasium's LunarLander-v3.
 fidelity: build

@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(
             name: "MetaSimCoreTests",
             dependencies: ["MetaSimCore", "MetaSimYAML"],
-            resources: [.copy("Malformed")]
+            resources: [.copy("Malformed"), .copy("MalformedBatches")]
         ),
         .testTarget(
             name: "MetaSimServerTests",

@@ -52,23 +52,16 @@ struct RunCommand: ParsableCommand {
             let world: World
             do { world = try World(definition: d, task: task) } catch { throw CLIError(error.description) }
             var pi = BaselinePolicy(policy, specs: world.specs, seed: seed)
-            var action = [Float](repeating: 0, count: world.actionCount)
+            var runner = EpisodeRunner(world: world)
             var returns: [Double] = [], lengths: [Int] = []
             var ends: [String: Int] = [:]
             for k in 0..<episodes {
-                let episodeSeed = seed &+ UInt64(k)
-                world.reset(seed: episodeSeed)
-                var result: StepResult
-                repeat {
-                    action.withUnsafeMutableBufferPointer { pi.act(into: $0.baseAddress!) }
-                    result = world.step(action)
-                } while !(result.terminated || result.truncated)
-                let reason = result.end?.description ?? "?"
-                returns.append(world.episodeReturn)
-                lengths.append(world.episodeLength)
-                ends[reason, default: 0] += 1
-                records.append(EpisodeRecord(world: d.name, task_seed: task.seed, episode_seed: episodeSeed,
-                                             return: world.episodeReturn, length: world.episodeLength, reason: reason))
+                let o = runner.run(seed: seed &+ UInt64(k), policy: &pi)
+                returns.append(o.episodeReturn)
+                lengths.append(o.length)
+                ends[o.end, default: 0] += 1
+                records.append(EpisodeRecord(world: d.name, task_seed: task.seed, episode_seed: o.seed,
+                                             return: o.episodeReturn, length: o.length, reason: o.end))
             }
             let s = Summary(returns)
             table.add([d.name, "\(episodes)", fmt(s.mean), fmt(s.std), fmt(s.min), fmt(s.max),

@@ -1,0 +1,38 @@
+/// Runs whole episodes headless: reset with an episode seed, act, step until the episode ends.
+/// Shared by `metasim run` and the batch runner so both count returns, lengths and end reasons
+/// the same way.
+public struct EpisodeRunner {
+    /// What one episode gave.
+    public struct Outcome: Sendable, Equatable {
+        public var seed: UInt64
+        public var episodeReturn: Double
+        public var length: Int
+        /// The end reason: a termination's name, or "horizon".
+        public var end: String
+    }
+
+    public let world: World
+    private var action: [Float]
+
+    public init(world: World) {
+        self.world = world
+        action = [Float](repeating: 0, count: world.actionCount)
+    }
+
+    /// One episode from `seed`; `act` writes each action (`world.actionCount` floats) into its buffer.
+    public mutating func run(seed: UInt64, act: (UnsafeMutablePointer<Float>) -> Void) -> Outcome {
+        world.reset(seed: seed)
+        var result: StepResult
+        repeat {
+            action.withUnsafeMutableBufferPointer { act($0.baseAddress!) }
+            result = action.withUnsafeBufferPointer { world.step($0) }
+        } while !(result.terminated || result.truncated)
+        return Outcome(seed: seed, episodeReturn: world.episodeReturn, length: world.episodeLength,
+                       end: result.end?.description ?? "?")
+    }
+
+    /// One episode from `seed` with a baseline policy.
+    public mutating func run(seed: UInt64, policy: inout BaselinePolicy) -> Outcome {
+        run(seed: seed) { policy.act(into: $0) }
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@testable import MetaSimCore
+
+/// Crash safety end to end: the built `metasim` binary is killed with SIGKILL at random moments
+/// of a batch, resumed with `--resume`, and must end with the files an uninterrupted run writes.
+@Suite("Batch kill -9")
+struct BatchKillTests {
+    static let specText = """
+        worlds: [pendulum, point-nav]
+        tasks: {seeds: {from: 0, count: 16}}
+        policies: [random, zero]
+        episodes: 8
+        """
+
+    /// `metasim` next to the test bundle (SwiftPM puts both in the build products folder).
+    static var binary: String? {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("metasim").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
+    }
+
+    static func start(_ binary: String, _ arguments: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = arguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    @Test("kill -9 at random moments, then --resume, gives the uninterrupted result byte for byte")
+    func killAndResume() throws {
+        let binary = try #require(Self.binary, "no metasim binary next to \(CommandLine.arguments[0]); build it with swift build")
+        let root = BatchRunnerTests.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let spec = root + "/spec.yaml"
+        try Self.specText.write(toFile: spec, atomically: true, encoding: .utf8)
+        func arguments(_ folder: String, resume: Bool) -> [String] {
+            ["batch", spec, "--output", folder, "--jobs", "2", "--worlds", TestSupport.worldsRoot, "--progress", "none"]
+                + (resume ? ["--resume"] : [])
+        }
+
+        let t0 = Date()
+        let full = try Self.start(binary, arguments(root + "/full", resume: false))
+        full.waitUntilExit()
+        let duration = Date().timeIntervalSince(t0)
+        #expect(full.terminationStatus == 0)
+
+        var rng = SystemRandomNumberGenerator()
+        let folder = root + "/killed"
+        var journalUnits: [Int] = []
+        for round in 0..<2 {
+            let p = try Self.start(binary, arguments(folder, resume: round > 0))
+            let delay = Double.random(in: 0.02...max(0.05, 0.8 * duration), using: &rng)
+            usleep(UInt32(delay * 1e6))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            journalUnits.append(try BatchJournal.load(path: folder + "/journal.log").results.count)
+        }
+        let finish = try Self.start(binary, arguments(folder, resume: true))
+        finish.waitUntilExit()
+        #expect(finish.terminationStatus == 0)
+
+        for file in [BatchOutput.episodesFile, BatchOutput.summaryFile, BatchOutput.manifestFile] {
+            let a = FileManager.default.contents(atPath: root + "/full/" + file)
+            let b = FileManager.default.contents(atPath: folder + "/" + file)
+            #expect(a != nil && a == b, "\(file) differs after kills leaving \(journalUnits) of 64 units journaled (full run \(duration) s)")
+        }
+    }
+}
