@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "metasim", targets: ["MetaSimCLI"]),
         .library(name: "MetaSimCore", targets: ["MetaSimCore"]),
         .library(name: "MetaSimYAML", targets: ["MetaSimYAML"]),
+        .library(name: "MetaLearning", targets: ["MetaLearning"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -33,15 +34,27 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "MetaLearning",
+            dependencies: [
+                "MetaSimCore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "MetaSimCLI",
             dependencies: [
                 "MetaSimCore",
+                "MetaLearning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "MetaSimYAMLTests", dependencies: ["MetaSimYAML"]),
+        .testTarget(
+            name: "MetaLearningTests",
+            dependencies: ["MetaLearning", "MetaSimCore", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "MetaSimCoreTests",
             dependencies: ["MetaSimCore", "MetaSimYAML"],

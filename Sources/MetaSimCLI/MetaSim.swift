@@ -8,7 +8,7 @@ struct MetaSim: AsyncParsableCommand {
         version: MetaSimVersion.string,
         subcommands: [
             WorldsCommand.self, ValidateCommand.self, RunCommand.self, RenderCommand.self, BenchCommand.self,
-            TraceCommand.self,
+            TraceCommand.self, TrainCommand.self, AdaptCommand.self, EvaluateCommand.self,
         ])
 }
 

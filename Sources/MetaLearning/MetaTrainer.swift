@@ -1,0 +1,208 @@
+import Foundation
+import Logging
+import MetaSimCore
+
+/// Outer loops.
+public enum MetaAlgorithm: String, Sendable, Codable, CaseIterable {
+    /// MAML with the second-order term: the meta-gradient is back-propagated through each inner
+    /// step with Hessian-vector products of the inner surrogate (central finite differences of
+    /// its exact gradient), on the inner episodes — like MAML's reference code, it ignores the
+    /// dependence of the inner episodes' distribution on the parameters.
+    case maml
+    /// First-order MAML: the post-adaptation gradient, applied at the initial parameters.
+    case fomaml
+    /// Reptile (Nichol et al., 2018): move the initial parameters towards the adapted ones.
+    case reptile
+    /// The multi-task baseline: plain policy gradient (Adam) on the pooled episodes of the same
+    /// tasks, the same number of episodes per task as MAML, no meta objective.
+    case multitask
+}
+
+/// Meta-training settings (all recorded in the checkpoint).
+public struct MetaTrainingConfig: Sendable, Codable, Equatable {
+    public var algorithm: MetaAlgorithm
+    public var iterations: Int
+    /// Tasks per iteration.
+    public var metaBatch: Int
+    public var inner: InnerLoop
+    /// Adam's learning rate (MAML, first-order MAML, multi-task) or Reptile's step size ε.
+    public var outerLearningRate: Double
+    public var hidden: [Int]
+    public var initialLogStd: Double
+    public var normalizeObservations: Bool
+    public var seed: UInt64
+    /// Worker threads (tasks of an iteration run in parallel; results do not depend on it).
+    public var threads: Int
+
+    public init(algorithm: MetaAlgorithm, iterations: Int = 100, metaBatch: Int = 20, inner: InnerLoop = InnerLoop(),
+                outerLearningRate: Double = 0.003, hidden: [Int] = [64, 64], initialLogStd: Double = 0,
+                normalizeObservations: Bool = false, seed: UInt64 = 0, threads: Int = 1) {
+        self.algorithm = algorithm
+        self.iterations = iterations
+        self.metaBatch = metaBatch
+        self.inner = inner
+        self.outerLearningRate = outerLearningRate
+        self.hidden = hidden
+        self.initialLogStd = initialLogStd
+        self.normalizeObservations = normalizeObservations
+        self.seed = seed
+        self.threads = threads
+    }
+
+    /// Episodes sampled per task and iteration (the same for MAML and its multi-task baseline).
+    public var episodesPerTask: Int {
+        algorithm == .reptile ? inner.steps * inner.episodes : (inner.steps + 1) * inner.episodes
+    }
+}
+
+/// What one outer iteration did.
+public struct IterationStats: Sendable {
+    public var iteration: Int
+    /// Mean return over the iteration's tasks before adaptation, and after it (NaN when the
+    /// algorithm does not sample after adapting).
+    public var preReturn: Double
+    public var postReturn: Double
+    public var seconds: Double
+}
+
+/// Runs an outer loop over tasks of a family drawn from the training seed range.
+public struct MetaTrainer: Sendable {
+    public let definition: WorldDefinition
+    public let config: MetaTrainingConfig
+    public let architecture: PolicyArchitecture
+
+    public init(definition: WorldDefinition, config: MetaTrainingConfig) throws(WorldError) {
+        self.definition = definition
+        self.config = config
+        let specs = try World(definition: definition, task: definition.nominalTask()).specs
+        architecture = PolicyArchitecture(specs: specs, hidden: config.hidden, initialLogStd: config.initialLogStd)
+    }
+
+    /// The task seeds of iteration i (uniform in the training range).
+    public func taskSeeds(iteration i: Int) -> [UInt64] {
+        var rng = SeededGenerator(seed: SplitMix64.mix(config.seed, UInt64(i)), stream: RandomStream.task)
+        return (0..<config.metaBatch).map { _ in
+            TaskSeeds.training.lowerBound + rng.next(upperBound: UInt64(TaskSeeds.training.count))
+        }
+    }
+
+    /// Trains and returns the policy. `progress` sees every iteration.
+    public func train(logger: Logger, progress: (IterationStats) -> Void = { _ in }) throws -> Policy {
+        var theta = architecture.initialParameters(seed: SplitMix64.mix(config.seed, 0xB0B))
+        var normalizer = ObservationNormalizer(size: architecture.observationCount, enabled: config.normalizeObservations)
+        var adam = Adam(count: theta.count, learningRate: config.outerLearningRate)
+        logger.info("meta-training", metadata: [
+            "world": "\(definition.name)", "algorithm": "\(config.algorithm.rawValue)",
+            "iterations": "\(config.iterations)", "parameters": "\(theta.count)",
+        ])
+        for it in 0..<config.iterations {
+            let clock = ContinuousClock.now
+            let seeds = taskSeeds(iteration: it)
+            let math = PolicyMath(architecture: architecture, normalizer: normalizer)
+            let start = theta
+            let results = try ParallelTasks.map(count: seeds.count, threads: config.threads) { j throws -> TaskResult in
+                try self.taskStep(math: math, theta: start, taskSeed: seeds[j], iteration: it, index: j)
+            }
+            var update = [Double](repeating: 0, count: theta.count)
+            for r in results { for i in 0..<update.count { update[i] += r.direction[i] } }
+            for i in 0..<update.count { update[i] /= Double(results.count) }
+            switch config.algorithm {
+            case .reptile:
+                for i in 0..<theta.count { theta[i] += config.outerLearningRate * update[i] }
+            default:
+                adam.step(&theta, gradient: update)
+            }
+            for r in results { normalizer.update(r.observations, rows: r.observations.count / max(architecture.observationCount, 1)) }
+            let stats = IterationStats(
+                iteration: it,
+                preReturn: results.map(\.preReturn).reduce(0, +) / Double(results.count),
+                postReturn: results.map(\.postReturn).reduce(0, +) / Double(results.count),
+                seconds: Adapter.seconds(since: clock))
+            logger.debug("iteration", metadata: ["i": "\(it)", "pre": "\(stats.preReturn)", "post": "\(stats.postReturn)"])
+            progress(stats)
+        }
+        return Policy(architecture: architecture, parameters: theta.map { Float($0) }, normalizer: normalizer)
+    }
+
+    struct TaskResult: Sendable {
+        /// The gradient to descend (MAML, multi-task) or the adapted-minus-initial step (Reptile).
+        var direction: [Double]
+        var preReturn: Double
+        var postReturn: Double
+        /// Pre-adaptation observations, for the normalizer (empty when it is off).
+        var observations: [Double]
+    }
+
+    func taskStep(math: PolicyMath, theta: [Double], taskSeed: UInt64, iteration: Int, index: Int) throws -> TaskResult {
+        let program = try WorldProgram(definition: definition, task: definition.sampleTask(seed: taskSeed))
+        let sampler = Sampler(program: program, threads: 1)
+        let seed = SplitMix64.mix(config.seed, UInt64(iteration), UInt64(index), 0xE915)
+        let inner = config.inner
+        var result: TaskResult
+        switch config.algorithm {
+        case .multitask:
+            let episodes = try sampler.collect(math: math, params: theta, count: config.episodesPerTask, seed: seed)
+            let batch = episodes.sampleBatch(weights: Advantages.gae(episodes, gamma: inner.gamma, lambda: inner.lambda))
+            let g = math.surrogate(theta, batch: batch).gradient
+            result = TaskResult(direction: g, preReturn: episodes.meanReturn, postReturn: .nan, observations: [])
+            result.observations = normalizerRows(episodes)
+        case .reptile:
+            let a = try Adapter(math: math, sampler: sampler, inner: inner).run(from: theta, seed: seed, evaluateFinal: false)
+            let delta = zip(a.final, theta).map { $0 - $1 }
+            result = TaskResult(direction: delta, preReturn: a.returns[0], postReturn: a.returns.count > 1 ? a.returns[a.returns.count - 1] : .nan,
+                                observations: normalizerRows(a.episodes[0]))
+        case .maml, .fomaml:
+            let a = try Adapter(math: math, sampler: sampler, inner: inner).run(from: theta, seed: seed, evaluateFinal: true)
+            let post = a.episodes[a.episodes.count - 1]
+            let postBatch = post.sampleBatch(weights: Advantages.gae(post, gamma: inner.gamma, lambda: inner.lambda))
+            var v = math.surrogate(a.final, batch: postBatch).gradient
+            if config.algorithm == .maml {
+                for k in stride(from: inner.steps - 1, through: 0, by: -1) {
+                    let hv = Self.hessianVectorProduct(math: math, at: a.parameters[k], batch: a.batches[k], vector: v)
+                    for i in 0..<v.count { v[i] -= inner.learningRate * hv[i] }
+                }
+            }
+            result = TaskResult(direction: v, preReturn: a.returns[0], postReturn: a.returns[a.returns.count - 1],
+                                observations: normalizerRows(a.episodes[0]))
+        }
+        return result
+    }
+
+    func normalizerRows(_ e: Episodes) -> [Double] {
+        config.normalizeObservations ? e.sampleBatch(weights: [Double](repeating: 0, count: e.count * e.horizon)).observations : []
+    }
+
+    /// H v for the Hessian H of the surrogate on `batch` at `theta`: a central difference of the
+    /// exact gradient along v (step 1e-6 · (1 + |θ|) / |v| in parameter space).
+    static func hessianVectorProduct(math: PolicyMath, at theta: [Double], batch: SampleBatch, vector v: [Double]) -> [Double] {
+        let vNorm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        guard vNorm > 0 else { return v.map { _ in 0 } }
+        let tNorm = theta.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let eps = 1e-6 * (1 + tNorm) / vNorm
+        let plus = zip(theta, v).map { $0 + eps * $1 }, minus = zip(theta, v).map { $0 - eps * $1 }
+        let gp = math.surrogate(plus, batch: batch).gradient, gm = math.surrogate(minus, batch: batch).gradient
+        return zip(gp, gm).map { ($0 - $1) / (2 * eps) }
+    }
+}
+
+/// Runs independent jobs on a few threads and returns their results in job order (so that any
+/// reduction over them is independent of the thread count).
+enum ParallelTasks {
+    final class Slots<T>: @unchecked Sendable {
+        var values: [Result<T, any Error>?]
+        init(_ n: Int) { values = Array(repeating: nil, count: n) }
+    }
+
+    static func map<T: Sendable>(count: Int, threads: Int, _ job: @escaping @Sendable (Int) throws -> T) throws -> [T] {
+        let slots = Slots<T>(count)
+        let workers = max(1, min(threads, count))
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            for j in stride(from: w, to: count, by: workers) {
+                let r = Result { try job(j) }
+                lock.lock(); slots.values[j] = r; lock.unlock()
+            }
+        }
+        return try slots.values.map { try $0!.get() }
+    }
+}
