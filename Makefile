@@ -7,7 +7,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 METASIM      := .build/release/metasim
 PEERS_PYTHON ?= /tmp/metasim-peers/bin/python
 
-.PHONY: deps build run test bench fidelity clean
+.PHONY: deps build run test bench fidelity train evaluate clean
 
 # Debian packages: installed only when missing (apt-get update first, as a fresh machine needs).
 deps:
@@ -18,7 +18,7 @@ deps:
 	fi
 
 build: deps
-	$(SWIFT) build -c release --product metasim
+	$(SWIFT) build -c release --product metasim $(SWIFT_BUILD_FLAGS)
 
 # The main job: a headless run over the whole catalog with its summary table.
 run: build
@@ -34,6 +34,20 @@ bench: build
 # Step-by-step comparison of lunar-lander with Gymnasium's LunarLander-v3.
 fidelity: build
 	$(PEERS_PYTHON) Benchmarks/lunar_lander_fidelity.py --metasim $(METASIM)
+
+# Meta-learning checkpoints (docs/meta-learning.md): retrains the shipped policies from their
+# recorded seeds and checks that they come out bit for bit (policies/SHA256SUMS).
+POINT_NAV_TRAIN := --world point-nav --iterations 150 --inner-steps 3 --seed 1
+
+train: build
+	$(METASIM) train $(POINT_NAV_TRAIN) --algo maml --output policies/point-nav.safetensors
+	$(METASIM) train $(POINT_NAV_TRAIN) --algo multitask --output policies/point-nav-multitask.safetensors
+	cd policies && sha256sum -c SHA256SUMS
+
+# Held-out evaluation of the shipped policies, baselines side by side.
+evaluate: build
+	$(METASIM) evaluate --world point-nav --policy policies/point-nav.safetensors \
+		--baseline policies/point-nav-multitask.safetensors --tasks 40 --json policies/point-nav-evaluation.json
 
 clean:
 	rm -rf .build

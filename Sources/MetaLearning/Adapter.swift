@@ -9,6 +9,9 @@ public struct Adaptation: Sendable {
     public var batches: [SampleBatch] = []
     /// Mean episode return with θ_k, k = 0 … (K, when the final parameters were evaluated).
     public var returns: [Double] = []
+    /// Mean return of episodes acting with the mean action (Gaussian) or the most likely action
+    /// (categorical) of θ_k, when asked for (`deterministicEpisodes` > 0).
+    public var deterministicReturns: [Double] = []
     /// Wall time of each inner step (sampling, baseline, gradient, update), in seconds.
     public var stepSeconds: [Double] = []
 
@@ -32,11 +35,20 @@ public struct Adapter: Sendable {
 
     /// Runs `inner.steps` policy-gradient steps from `start`; with `evaluateFinal`, also samples
     /// episodes with the final parameters (their mean return is `returns.last`).
-    public func run(from start: [Double], seed: UInt64, evaluateFinal: Bool) throws(WorldError) -> Adaptation {
+    /// With `deterministicEpisodes` > 0, also scores every θ_k acting deterministically on that
+    /// many episodes (separate seeds; these episodes are not used for adaptation).
+    public func run(from start: [Double], seed: UInt64, evaluateFinal: Bool, deterministicEpisodes: Int = 0) throws(WorldError) -> Adaptation {
         var out = Adaptation()
         var theta = start
         out.parameters.append(theta)
+        func scoreDeterministic(_ k: Int) throws(WorldError) {
+            guard deterministicEpisodes > 0 else { return }
+            let e = try sampler.collect(math: math, params: theta, count: deterministicEpisodes,
+                                        seed: SplitMix64.mix(seed, UInt64(k), 0xDE7), deterministic: true)
+            out.deterministicReturns.append(e.meanReturn)
+        }
         for k in 0..<inner.steps {
+            try scoreDeterministic(k)
             let clock = ContinuousClock.now
             let episodes = try sampler.collect(math: math, params: theta, count: inner.episodes, seed: Self.episodeSeed(seed, step: k))
             let batch = episodes.sampleBatch(weights: Advantages.gae(episodes, gamma: inner.gamma, lambda: inner.lambda))
@@ -48,6 +60,7 @@ public struct Adapter: Sendable {
             out.returns.append(episodes.meanReturn)
             out.parameters.append(theta)
         }
+        try scoreDeterministic(inner.steps)
         if evaluateFinal {
             let episodes = try sampler.collect(math: math, params: theta, count: inner.episodes,
                                                seed: Self.episodeSeed(seed, step: inner.steps))
@@ -67,10 +80,11 @@ extension Policy {
     /// Adapts this policy to one task with the inner loop: returns the adapted policy and the
     /// mean return of the episodes sampled before each step (and after the last when `evaluate`).
     public func adapted(to program: WorldProgram, inner: InnerLoop, seed: UInt64, threads: Int = 1,
-                        evaluate: Bool = false) throws(WorldError) -> (policy: Policy, adaptation: Adaptation) {
+                        evaluate: Bool = false, deterministicEpisodes: Int = 0) throws(WorldError) -> (policy: Policy, adaptation: Adaptation) {
         let math = PolicyMath(architecture: architecture, normalizer: normalizer)
         let adapter = Adapter(math: math, sampler: Sampler(program: program, threads: threads), inner: inner)
-        let a = try adapter.run(from: parameters.map { Double($0) }, seed: seed, evaluateFinal: evaluate)
+        let a = try adapter.run(from: parameters.map { Double($0) }, seed: seed, evaluateFinal: evaluate,
+                               deterministicEpisodes: deterministicEpisodes)
         var p = self
         p.parameters = a.final.map { Float($0) }
         return (p, a)

@@ -7,7 +7,8 @@ public struct Episodes: Sendable {
     public let actionWidth: Int
     /// Raw observations before each step (count × horizon × observationCount).
     public var observations: [Double]
-    /// The actions taken (unclipped samples; count × horizon × actionWidth).
+    /// The policy's samples, in its own units before scaling and clipping (count × horizon ×
+    /// actionWidth).
     public var actions: [Double]
     /// count × horizon rewards (0 past the end).
     public var rewards: [Double]

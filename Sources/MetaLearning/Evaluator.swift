@@ -37,6 +37,7 @@ public struct Evaluator: Sendable {
     public func run(methods: [Method], scratch: PolicyArchitecture?) throws -> EvaluationReport {
         struct TaskOutcome: Sendable {
             var curves: [[Double]]
+            var deterministic: [[Double]]
             var oracle: Double?
             var stepSeconds: [Double]
         }
@@ -49,10 +50,12 @@ public struct Evaluator: Sendable {
             if let scratch {
                 all.append(Policy(architecture: scratch, seed: SplitMix64.mix(seed, taskSeed, 0x5C8A7C4)))
             }
-            var curves: [[Double]] = [], seconds: [Double] = []
+            var curves: [[Double]] = [], deterministic: [[Double]] = [], seconds: [Double] = []
             for p in all {
-                let a = try p.adapted(to: program, inner: inner, seed: episodeSeed, evaluate: true).adaptation
+                let a = try p.adapted(to: program, inner: inner, seed: episodeSeed, evaluate: true,
+                                      deterministicEpisodes: inner.episodes).adaptation
                 curves.append(a.returns)
+                deterministic.append(a.deterministicReturns)
                 seconds += a.stepSeconds
             }
             var oracle: Double?
@@ -61,7 +64,7 @@ public struct Evaluator: Sendable {
                 oracle = try Oracle.meanReturn(program: program, policy: o, count: inner.episodes,
                                                seed: Adapter.episodeSeed(episodeSeed, step: 0))
             }
-            return TaskOutcome(curves: curves, oracle: oracle, stepSeconds: seconds)
+            return TaskOutcome(curves: curves, deterministic: deterministic, oracle: oracle, stepSeconds: seconds)
         }
         var names = methods.map(\.name)
         if scratch != nil { names.append("scratch") }
@@ -70,6 +73,9 @@ public struct Evaluator: Sendable {
             let perTask = outcomes.map { $0.curves[m] }
             let steps = (0...inner.steps).map { k in Interval(samples: perTask.map { $0[k] }) }
             report.methods.append(.init(name: name, returns: steps, perTask: perTask))
+            let perTaskD = outcomes.map { $0.deterministic[m] }
+            let stepsD = (0...inner.steps).map { k in Interval(samples: perTaskD.map { $0[k] }) }
+            report.deterministic.append(.init(name: name, returns: stepsD, perTask: perTaskD))
         }
         if outcomes.allSatisfy({ $0.oracle != nil }) {
             let o = outcomes.map { $0.oracle! }
@@ -105,16 +111,20 @@ public struct EvaluationReport: Sendable, Codable {
     public var taskSeeds: [UInt64]
     public var inner: InnerLoop
     public var seed: UInt64
+    /// Returns of the episodes sampled with θ_k (MAML's protocol; also the adaptation data).
     public var methods: [MethodResult]
+    /// Returns of θ_k acting deterministically (mean or most likely action) on separate episodes.
+    public var deterministic: [MethodResult] = []
     public var oracle: MethodResult?
     public var innerStepSecondsMedian = 0.0
 
     /// Fraction of the gap between `reference` before adaptation and the oracle that `method`
     /// closes after each step: (R_method,k − R_ref,0) / (R_oracle − R_ref,0), means over tasks,
     /// with a task-bootstrap 95% interval.
-    public func gapClosed(method: String, reference: String) -> [Interval]? {
-        guard let oracle, let m = methods.first(where: { $0.name == method }),
-              let r = methods.first(where: { $0.name == reference }) else { return nil }
+    public func gapClosed(method: String, reference: String, deterministic: Bool = false) -> [Interval]? {
+        let results = deterministic ? self.deterministic : methods
+        guard let oracle, let m = results.first(where: { $0.name == method }),
+              let r = results.first(where: { $0.name == reference }) else { return nil }
         let o = oracle.perTask.map { $0[0] }
         return (0...inner.steps).map { k in
             Interval.bootstrap(count: taskSeeds.count, seed: SplitMix64.mix(seed, UInt64(k))) { idx in

@@ -30,13 +30,30 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
     public var hidden: [Int]
     public var initialLogStd: Double
     public var normalizeObservations: Bool
+    /// Gaussian policies act in units of the action bounds (see `PolicyArchitecture`).
+    public var scaledActions: Bool
     public var seed: UInt64
-    /// Worker threads (tasks of an iteration run in parallel; results do not depend on it).
+    /// Worker threads (tasks of an iteration run in parallel; results do not depend on it, so
+    /// it is not recorded: checkpoints are identical for any thread count).
     public var threads: Int
+
+    enum CodingKeys: String, CodingKey {
+        case algorithm, iterations, metaBatch, inner, outerLearningRate, hidden, initialLogStd, normalizeObservations, scaledActions, seed
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(algorithm: try c.decode(MetaAlgorithm.self, forKey: .algorithm), iterations: try c.decode(Int.self, forKey: .iterations),
+                  metaBatch: try c.decode(Int.self, forKey: .metaBatch), inner: try c.decode(InnerLoop.self, forKey: .inner),
+                  outerLearningRate: try c.decode(Double.self, forKey: .outerLearningRate), hidden: try c.decode([Int].self, forKey: .hidden),
+                  initialLogStd: try c.decode(Double.self, forKey: .initialLogStd),
+                  normalizeObservations: try c.decode(Bool.self, forKey: .normalizeObservations),
+                  scaledActions: try c.decode(Bool.self, forKey: .scaledActions), seed: try c.decode(UInt64.self, forKey: .seed))
+    }
 
     public init(algorithm: MetaAlgorithm, iterations: Int = 100, metaBatch: Int = 20, inner: InnerLoop = InnerLoop(),
                 outerLearningRate: Double = 0.003, hidden: [Int] = [64, 64], initialLogStd: Double = 0,
-                normalizeObservations: Bool = false, seed: UInt64 = 0, threads: Int = 1) {
+                normalizeObservations: Bool = false, scaledActions: Bool = true, seed: UInt64 = 0, threads: Int = 1) {
         self.algorithm = algorithm
         self.iterations = iterations
         self.metaBatch = metaBatch
@@ -45,6 +62,7 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
         self.hidden = hidden
         self.initialLogStd = initialLogStd
         self.normalizeObservations = normalizeObservations
+        self.scaledActions = scaledActions
         self.seed = seed
         self.threads = threads
     }
@@ -75,7 +93,8 @@ public struct MetaTrainer: Sendable {
         self.definition = definition
         self.config = config
         let specs = try World(definition: definition, task: definition.nominalTask()).specs
-        architecture = PolicyArchitecture(specs: specs, hidden: config.hidden, initialLogStd: config.initialLogStd)
+        architecture = PolicyArchitecture(specs: specs, hidden: config.hidden, initialLogStd: config.initialLogStd,
+                                          scaledActions: config.scaledActions)
     }
 
     /// The task seeds of iteration i (uniform in the training range).

@@ -13,23 +13,61 @@ public struct PolicyArchitecture: Sendable, Equatable, Codable {
     public var actionCount: Int
     public var hidden: [Int]
     public var initialLogStd: Double
+    /// Gaussian policies act in units of the action bounds: the world receives
+    /// `actionOffset + actionScale * u` for the policy's sample u (empty: u itself).
+    public var actionScale: [Double]
+    public var actionOffset: [Double]
 
-    public init(kind: Kind, observationCount: Int, actionCount: Int, hidden: [Int] = [64, 64], initialLogStd: Double = 0) {
+    public init(kind: Kind, observationCount: Int, actionCount: Int, hidden: [Int] = [64, 64], initialLogStd: Double = 0,
+                actionScale: [Double] = [], actionOffset: [Double] = []) {
+        precondition(actionScale.count == actionOffset.count && (actionScale.isEmpty || actionScale.count == actionCount))
         self.kind = kind
         self.observationCount = observationCount
         self.actionCount = actionCount
         self.hidden = hidden
         self.initialLogStd = initialLogStd
+        self.actionScale = actionScale
+        self.actionOffset = actionOffset
     }
 
-    /// The architecture a world's specs call for.
-    public init(specs: WorldSpecs, hidden: [Int] = [64, 64], initialLogStd: Double = 0) {
+    /// The architecture a world's specs call for. With `scaledActions`, a Gaussian policy's unit
+    /// is half the width of each finite action bound, centred on the bounds' middle.
+    public init(specs: WorldSpecs, hidden: [Int] = [64, 64], initialLogStd: Double = 0, scaledActions: Bool = true) {
         if let n = specs.discreteActions {
             self.init(kind: .categorical, observationCount: specs.observation.count, actionCount: n, hidden: hidden)
         } else {
-            self.init(kind: .gaussian, observationCount: specs.observation.count, actionCount: specs.action.count,
-                      hidden: hidden, initialLogStd: initialLogStd)
+            let a = specs.action
+            var scale: [Double] = [], offset: [Double] = []
+            if scaledActions {
+                for i in 0..<a.count {
+                    let finite = a.low[i].isFinite && a.high[i].isFinite && a.high[i] > a.low[i]
+                    scale.append(finite ? (a.high[i] - a.low[i]) / 2 : 1)
+                    offset.append(finite ? (a.high[i] + a.low[i]) / 2 : 0)
+                }
+            }
+            self.init(kind: .gaussian, observationCount: specs.observation.count, actionCount: a.count,
+                      hidden: hidden, initialLogStd: initialLogStd, actionScale: scale, actionOffset: offset)
         }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind, observationCount, actionCount, hidden, initialLogStd, actionScale, actionOffset
+    }
+
+    /// Absent action scale and offset mean the identity (world units).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(kind: try c.decode(Kind.self, forKey: .kind), observationCount: try c.decode(Int.self, forKey: .observationCount),
+                  actionCount: try c.decode(Int.self, forKey: .actionCount), hidden: try c.decode([Int].self, forKey: .hidden),
+                  initialLogStd: try c.decode(Double.self, forKey: .initialLogStd),
+                  actionScale: try c.decodeIfPresent([Double].self, forKey: .actionScale) ?? [],
+                  actionOffset: try c.decodeIfPresent([Double].self, forKey: .actionOffset) ?? [])
+    }
+
+    /// The world's action value for the policy's sample `u` of component k.
+    @inline(__always)
+    public func worldAction(_ u: Double, component k: Int) -> Double {
+        actionScale.isEmpty || kind == .categorical ? u : actionOffset[k] + actionScale[k] * u
     }
 
     public var network: MLP { MLP(sizes: [observationCount] + hidden + [actionCount]) }
@@ -78,7 +116,7 @@ public struct Policy: Sendable, Equatable {
         math.forward(params, observations: observations.map { Double($0) }, count: count, cache: &cache)
         for r in 0..<count {
             math.sampleAction(params, cache: cache, row: r, deterministic: deterministic, rng: &rng) { k, v in
-                out[r * architecture.actionWidth + k] = Float(v)
+                out[r * architecture.actionWidth + k] = Float(architecture.worldAction(v, component: k))
             }
         }
         return out

@@ -41,7 +41,7 @@ public struct Sampler: Sendable {
             for i in 0..<count {
                 let row = i * maxSteps + t
                 math.sampleAction(params, cache: cache, row: i, deterministic: deterministic, rng: &rngs[i]) { k, v in
-                    batch.actions[i * width + k] = Float(v)
+                    batch.actions[i * width + k] = Float(arch.worldAction(v, component: k))
                     episodes.actions[row * width + k] = v
                 }
                 if active[i] {

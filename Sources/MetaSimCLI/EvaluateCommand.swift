@@ -51,33 +51,44 @@ struct EvaluateCommand: ParsableCommand {
             throw CLIError(e.description)
         }
         print("\(definition.name): \(tasks) held-out tasks (seeds \(seeds.first!)…\(seeds.last!)), \(inner.steps) inner steps × \(inner.episodes) episodes, inner lr \(inner.learningRate)")
-        var header = ["method"]
-        for k in 0...inner.steps { header.append("return after \(k) (95% CI)") }
-        var table = TextTable(header)
-        let ci: (Interval) -> String = { "\(fmt($0.mean)) [\(fmt($0.low)), \(fmt($0.high))]" }
-        for m in report.methods { table.add([m.name] + m.returns.map(ci)) }
-        if let o = report.oracle { table.add(["oracle"] + (0...inner.steps).map { _ in ci(o.returns[0]) }) }
-        print(table.render(), terminator: "")
-        if report.oracle != nil, methods.count > 1 {
-            let reference = methods[1].name
-            var gap = TextTable(["gap closed vs \(reference) at step 0"] + (0...inner.steps).map { "after \($0) (95% CI)" })
-            for m in report.methods {
-                if let g = report.gapClosed(method: m.name, reference: reference) {
-                    gap.add([m.name] + g.map { "\(fmt($0.mean * 100, 1))% [\(fmt($0.low * 100, 1)), \(fmt($0.high * 100, 1))]" })
-                }
-            }
-            print(gap.render(), terminator: "")
-        }
-        let first = report.methods[0]
-        for other in report.methods.dropFirst() {
-            let wins = (0...inner.steps).map { first.returns[$0].above(other.returns[$0]) ? "yes" : "no" }
-            print("\(first.name) interval above \(other.name) at steps 0…\(inner.steps): \(wins.joined(separator: " "))")
+        for deterministic in [false, true] {
+            print(deterministic
+                  ? "\nacting deterministically (mean action) with θ_k, on \(inner.episodes) separate episodes:"
+                  : "\nsampled episodes with θ_k (MAML's protocol; the data of step k + 1):")
+            printResults(report, methods: methods.map(\.name), deterministic: deterministic)
         }
         print("one inner step (\(inner.episodes) episodes + gradient + update, 1 thread): median \(fmt(report.innerStepSecondsMedian * 1000, 1)) ms")
         if let json {
             let e = JSONEncoder()
             e.outputFormatting = [.sortedKeys, .prettyPrinted]
             do { try AtomicFile.write(Array(try e.encode(report)), to: json) } catch { throw CLIError("\(error)") }
+        }
+    }
+
+    func printResults(_ report: EvaluationReport, methods: [String], deterministic: Bool) {
+        let steps = report.inner.steps
+        let results = deterministic ? report.deterministic : report.methods
+        var header = ["method"]
+        for k in 0...steps { header.append("return after \(k) (95% CI)") }
+        var table = TextTable(header)
+        let ci: (Interval) -> String = { "\(fmt($0.mean)) [\(fmt($0.low)), \(fmt($0.high))]" }
+        for m in results { table.add([m.name] + m.returns.map(ci)) }
+        if let o = report.oracle { table.add(["oracle"] + (0...steps).map { _ in ci(o.returns[0]) }) }
+        print(table.render(), terminator: "")
+        if report.oracle != nil, methods.count > 1 {
+            let reference = methods[1]
+            var gap = TextTable(["gap closed vs \(reference) at step 0"] + (0...steps).map { "after \($0) (95% CI)" })
+            for m in results {
+                if let g = report.gapClosed(method: m.name, reference: reference, deterministic: deterministic) {
+                    gap.add([m.name] + g.map { "\(fmt($0.mean * 100, 1))% [\(fmt($0.low * 100, 1)), \(fmt($0.high * 100, 1))]" })
+                }
+            }
+            print(gap.render(), terminator: "")
+        }
+        let first = results[0]
+        for other in results.dropFirst() {
+            let wins = (0...steps).map { first.returns[$0].above(other.returns[$0]) ? "yes" : "no" }
+            print("\(first.name) interval above \(other.name) at steps 0…\(steps): \(wins.joined(separator: " "))")
         }
     }
 }

@@ -23,6 +23,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Hidden layer sizes.") var hidden = "64,64"
     @Option(name: .customLong("init-log-std"), help: "Initial log standard deviation (Gaussian policies).") var initLogStd = 0.0
     @Flag(name: .customLong("normalize-observations"), help: "Running observation normalization.") var normalize = false
+    @Flag(name: .customLong("raw-actions"), help: "Gaussian policies act in world units (MAML's setup) instead of units of the action bounds.") var rawActions = false
     @Option(help: "Training seed.") var seed: UInt64 = 0
     @Option(help: "Threads (tasks of an iteration in parallel; results do not depend on it).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Checkpoint to write.") var output: String
@@ -35,13 +36,14 @@ struct TrainCommand: ParsableCommand {
             algorithm: algo, iterations: iterations, metaBatch: metaBatch,
             inner: try innerOptions.inner(defaultSteps: algo == .reptile ? 3 : 1),
             outerLearningRate: outerLR ?? (algo == .reptile ? 0.5 : 0.003), hidden: try parseHidden(hidden),
-            initialLogStd: initLogStd, normalizeObservations: normalize, seed: seed, threads: threads)
+            initialLogStd: initLogStd, normalizeObservations: normalize, scaledActions: !rawActions, seed: seed, threads: threads)
         let trainer: MetaTrainer
         do { trainer = try MetaTrainer(definition: definition, config: config) } catch { throw CLIError(error.description) }
         let clock = ContinuousClock.now
         let policy = try trainer.train(logger: makeLogger(verbose: verbose)) { s in
             if every > 0, s.iteration % every == 0 || s.iteration == iterations - 1 {
                 print("iteration \(s.iteration): return before adaptation \(fmt(s.preReturn)), after \(fmt(s.postReturn)) (\(fmt(s.seconds, 3)) s)")
+                fflush(nil)
             }
         }
         let elapsed = ContinuousClock.now - clock

@@ -107,3 +107,17 @@ struct RolloutTests {
         #expect(adapted.parameters != policy.parameters)
     }
 }
+
+/// Gaussian policies act in units of the action bounds.
+struct ActionScalingTests {
+    @Test func pointNavPolicyUnitIsTheActionBound() throws {
+        let d = try Support.definition("point-nav")
+        let specs = try World(definition: d, task: d.nominalTask()).specs
+        let arch = PolicyArchitecture(specs: specs)
+        #expect(arch.actionScale.map { Float($0) } == [0.1, 0.1])
+        #expect(arch.actionOffset == [0, 0])
+        #expect(abs(arch.worldAction(-0.5, component: 1) + 0.05) < 1e-9)
+        let raw = PolicyArchitecture(specs: specs, scaledActions: false)
+        #expect(raw.worldAction(-0.5, component: 1) == -0.5)
+    }
+}
