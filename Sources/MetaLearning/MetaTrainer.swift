@@ -30,6 +30,9 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
     public var hidden: [Int]
     public var initialLogStd: Double
     public var normalizeObservations: Bool
+    /// MAML: average the post-step losses of every inner step (MAML++'s multi-step loss) instead
+    /// of using the last step's alone.
+    public var lossAtEveryStep: Bool
     /// Gaussian policies act in units of the action bounds (see `PolicyArchitecture`).
     public var scaledActions: Bool
     public var seed: UInt64
@@ -38,7 +41,7 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
     public var threads: Int
 
     enum CodingKeys: String, CodingKey {
-        case algorithm, iterations, metaBatch, inner, outerLearningRate, hidden, initialLogStd, normalizeObservations, scaledActions, seed
+        case algorithm, iterations, metaBatch, inner, outerLearningRate, hidden, initialLogStd, normalizeObservations, lossAtEveryStep, scaledActions, seed
     }
 
     public init(from decoder: any Decoder) throws {
@@ -48,12 +51,13 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
                   outerLearningRate: try c.decode(Double.self, forKey: .outerLearningRate), hidden: try c.decode([Int].self, forKey: .hidden),
                   initialLogStd: try c.decode(Double.self, forKey: .initialLogStd),
                   normalizeObservations: try c.decode(Bool.self, forKey: .normalizeObservations),
+                  lossAtEveryStep: try c.decodeIfPresent(Bool.self, forKey: .lossAtEveryStep) ?? false,
                   scaledActions: try c.decode(Bool.self, forKey: .scaledActions), seed: try c.decode(UInt64.self, forKey: .seed))
     }
 
     public init(algorithm: MetaAlgorithm, iterations: Int = 100, metaBatch: Int = 20, inner: InnerLoop = InnerLoop(),
                 outerLearningRate: Double = 0.003, hidden: [Int] = [64, 64], initialLogStd: Double = 0,
-                normalizeObservations: Bool = false, scaledActions: Bool = true, seed: UInt64 = 0, threads: Int = 1) {
+                normalizeObservations: Bool = false, lossAtEveryStep: Bool = true, scaledActions: Bool = true, seed: UInt64 = 0, threads: Int = 1) {
         self.algorithm = algorithm
         self.iterations = iterations
         self.metaBatch = metaBatch
@@ -62,6 +66,7 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
         self.hidden = hidden
         self.initialLogStd = initialLogStd
         self.normalizeObservations = normalizeObservations
+        self.lossAtEveryStep = lossAtEveryStep
         self.scaledActions = scaledActions
         self.seed = seed
         self.threads = threads
@@ -174,13 +179,9 @@ public struct MetaTrainer: Sendable {
             let a = try Adapter(math: math, sampler: sampler, inner: inner).run(from: theta, seed: seed, evaluateFinal: true)
             let post = a.episodes[a.episodes.count - 1]
             let postBatch = post.sampleBatch(weights: Advantages.gae(post, gamma: inner.gamma, lambda: inner.lambda))
-            var v = math.surrogate(a.final, batch: postBatch).gradient
-            if config.algorithm == .maml {
-                for k in stride(from: inner.steps - 1, through: 0, by: -1) {
-                    let hv = Self.hessianVectorProduct(math: math, at: a.parameters[k], batch: a.batches[k], vector: v)
-                    for i in 0..<v.count { v[i] -= inner.learningRate * hv[i] }
-                }
-            }
+            let v = Self.metaGradient(math: math, parameters: a.parameters, batches: a.batches + [postBatch],
+                                      learningRate: inner.learningRate, secondOrder: config.algorithm == .maml,
+                                      everyStep: config.lossAtEveryStep)
             result = TaskResult(direction: v, preReturn: a.returns[0], postReturn: a.returns[a.returns.count - 1],
                                 observations: normalizerRows(a.episodes[0]))
         }
@@ -189,6 +190,31 @@ public struct MetaTrainer: Sendable {
 
     func normalizerRows(_ e: Episodes) -> [Double] {
         config.normalizeObservations ? e.sampleBatch(weights: [Double](repeating: 0, count: e.count * e.horizon)).observations : []
+    }
+
+    /// The gradient of the meta-objective with respect to θ_0, for θ_{k+1} = θ_k − α ∇L_k(θ_k)
+    /// where L_k is the surrogate on `batches[k]` (episodes sampled with θ_k; the last batch is
+    /// the post-adaptation one). The objective is L_K(θ_K), or with `everyStep` the mean of
+    /// L_k(θ_k) over k = 1 … K (MAML++'s multi-step loss). Reverse mode: the adjoint of θ_K is
+    /// carried back through each step by (I − α H_k), H_k the Hessian of L_k at θ_k (omitted
+    /// when first-order).
+    static func metaGradient(math: PolicyMath, parameters: [[Double]], batches: [SampleBatch], learningRate alpha: Double,
+                             secondOrder: Bool, everyStep: Bool) -> [Double] {
+        let steps = parameters.count - 1
+        precondition(batches.count == steps + 1)
+        let weight = everyStep && steps > 0 ? 1 / Double(steps) : 1
+        var v = math.surrogate(parameters[steps], batch: batches[steps]).gradient.map { $0 * weight }
+        for k in stride(from: steps - 1, through: 0, by: -1) {
+            if secondOrder {
+                let hv = hessianVectorProduct(math: math, at: parameters[k], batch: batches[k], vector: v)
+                for i in 0..<v.count { v[i] -= alpha * hv[i] }
+            }
+            if everyStep && k >= 1 {
+                let g = math.surrogate(parameters[k], batch: batches[k]).gradient
+                for i in 0..<v.count { v[i] += weight * g[i] }
+            }
+        }
+        return v
     }
 
     /// H v for the Hessian H of the surrogate on `batch` at `theta`: a central difference of the

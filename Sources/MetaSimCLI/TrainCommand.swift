@@ -24,6 +24,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("init-log-std"), help: "Initial log standard deviation (Gaussian policies).") var initLogStd = 0.0
     @Flag(name: .customLong("normalize-observations"), help: "Running observation normalization.") var normalize = false
     @Flag(name: .customLong("raw-actions"), help: "Gaussian policies act in world units (MAML's setup) instead of units of the action bounds.") var rawActions = false
+    @Flag(name: .customLong("last-step-loss"), help: "MAML: meta-loss after the last inner step only (default: mean over every inner step).") var lastStepLoss = false
     @Option(help: "Training seed.") var seed: UInt64 = 0
     @Option(help: "Threads (tasks of an iteration in parallel; results do not depend on it).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Checkpoint to write.") var output: String
@@ -36,7 +37,7 @@ struct TrainCommand: ParsableCommand {
             algorithm: algo, iterations: iterations, metaBatch: metaBatch,
             inner: try innerOptions.inner(defaultSteps: algo == .reptile ? 3 : 1),
             outerLearningRate: outerLR ?? (algo == .reptile ? 0.5 : 0.003), hidden: try parseHidden(hidden),
-            initialLogStd: initLogStd, normalizeObservations: normalize, scaledActions: !rawActions, seed: seed, threads: threads)
+            initialLogStd: initLogStd, normalizeObservations: normalize, lossAtEveryStep: !lastStepLoss, scaledActions: !rawActions, seed: seed, threads: threads)
         let trainer: MetaTrainer
         do { trainer = try MetaTrainer(definition: definition, config: config) } catch { throw CLIError(error.description) }
         let clock = ContinuousClock.now
