@@ -7,7 +7,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 METASIM      := .build/release/metasim
 PEERS_PYTHON ?= /tmp/metasim-peers/bin/python
 
-.PHONY: deps build run test bench fidelity train evaluate clean
+.PHONY: deps build run test bench fidelity train evaluate bench-adapt clean
 
 # Debian packages: installed only when missing (apt-get update first, as a fresh machine needs).
 deps:
@@ -48,6 +48,10 @@ train: build
 evaluate: build
 	$(METASIM) evaluate --world point-nav --policy policies/point-nav.safetensors \
 		--baseline policies/point-nav-multitask.safetensors --tasks 40 --json policies/point-nav-evaluation.json
+
+# Wall time of each inner step (20 episodes, baseline, gradient, update) of one adaptation.
+bench-adapt: build
+	$(METASIM) adapt --world point-nav --policy policies/point-nav.safetensors --task-seed 1000000000
 
 clean:
 	rm -rf .build

@@ -23,11 +23,20 @@ public struct Adapter: Sendable {
     public let math: PolicyMath
     public let sampler: Sampler
     public let inner: InnerLoop
+    /// Per-step learning rates (meta-learned); empty: `inner.learningRate` for every step. Steps
+    /// beyond the list use its last rate.
+    public let learningRates: [Double]
 
-    public init(math: PolicyMath, sampler: Sampler, inner: InnerLoop) {
+    public init(math: PolicyMath, sampler: Sampler, inner: InnerLoop, learningRates: [Double] = []) {
         self.math = math
         self.sampler = sampler
         self.inner = inner
+        self.learningRates = learningRates
+    }
+
+    /// The learning rate of inner step k.
+    public func learningRate(step k: Int) -> Double {
+        learningRates.isEmpty ? inner.learningRate : learningRates[min(k, learningRates.count - 1)]
     }
 
     /// The seed of the episodes of inner step k (k = inner.steps: the evaluation episodes).
@@ -53,7 +62,8 @@ public struct Adapter: Sendable {
             let episodes = try sampler.collect(math: math, params: theta, count: inner.episodes, seed: Self.episodeSeed(seed, step: k))
             let batch = episodes.sampleBatch(weights: Advantages.gae(episodes, gamma: inner.gamma, lambda: inner.lambda))
             let g = math.surrogate(theta, batch: batch).gradient
-            for i in 0..<theta.count { theta[i] -= inner.learningRate * g[i] }
+            let alpha = learningRate(step: k)
+            for i in 0..<theta.count { theta[i] -= alpha * g[i] }
             out.stepSeconds.append(Self.seconds(since: clock))
             out.episodes.append(episodes)
             out.batches.append(batch)
@@ -77,12 +87,14 @@ public struct Adapter: Sendable {
 }
 
 extension Policy {
-    /// Adapts this policy to one task with the inner loop: returns the adapted policy and the
+    /// Adapts this policy to one task with the inner loop (with its meta-learned per-step learning
+    /// rates when it has them, else `inner.learningRate`): returns the adapted policy and the
     /// mean return of the episodes sampled before each step (and after the last when `evaluate`).
     public func adapted(to program: WorldProgram, inner: InnerLoop, seed: UInt64, threads: Int = 1,
                         evaluate: Bool = false, deterministicEpisodes: Int = 0) throws(WorldError) -> (policy: Policy, adaptation: Adaptation) {
         let math = PolicyMath(architecture: architecture, normalizer: normalizer)
-        let adapter = Adapter(math: math, sampler: Sampler(program: program, threads: threads), inner: inner)
+        let adapter = Adapter(math: math, sampler: Sampler(program: program, threads: threads), inner: inner,
+                              learningRates: innerLearningRates)
         let a = try adapter.run(from: parameters.map { Double($0) }, seed: seed, evaluateFinal: evaluate,
                                deterministicEpisodes: deterministicEpisodes)
         var p = self

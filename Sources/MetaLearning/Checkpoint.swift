@@ -54,7 +54,8 @@ public struct CheckpointMetadata: Sendable, Equatable {
 
 /// A policy with its metadata, stored as safetensors. Tensors: `layers.L.weight` [in, out] and
 /// `layers.L.bias` [out] (y = x W + b; tanh between layers), `log_std` [actions] for Gaussian
-/// policies, `obs_norm.mean` and `obs_norm.var` [observations].
+/// policies, `obs_norm.mean` and `obs_norm.var` [observations]. Meta-learned inner learning rates, if any, are
+/// in the metadata (`inner_learning_rates`).
 public struct Checkpoint: Sendable, Equatable {
     public static let format = "metasim-policy"
     public static let formatVersion = "1"
@@ -96,6 +97,7 @@ public struct Checkpoint: Sendable, Equatable {
             "obs_norm_enabled": norm.enabled ? "true" : "false", "obs_norm_count": "\(norm.count)",
         ]
         if let d = m.discreteActions { meta["discrete_actions"] = String(d) }
+        if !policy.innerLearningRates.isEmpty { meta["inner_learning_rates"] = Self.json(policy.innerLearningRates) }
         if let s = m.adaptedTaskSeed { meta["adapted_task_seed"] = String(s) }
         return SafeTensors.encode(tensors, metadata: meta)
     }
@@ -164,7 +166,11 @@ public struct Checkpoint: Sendable, Equatable {
             discreteActions: meta["discrete_actions"].flatMap { Int($0) }, algorithm: try field("algorithm"),
             hyperparameters: meta["hyperparameters"] ?? "{}", trainingSeed: seed, metasimVersion: try field("metasim_version"),
             adaptedTaskSeed: meta["adapted_task_seed"].flatMap { UInt64($0) })
-        return Checkpoint(policy: Policy(architecture: arch, parameters: params, normalizer: norm), metadata: metadata)
+        var rates: [Double] = []
+        if meta["inner_learning_rates"] != nil { rates = try decoded([Double].self, "inner_learning_rates") }
+        guard rates.allSatisfy({ $0.isFinite && $0 >= 0 }) else { throw .malformed(path: path, message: "inner_learning_rates must be finite and non-negative") }
+        return Checkpoint(policy: Policy(architecture: arch, parameters: params, normalizer: norm, innerLearningRates: rates),
+                          metadata: metadata)
     }
 
     /// Refuses a checkpoint trained for another world or another observation/action layout.

@@ -33,6 +33,10 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
     /// MAML: average the post-step losses of every inner step (MAML++'s multi-step loss) instead
     /// of using the last step's alone.
     public var lossAtEveryStep: Bool
+    /// MAML: meta-learn the learning rate of each inner step (log-parametrized, Adam with
+    /// `learningRateLearningRate`), starting from `inner.learningRate`.
+    public var learnInnerLearningRates: Bool
+    public var learningRateLearningRate: Double
     /// Gaussian policies act in units of the action bounds (see `PolicyArchitecture`).
     public var scaledActions: Bool
     public var seed: UInt64
@@ -41,7 +45,7 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
     public var threads: Int
 
     enum CodingKeys: String, CodingKey {
-        case algorithm, iterations, metaBatch, inner, outerLearningRate, hidden, initialLogStd, normalizeObservations, lossAtEveryStep, scaledActions, seed
+        case algorithm, iterations, metaBatch, inner, outerLearningRate, hidden, initialLogStd, normalizeObservations, lossAtEveryStep, learnInnerLearningRates, learningRateLearningRate, scaledActions, seed
     }
 
     public init(from decoder: any Decoder) throws {
@@ -52,12 +56,15 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
                   initialLogStd: try c.decode(Double.self, forKey: .initialLogStd),
                   normalizeObservations: try c.decode(Bool.self, forKey: .normalizeObservations),
                   lossAtEveryStep: try c.decodeIfPresent(Bool.self, forKey: .lossAtEveryStep) ?? false,
+                  learnInnerLearningRates: try c.decodeIfPresent(Bool.self, forKey: .learnInnerLearningRates) ?? false,
+                  learningRateLearningRate: try c.decodeIfPresent(Double.self, forKey: .learningRateLearningRate) ?? 0.01,
                   scaledActions: try c.decode(Bool.self, forKey: .scaledActions), seed: try c.decode(UInt64.self, forKey: .seed))
     }
 
     public init(algorithm: MetaAlgorithm, iterations: Int = 100, metaBatch: Int = 20, inner: InnerLoop = InnerLoop(),
                 outerLearningRate: Double = 0.003, hidden: [Int] = [64, 64], initialLogStd: Double = 0,
-                normalizeObservations: Bool = false, lossAtEveryStep: Bool = true, scaledActions: Bool = true, seed: UInt64 = 0, threads: Int = 1) {
+                normalizeObservations: Bool = false, lossAtEveryStep: Bool = true,
+                learnInnerLearningRates: Bool = false, learningRateLearningRate: Double = 0.01, scaledActions: Bool = true, seed: UInt64 = 0, threads: Int = 1) {
         self.algorithm = algorithm
         self.iterations = iterations
         self.metaBatch = metaBatch
@@ -67,6 +74,8 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
         self.initialLogStd = initialLogStd
         self.normalizeObservations = normalizeObservations
         self.lossAtEveryStep = lossAtEveryStep
+        self.learnInnerLearningRates = learnInnerLearningRates
+        self.learningRateLearningRate = learningRateLearningRate
         self.scaledActions = scaledActions
         self.seed = seed
         self.threads = threads
@@ -115,6 +124,9 @@ public struct MetaTrainer: Sendable {
         var theta = architecture.initialParameters(seed: SplitMix64.mix(config.seed, 0xB0B))
         var normalizer = ObservationNormalizer(size: architecture.observationCount, enabled: config.normalizeObservations)
         var adam = Adam(count: theta.count, learningRate: config.outerLearningRate)
+        let learnRates = config.learnInnerLearningRates && (config.algorithm == .maml || config.algorithm == .fomaml)
+        var logRates = [Double](repeating: log(max(config.inner.learningRate, 1e-12)), count: learnRates ? max(config.inner.steps, 1) : 0)
+        var rateAdam = Adam(count: logRates.count, learningRate: config.learningRateLearningRate)
         logger.info("meta-training", metadata: [
             "world": "\(definition.name)", "algorithm": "\(config.algorithm.rawValue)",
             "iterations": "\(config.iterations)", "parameters": "\(theta.count)",
@@ -124,8 +136,15 @@ public struct MetaTrainer: Sendable {
             let seeds = taskSeeds(iteration: it)
             let math = PolicyMath(architecture: architecture, normalizer: normalizer)
             let start = theta
+            let rates = logRates.map { exp($0) }
             let results = try ParallelTasks.map(count: seeds.count, threads: config.threads) { j throws -> TaskResult in
-                try self.taskStep(math: math, theta: start, taskSeed: seeds[j], iteration: it, index: j)
+                try self.taskStep(math: math, theta: start, rates: rates, taskSeed: seeds[j], iteration: it, index: j)
+            }
+            if learnRates {
+                var g = [Double](repeating: 0, count: logRates.count)
+                for r in results { for k in 0..<g.count { g[k] += r.rateGradient[k] * rates[k] } }
+                for k in 0..<g.count { g[k] /= Double(results.count) }
+                rateAdam.step(&logRates, gradient: g)
             }
             var update = [Double](repeating: 0, count: theta.count)
             for r in results { for i in 0..<update.count { update[i] += r.direction[i] } }
@@ -145,19 +164,24 @@ public struct MetaTrainer: Sendable {
             logger.debug("iteration", metadata: ["i": "\(it)", "pre": "\(stats.preReturn)", "post": "\(stats.postReturn)"])
             progress(stats)
         }
-        return Policy(architecture: architecture, parameters: theta.map { Float($0) }, normalizer: normalizer)
+        normalizer.mean = normalizer.mean.map { Double(Float($0)) }
+        normalizer.variance = normalizer.variance.map { Double(Float($0)) }
+        return Policy(architecture: architecture, parameters: theta.map { Float($0) }, normalizer: normalizer,
+                      innerLearningRates: logRates.map { exp($0) })
     }
 
     struct TaskResult: Sendable {
         /// The gradient to descend (MAML, multi-task) or the adapted-minus-initial step (Reptile).
         var direction: [Double]
+        /// d(meta-loss)/d(α_k) per inner step (MAML with learned rates), else empty.
+        var rateGradient: [Double] = []
         var preReturn: Double
         var postReturn: Double
         /// Pre-adaptation observations, for the normalizer (empty when it is off).
         var observations: [Double]
     }
 
-    func taskStep(math: PolicyMath, theta: [Double], taskSeed: UInt64, iteration: Int, index: Int) throws -> TaskResult {
+    func taskStep(math: PolicyMath, theta: [Double], rates: [Double], taskSeed: UInt64, iteration: Int, index: Int) throws -> TaskResult {
         let program = try WorldProgram(definition: definition, task: definition.sampleTask(seed: taskSeed))
         let sampler = Sampler(program: program, threads: 1)
         let seed = SplitMix64.mix(config.seed, UInt64(iteration), UInt64(index), 0xE915)
@@ -176,14 +200,16 @@ public struct MetaTrainer: Sendable {
             result = TaskResult(direction: delta, preReturn: a.returns[0], postReturn: a.returns.count > 1 ? a.returns[a.returns.count - 1] : .nan,
                                 observations: normalizerRows(a.episodes[0]))
         case .maml, .fomaml:
-            let a = try Adapter(math: math, sampler: sampler, inner: inner).run(from: theta, seed: seed, evaluateFinal: true)
+            let a = try Adapter(math: math, sampler: sampler, inner: inner, learningRates: rates)
+                .run(from: theta, seed: seed, evaluateFinal: true)
             let post = a.episodes[a.episodes.count - 1]
             let postBatch = post.sampleBatch(weights: Advantages.gae(post, gamma: inner.gamma, lambda: inner.lambda))
-            let v = Self.metaGradient(math: math, parameters: a.parameters, batches: a.batches + [postBatch],
-                                      learningRate: inner.learningRate, secondOrder: config.algorithm == .maml,
-                                      everyStep: config.lossAtEveryStep)
-            result = TaskResult(direction: v, preReturn: a.returns[0], postReturn: a.returns[a.returns.count - 1],
-                                observations: normalizerRows(a.episodes[0]))
+            let alphas = (0..<inner.steps).map { rates.isEmpty ? inner.learningRate : rates[min($0, rates.count - 1)] }
+            let (v, dRates) = Self.metaGradient(math: math, parameters: a.parameters, batches: a.batches + [postBatch],
+                                                learningRates: alphas, secondOrder: config.algorithm == .maml,
+                                                everyStep: config.lossAtEveryStep)
+            result = TaskResult(direction: v, rateGradient: rates.isEmpty ? [] : dRates, preReturn: a.returns[0],
+                                postReturn: a.returns[a.returns.count - 1], observations: normalizerRows(a.episodes[0]))
         }
         return result
     }
@@ -198,23 +224,29 @@ public struct MetaTrainer: Sendable {
     /// L_k(θ_k) over k = 1 … K (MAML++'s multi-step loss). Reverse mode: the adjoint of θ_K is
     /// carried back through each step by (I − α H_k), H_k the Hessian of L_k at θ_k (omitted
     /// when first-order).
-    static func metaGradient(math: PolicyMath, parameters: [[Double]], batches: [SampleBatch], learningRate alpha: Double,
-                             secondOrder: Bool, everyStep: Bool) -> [Double] {
+    /// Also returns d(objective)/d(α_k) = −adjoint(θ_{k+1}) · ∇L_k(θ_k) for each step's rate α_k.
+    static func metaGradient(math: PolicyMath, parameters: [[Double]], batches: [SampleBatch], learningRates: [Double],
+                             secondOrder: Bool, everyStep: Bool) -> (gradient: [Double], learningRates: [Double]) {
         let steps = parameters.count - 1
-        precondition(batches.count == steps + 1)
+        precondition(batches.count == steps + 1 && learningRates.count == steps)
         let weight = everyStep && steps > 0 ? 1 / Double(steps) : 1
         var v = math.surrogate(parameters[steps], batch: batches[steps]).gradient.map { $0 * weight }
+        var dRates = [Double](repeating: 0, count: steps)
         for k in stride(from: steps - 1, through: 0, by: -1) {
+            let alpha = learningRates[k]
+            let inner = math.surrogate(parameters[k], batch: batches[k]).gradient
+            var dot = 0.0
+            for i in 0..<v.count { dot += v[i] * inner[i] }
+            dRates[k] = -dot
             if secondOrder {
                 let hv = hessianVectorProduct(math: math, at: parameters[k], batch: batches[k], vector: v)
                 for i in 0..<v.count { v[i] -= alpha * hv[i] }
             }
             if everyStep && k >= 1 {
-                let g = math.surrogate(parameters[k], batch: batches[k]).gradient
-                for i in 0..<v.count { v[i] += weight * g[i] }
+                for i in 0..<v.count { v[i] += weight * inner[i] }
             }
         }
-        return v
+        return (v, dRates)
     }
 
     /// H v for the Hessian H of the surrogate on `batch` at `theta`: a central difference of the

@@ -91,12 +91,16 @@ public struct Policy: Sendable, Equatable {
     public var architecture: PolicyArchitecture
     public var parameters: [Float]
     public var normalizer: ObservationNormalizer
+    /// Meta-learned learning rate of each inner step (empty: the inner loop's fixed rate).
+    public var innerLearningRates: [Double]
 
-    public init(architecture: PolicyArchitecture, parameters: [Float], normalizer: ObservationNormalizer) {
+    public init(architecture: PolicyArchitecture, parameters: [Float], normalizer: ObservationNormalizer,
+                innerLearningRates: [Double] = []) {
         precondition(parameters.count == architecture.parameterCount, "parameter count does not match the architecture")
         self.architecture = architecture
         self.parameters = parameters
         self.normalizer = normalizer
+        self.innerLearningRates = innerLearningRates
     }
 
     /// A freshly initialized policy (Glorot weights from `seed`).

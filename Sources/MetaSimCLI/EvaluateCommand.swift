@@ -50,6 +50,9 @@ struct EvaluateCommand: ParsableCommand {
         } catch let e as WorldError {
             throw CLIError(e.description)
         }
+        if !meta.policy.innerLearningRates.isEmpty {
+            print("\(methods[0].name) adapts with its meta-learned inner learning rates \(meta.policy.innerLearningRates.map { fmt($0, 4) }.joined(separator: ", ")); the others with --inner-lr")
+        }
         print("\(definition.name): \(tasks) held-out tasks (seeds \(seeds.first!)…\(seeds.last!)), \(inner.steps) inner steps × \(inner.episodes) episodes, inner lr \(inner.learningRate)")
         for deterministic in [false, true] {
             print(deterministic

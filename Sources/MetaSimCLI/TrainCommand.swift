@@ -25,6 +25,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("normalize-observations"), help: "Running observation normalization.") var normalize = false
     @Flag(name: .customLong("raw-actions"), help: "Gaussian policies act in world units (MAML's setup) instead of units of the action bounds.") var rawActions = false
     @Flag(name: .customLong("last-step-loss"), help: "MAML: meta-loss after the last inner step only (default: mean over every inner step).") var lastStepLoss = false
+    @Flag(name: .customLong("learn-inner-lr"), help: "MAML: meta-learn each inner step's learning rate (stored in the checkpoint).") var learnInnerLR = false
     @Option(help: "Training seed.") var seed: UInt64 = 0
     @Option(help: "Threads (tasks of an iteration in parallel; results do not depend on it).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Checkpoint to write.") var output: String
@@ -37,7 +38,7 @@ struct TrainCommand: ParsableCommand {
             algorithm: algo, iterations: iterations, metaBatch: metaBatch,
             inner: try innerOptions.inner(defaultSteps: algo == .reptile ? 3 : 1),
             outerLearningRate: outerLR ?? (algo == .reptile ? 0.5 : 0.003), hidden: try parseHidden(hidden),
-            initialLogStd: initLogStd, normalizeObservations: normalize, lossAtEveryStep: !lastStepLoss, scaledActions: !rawActions, seed: seed, threads: threads)
+            initialLogStd: initLogStd, normalizeObservations: normalize, lossAtEveryStep: !lastStepLoss, learnInnerLearningRates: learnInnerLR, scaledActions: !rawActions, seed: seed, threads: threads)
         let trainer: MetaTrainer
         do { trainer = try MetaTrainer(definition: definition, config: config) } catch { throw CLIError(error.description) }
         let clock = ContinuousClock.now
@@ -54,6 +55,9 @@ struct TrainCommand: ParsableCommand {
                                           metasimVersion: MetaSimVersion.string)
         do { try Checkpoint(policy: policy, metadata: metadata).write(to: output) } catch { throw CLIError(error.description) }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        if !policy.innerLearningRates.isEmpty {
+            print("meta-learned inner learning rates: \(policy.innerLearningRates.map { fmt($0, 4) }.joined(separator: ", "))")
+        }
         print("wrote \(output): \(algo.rawValue) on \(definition.name), \(iterations) iterations × \(metaBatch) tasks × \(config.episodesPerTask) episodes in \(fmt(seconds, 1)) s (\(threads) threads)")
     }
 }

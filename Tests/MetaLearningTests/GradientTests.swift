@@ -73,31 +73,34 @@ struct GradientTests {
         #expect(Support.maxRelativeError(v, numeric) < 1e-4)
     }
 
-    /// Two inner steps with the multi-step loss: F(θ) = ½ [L_1(θ_1) + L_2(θ_2)].
+    /// Two inner steps with the multi-step loss, F(θ, α) = ½ [L_1(θ_1) + L_2(θ_2)], or the last
+    /// step's loss alone: gradients with respect to θ and to the step sizes.
     @Test(arguments: [true, false])
     func multiStepMetaGradientMatchesFiniteDifferences(everyStep: Bool) {
         let arch = PolicyArchitecture(kind: .gaussian, observationCount: 2, actionCount: 2, hidden: [4], initialLogStd: -0.5)
         let math = PolicyMath(architecture: arch, normalizer: ObservationNormalizer(size: 2, enabled: false))
         let theta = arch.network.initialParameters(seed: 8, outputScale: 1) + [-0.4, -0.3]
         let b = (0..<3).map { batch(arch: arch, count: 5, seed: 20 + UInt64($0)) }
-        let alpha = 0.05
-        func path(_ t: [Double]) -> [[Double]] {
+        let alpha = 0.05, alpha2 = 0.08
+        func path(_ t: [Double], rates: [Double] = [alpha, alpha2]) -> [[Double]] {
             var out = [t]
             for k in 0..<2 {
                 let g = math.surrogate(out[k], batch: b[k]).gradient
-                out.append(zip(out[k], g).map { $0 - alpha * $1 })
+                out.append(zip(out[k], g).map { $0 - rates[k] * $1 })
             }
             return out
         }
-        func meta(_ t: [Double]) -> Double {
-            let p = path(t)
+        func meta(_ t: [Double], rates: [Double] = [alpha, alpha2]) -> Double {
+            let p = path(t, rates: rates)
             let last = math.surrogate(p[2], batch: b[2]).loss
             return everyStep ? 0.5 * (math.surrogate(p[1], batch: b[1]).loss + last) : last
         }
-        let g = MetaTrainer.metaGradient(math: math, parameters: path(theta), batches: b, learningRate: alpha,
-                                         secondOrder: true, everyStep: everyStep)
-        let numeric = Support.numericGradient(theta, h: 1e-5, meta)
+        let (g, dRates) = MetaTrainer.metaGradient(math: math, parameters: path(theta), batches: b, learningRates: [alpha, alpha2],
+                                                   secondOrder: true, everyStep: everyStep)
+        let numeric = Support.numericGradient(theta, h: 1e-5) { meta($0) }
         #expect(Support.maxRelativeError(g, numeric) < 1e-4)
+        let numericRates = Support.numericGradient([alpha, alpha2], h: 1e-6) { meta(theta, rates: $0) }
+        #expect(Support.maxRelativeError(dRates, numericRates) < 1e-4)
     }
 
     @Test func choleskySolvesASymmetricPositiveDefiniteSystem() {
