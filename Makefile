@@ -40,7 +40,7 @@ fidelity: build
 POINT_NAV_TRAIN := --world point-nav --iterations 150 --inner-steps 3 --seed 1
 
 train: build
-	$(METASIM) train $(POINT_NAV_TRAIN) --algo maml --output policies/point-nav.safetensors
+	$(METASIM) train $(POINT_NAV_TRAIN) --algo maml --learn-inner-lr --output policies/point-nav.safetensors
 	$(METASIM) train $(POINT_NAV_TRAIN) --algo multitask --output policies/point-nav-multitask.safetensors
 	cd policies && sha256sum -c SHA256SUMS
 

@@ -13,6 +13,7 @@ struct CheckpointTests {
         policy.normalizer.update(Support.uniform(3 * specs.observation.count, seed: 1), rows: 3)
         policy.normalizer.mean = policy.normalizer.mean.map { Double(Float($0)) }
         policy.normalizer.variance = policy.normalizer.variance.map { Double(Float($0)) }
+        policy.innerLearningRates = [0.3451, 0.1291, 0.0666]
         let meta = CheckpointMetadata(definition: d, specs: specs, algorithm: "maml", hyperparameters: "{}",
                                       trainingSeed: 77, metasimVersion: "test")
         return (Checkpoint(policy: policy, metadata: meta), d, specs)
