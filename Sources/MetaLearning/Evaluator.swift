@@ -34,7 +34,9 @@ public struct Evaluator: Sendable {
     }
 
     /// Per-task return curves (task × step) of each method, the scratch baseline and the oracle.
-    public func run(methods: [Method], scratch: PolicyArchitecture?) throws -> EvaluationReport {
+    /// `scratchLearningRates`: per-step inner learning rates of the scratch policy (empty: the
+    /// inner loop's).
+    public func run(methods: [Method], scratch: PolicyArchitecture?, scratchLearningRates: [Double] = []) throws -> EvaluationReport {
         struct TaskOutcome: Sendable {
             var curves: [[Double]]
             var deterministic: [[Double]]
@@ -48,7 +50,9 @@ public struct Evaluator: Sendable {
             let episodeSeed = SplitMix64.mix(seed, taskSeed)
             var all = methods.map(\.policy)
             if let scratch {
-                all.append(Policy(architecture: scratch, seed: SplitMix64.mix(seed, taskSeed, 0x5C8A7C4)))
+                var p = Policy(architecture: scratch, seed: SplitMix64.mix(seed, taskSeed, 0x5C8A7C4))
+                p.innerLearningRates = scratchLearningRates
+                all.append(p)
             }
             var curves: [[Double]] = [], deterministic: [[Double]] = [], seconds: [Double] = []
             for p in all {

@@ -22,6 +22,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Held-out tasks.") var tasks = 40
     @Option(name: .customLong("first-task-seed"), help: "First held-out task seed (tasks use consecutive seeds).") var firstTaskSeed: UInt64 = TaskSeeds.evaluation.lowerBound
     @Flag(name: .customLong("no-scratch"), help: "Skip the from-scratch baseline.") var noScratch = false
+    @Flag(name: .customLong("same-rates"), help: "Baselines adapt with the meta-policy's meta-learned inner learning rates too.") var sameRates = false
     @Option(help: "Evaluation seed (episode seeds and scratch weights).") var seed: UInt64 = 0
     @Option(help: "Threads (tasks in parallel; results do not depend on it).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Write the report as JSON to this file.") var json: String?
@@ -35,14 +36,17 @@ struct EvaluateCommand: ParsableCommand {
         if let baseline {
             let b = try loadCheckpoint(baseline, definition: definition, specs: specs)
             let name = b.metadata.algorithm == meta.metadata.algorithm ? "baseline" : b.metadata.algorithm
-            methods.append(Evaluator.Method(name: name, policy: b.policy))
+            var bp = b.policy
+            if sameRates { bp.innerLearningRates = meta.policy.innerLearningRates }
+            methods.append(Evaluator.Method(name: name, policy: bp))
         }
         let seeds = (0..<tasks).map { firstTaskSeed &+ UInt64($0) }
         let report: EvaluationReport
         do {
             let evaluator = try Evaluator(definition: definition, inner: inner, taskSeeds: seeds, seed: seed, threads: threads)
             let clock = ContinuousClock.now
-            report = try evaluator.run(methods: methods, scratch: noScratch ? nil : meta.policy.architecture)
+            report = try evaluator.run(methods: methods, scratch: noScratch ? nil : meta.policy.architecture,
+                                       scratchLearningRates: sameRates ? meta.policy.innerLearningRates : [])
             let d = ContinuousClock.now - clock
             FileHandle.standardError.write(Data("evaluated in \(d.components.seconds) s\n".utf8))
         } catch let e as EvaluationError {
@@ -51,7 +55,7 @@ struct EvaluateCommand: ParsableCommand {
             throw CLIError(e.description)
         }
         if !meta.policy.innerLearningRates.isEmpty {
-            print("\(methods[0].name) adapts with its meta-learned inner learning rates \(meta.policy.innerLearningRates.map { fmt($0, 4) }.joined(separator: ", ")); the others with --inner-lr")
+            print("\(methods[0].name) adapts with its meta-learned inner learning rates \(meta.policy.innerLearningRates.map { fmt($0, 4) }.joined(separator: ", ")); \(sameRates ? "so do the baselines (--same-rates)" : "the others with --inner-lr")")
         }
         print("\(definition.name): \(tasks) held-out tasks (seeds \(seeds.first!)…\(seeds.last!)), \(inner.steps) inner steps × \(inner.episodes) episodes, inner lr \(inner.learningRate)")
         for deterministic in [false, true] {

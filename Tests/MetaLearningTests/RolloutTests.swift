@@ -121,3 +121,28 @@ struct ActionScalingTests {
         #expect(raw.worldAction(-0.5, component: 1) == -0.5)
     }
 }
+
+/// The held-out evaluation end to end, on a tiny budget.
+struct EvaluatorTests {
+    @Test func reportHasEveryMethodStepAndTheOracleAndIsReproducible() throws {
+        let d = try Support.definition("point-nav")
+        let specs = try World(definition: d, task: d.nominalTask()).specs
+        let arch = PolicyArchitecture(specs: specs, hidden: [4])
+        let seeds = [TaskSeeds.evaluation.lowerBound, TaskSeeds.evaluation.lowerBound + 1, TaskSeeds.evaluation.lowerBound + 2]
+        func run(threads: Int) throws -> EvaluationReport {
+            let e = try Evaluator(definition: d, inner: InnerLoop(steps: 1, episodes: 2), taskSeeds: seeds, seed: 3, threads: threads)
+            return try e.run(methods: [.init(name: "a", policy: Policy(architecture: arch, seed: 1)),
+                                       .init(name: "b", policy: Policy(architecture: arch, seed: 2))], scratch: arch)
+        }
+        let r = try run(threads: 1)
+        #expect(r.methods.map(\.name) == ["a", "b", "scratch"])
+        #expect(r.methods.allSatisfy { $0.returns.count == 2 && $0.perTask.count == 3 })
+        #expect(r.deterministic.count == 3)
+        let oracle = try #require(r.oracle)
+        #expect(r.methods.allSatisfy { $0.returns[0].mean < oracle.returns[0].mean })
+        let gap = try #require(r.gapClosed(method: "a", reference: "b"))
+        #expect(gap.count == 2)
+        let again = try run(threads: 2)
+        #expect(again.methods.map(\.perTask) == r.methods.map(\.perTask))
+    }
+}
