@@ -27,6 +27,8 @@ public enum Oracle {
                 let a = policy(Array(batch.observations[(i * n)..<((i + 1) * n)]))
                 for k in 0..<w { batch.actions[i * w + k] = a[k] }
             }
+            // Without auto-reset an ended instance must not be stepped again: restart it (its
+            // steps are ignored).
             for i in 0..<count where !active[i] { batch.reset(instance: i, seed: 0) }
             batch.step()
             for i in 0..<count where active[i] {

@@ -1,8 +1,9 @@
 import Foundation
 import MetaSimCore
 
-/// Collects episodes of one task with a policy on a `WorldBatch` (one instance per episode, no
-/// auto-reset continuation: each instance runs exactly one episode).
+/// Collects episodes of one task with a policy on a `WorldBatch`: one instance per episode; an
+/// instance whose episode ended is auto-reset by the batch and its later steps are ignored, so
+/// each instance contributes exactly one episode.
 ///
 /// Determinism: the episode seed of instance i is `WorldBatch.episodeSeed(batchSeed: seed,
 /// instance: i)` and its action noise comes from its own generator seeded by (seed, i); the
