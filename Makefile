@@ -10,7 +10,7 @@ PEERS_PYTHON ?= /tmp/metasim-peers/bin/python
 TEST_VENV    := .venv-test
 PYTHON       ?= python3
 
-.PHONY: deps build run test test-swift test-python bench bench-protocol bench-batch fidelity clean
+.PHONY: deps build run test test-swift test-python bench bench-protocol bench-batch fidelity train evaluate bench-adapt clean
 
 # Debian packages: installed only when missing (apt-get update first, as a fresh machine needs).
 deps:
@@ -21,8 +21,8 @@ deps:
 	fi
 
 build: deps
-	$(SWIFT) build -c release --product metasim
-	$(SWIFT) build -c release --product metasimd
+	$(SWIFT) build -c release --product metasim $(SWIFT_BUILD_FLAGS)
+	$(SWIFT) build -c release --product metasimd $(SWIFT_BUILD_FLAGS)
 
 # The main job: a headless run over the whole catalog with its summary table.
 run: build
@@ -61,6 +61,24 @@ bench-batch: build
 # Step-by-step comparison of lunar-lander with Gymnasium's LunarLander-v3.
 fidelity: build
 	$(PEERS_PYTHON) Benchmarks/lunar_lander_fidelity.py --metasim $(METASIM)
+
+# Meta-learning checkpoints (docs/meta-learning.md): retrains the shipped policies from their
+# recorded seeds and checks that they come out bit for bit (policies/SHA256SUMS).
+POINT_NAV_TRAIN := --world point-nav --iterations 150 --inner-steps 3 --seed 1
+
+train: build
+	$(METASIM) train $(POINT_NAV_TRAIN) --algo maml --learn-inner-lr --output policies/point-nav.safetensors
+	$(METASIM) train $(POINT_NAV_TRAIN) --algo multitask --output policies/point-nav-multitask.safetensors
+	cd policies && sha256sum -c SHA256SUMS
+
+# Held-out evaluation of the shipped policies, baselines side by side.
+evaluate: build
+	$(METASIM) evaluate --world point-nav --policy policies/point-nav.safetensors \
+		--baseline policies/point-nav-multitask.safetensors --tasks 40 --json policies/point-nav-evaluation.json
+
+# Wall time of each inner step (20 episodes, baseline, gradient, update) of one adaptation.
+bench-adapt: build
+	$(METASIM) adapt --world point-nav --policy policies/point-nav.safetensors --task-seed 1000000000
 
 clean:
 	rm -rf .build $(TEST_VENV)

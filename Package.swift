@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "MetaSimProtocol", targets: ["MetaSimProtocol"]),
         .library(name: "MetaSimCore", targets: ["MetaSimCore"]),
         .library(name: "MetaSimYAML", targets: ["MetaSimYAML"]),
+        .library(name: "MetaLearning", targets: ["MetaLearning"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -62,16 +63,28 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(
+            name: "MetaLearning",
+            dependencies: [
+                "MetaSimCore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "MetaSimCLI",
             dependencies: [
                 "MetaSimCore",
                 "MetaSimClient",
+                "MetaLearning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "MetaSimYAMLTests", dependencies: ["MetaSimYAML"]),
+        .testTarget(
+            name: "MetaLearningTests",
+            dependencies: ["MetaLearning", "MetaSimCore", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "MetaSimCoreTests",
             dependencies: ["MetaSimCore", "MetaSimYAML"],

@@ -8,7 +8,8 @@ struct MetaSim: AsyncParsableCommand {
         version: MetaSimVersion.string,
         subcommands: [
             WorldsCommand.self, ValidateCommand.self, RunCommand.self, RenderCommand.self, BenchCommand.self,
-            TraceCommand.self, BatchCommand.self, MergeCommand.self, PlotCommand.self, ClientCommand.self,
+            TraceCommand.self, BatchCommand.self, MergeCommand.self, PlotCommand.self, TrainCommand.self,
+            AdaptCommand.self, EvaluateCommand.self, ClientCommand.self,
         ])
 }
 

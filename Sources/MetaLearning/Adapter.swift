@@ -1,0 +1,104 @@
+import Foundation
+import MetaSimCore
+
+/// The trajectory of one adaptation: parameters θ_0 … θ_K, the episodes D_k sampled with θ_k and
+/// their advantages, and the mean return of each D_k (D_K only when evaluated).
+public struct Adaptation: Sendable {
+    public var parameters: [[Double]] = []
+    public var episodes: [Episodes] = []
+    public var batches: [SampleBatch] = []
+    /// Mean episode return with θ_k, k = 0 … (K, when the final parameters were evaluated).
+    public var returns: [Double] = []
+    /// Mean return of episodes acting with the mean action (Gaussian) or the most likely action
+    /// (categorical) of θ_k, when asked for (`deterministicEpisodes` > 0).
+    public var deterministicReturns: [Double] = []
+    /// Wall time of each inner step (sampling, baseline, gradient, update), in seconds.
+    public var stepSeconds: [Double] = []
+
+    public var final: [Double] { parameters[parameters.count - 1] }
+}
+
+/// Few-shot adaptation: the inner loop of MAML, also used to fine-tune baselines at equal budget.
+public struct Adapter: Sendable {
+    public let math: PolicyMath
+    public let sampler: Sampler
+    public let inner: InnerLoop
+    /// Per-step learning rates (meta-learned); empty: `inner.learningRate` for every step. Steps
+    /// beyond the list use its last rate.
+    public let learningRates: [Double]
+
+    public init(math: PolicyMath, sampler: Sampler, inner: InnerLoop, learningRates: [Double] = []) {
+        self.math = math
+        self.sampler = sampler
+        self.inner = inner
+        self.learningRates = learningRates
+    }
+
+    /// The learning rate of inner step k.
+    public func learningRate(step k: Int) -> Double {
+        learningRates.isEmpty ? inner.learningRate : learningRates[min(k, learningRates.count - 1)]
+    }
+
+    /// The seed of the episodes of inner step k (k = inner.steps: the evaluation episodes).
+    public static func episodeSeed(_ seed: UInt64, step k: Int) -> UInt64 { SplitMix64.mix(seed, UInt64(k)) }
+
+    /// Runs `inner.steps` policy-gradient steps from `start`; with `evaluateFinal`, also samples
+    /// episodes with the final parameters (their mean return is `returns.last`).
+    /// With `deterministicEpisodes` > 0, also scores every θ_k acting deterministically on that
+    /// many episodes (separate seeds; these episodes are not used for adaptation).
+    public func run(from start: [Double], seed: UInt64, evaluateFinal: Bool, deterministicEpisodes: Int = 0) throws(WorldError) -> Adaptation {
+        var out = Adaptation()
+        var theta = start
+        out.parameters.append(theta)
+        func scoreDeterministic(_ k: Int) throws(WorldError) {
+            guard deterministicEpisodes > 0 else { return }
+            let e = try sampler.collect(math: math, params: theta, count: deterministicEpisodes,
+                                        seed: SplitMix64.mix(seed, UInt64(k), 0xDE7), deterministic: true)
+            out.deterministicReturns.append(e.meanReturn)
+        }
+        for k in 0..<inner.steps {
+            try scoreDeterministic(k)
+            let clock = ContinuousClock.now
+            let episodes = try sampler.collect(math: math, params: theta, count: inner.episodes, seed: Self.episodeSeed(seed, step: k))
+            let batch = episodes.sampleBatch(weights: Advantages.gae(episodes, gamma: inner.gamma, lambda: inner.lambda))
+            let g = math.surrogate(theta, batch: batch).gradient
+            let alpha = learningRate(step: k)
+            for i in 0..<theta.count { theta[i] -= alpha * g[i] }
+            out.stepSeconds.append(Self.seconds(since: clock))
+            out.episodes.append(episodes)
+            out.batches.append(batch)
+            out.returns.append(episodes.meanReturn)
+            out.parameters.append(theta)
+        }
+        try scoreDeterministic(inner.steps)
+        if evaluateFinal {
+            let episodes = try sampler.collect(math: math, params: theta, count: inner.episodes,
+                                               seed: Self.episodeSeed(seed, step: inner.steps))
+            out.episodes.append(episodes)
+            out.returns.append(episodes.meanReturn)
+        }
+        return out
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+}
+
+extension Policy {
+    /// Adapts this policy to one task with the inner loop (with its meta-learned per-step learning
+    /// rates when it has them, else `inner.learningRate`): returns the adapted policy and the
+    /// mean return of the episodes sampled before each step (and after the last when `evaluate`).
+    public func adapted(to program: WorldProgram, inner: InnerLoop, seed: UInt64, threads: Int = 1,
+                        evaluate: Bool = false, deterministicEpisodes: Int = 0) throws(WorldError) -> (policy: Policy, adaptation: Adaptation) {
+        let math = PolicyMath(architecture: architecture, normalizer: normalizer)
+        let adapter = Adapter(math: math, sampler: Sampler(program: program, threads: threads), inner: inner,
+                              learningRates: innerLearningRates)
+        let a = try adapter.run(from: parameters.map { Double($0) }, seed: seed, evaluateFinal: evaluate,
+                               deterministicEpisodes: deterministicEpisodes)
+        var p = self
+        p.parameters = a.final.map { Float($0) }
+        return (p, a)
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+import MetaSimCore
+
+/// What a checkpoint records besides the weights (the safetensors `__metadata__`, one string per
+/// key; structured values are JSON).
+public struct CheckpointMetadata: Sendable, Equatable {
+    public var world: String
+    public var worldFile: String
+    /// FNV-1a 64 of the world file's text, in hex (`WorldDefinition.fileHash`).
+    public var worldFileHash: String
+    public var observationSpec: TensorSpec
+    public var actionSpec: TensorSpec
+    public var discreteActions: Int?
+    public var algorithm: String
+    /// The training configuration as JSON (`MetaTrainingConfig`), or "{}".
+    public var hyperparameters: String
+    public var trainingSeed: UInt64
+    public var metasimVersion: String
+    /// Set on an adapted policy: the task seed it was adapted to.
+    public var adaptedTaskSeed: UInt64?
+
+    public init(world: String, worldFile: String, worldFileHash: String, observationSpec: TensorSpec, actionSpec: TensorSpec,
+                discreteActions: Int?, algorithm: String, hyperparameters: String, trainingSeed: UInt64,
+                metasimVersion: String, adaptedTaskSeed: UInt64?) {
+        self.world = world
+        self.worldFile = worldFile
+        self.worldFileHash = worldFileHash
+        self.observationSpec = observationSpec
+        self.actionSpec = actionSpec
+        self.discreteActions = discreteActions
+        self.algorithm = algorithm
+        self.hyperparameters = hyperparameters
+        self.trainingSeed = trainingSeed
+        self.metasimVersion = metasimVersion
+        self.adaptedTaskSeed = adaptedTaskSeed
+    }
+
+    /// The metadata of a policy trained on `definition`.
+    public init(definition: WorldDefinition, specs: WorldSpecs, algorithm: String, hyperparameters: String,
+                trainingSeed: UInt64, metasimVersion: String, adaptedTaskSeed: UInt64? = nil) {
+        world = definition.name
+        worldFile = URL(fileURLWithPath: definition.file).lastPathComponent
+        worldFileHash = String(definition.fileHash, radix: 16)
+        observationSpec = specs.observation
+        actionSpec = specs.action
+        discreteActions = specs.discreteActions
+        self.algorithm = algorithm
+        self.hyperparameters = hyperparameters
+        self.trainingSeed = trainingSeed
+        self.metasimVersion = metasimVersion
+        self.adaptedTaskSeed = adaptedTaskSeed
+    }
+}
+
+/// A policy with its metadata, stored as safetensors. Tensors: `layers.L.weight` [in, out] and
+/// `layers.L.bias` [out] (y = x W + b; tanh between layers), `log_std` [actions] for Gaussian
+/// policies, `obs_norm.mean` and `obs_norm.var` [observations]. Meta-learned inner learning rates, if any, are
+/// in the metadata (`inner_learning_rates`).
+public struct Checkpoint: Sendable, Equatable {
+    public static let format = "metasim-policy"
+    public static let formatVersion = "1"
+
+    public var policy: Policy
+    public var metadata: CheckpointMetadata
+
+    public init(policy: Policy, metadata: CheckpointMetadata) {
+        self.policy = policy
+        self.metadata = metadata
+    }
+
+    // MARK: Writing
+
+    public func encoded() -> [UInt8] {
+        let arch = policy.architecture, net = arch.network
+        var tensors: [SafeTensors.Tensor] = []
+        for l in 0..<net.layerCount {
+            let n = net.sizes[l], m = net.sizes[l + 1]
+            let w = net.weightOffset(l), b = net.biasOffset(l)
+            tensors.append(.init(name: "layers.\(l).weight", shape: [n, m], values: Array(policy.parameters[w..<(w + n * m)])))
+            tensors.append(.init(name: "layers.\(l).bias", shape: [m], values: Array(policy.parameters[b..<(b + m)])))
+        }
+        if arch.kind == .gaussian {
+            let o = net.parameterCount
+            tensors.append(.init(name: "log_std", shape: [arch.actionCount], values: Array(policy.parameters[o..<(o + arch.actionCount)])))
+        }
+        let norm = policy.normalizer
+        tensors.append(.init(name: "obs_norm.mean", shape: [norm.mean.count], values: norm.mean.map { Float($0) }))
+        tensors.append(.init(name: "obs_norm.var", shape: [norm.variance.count], values: norm.variance.map { Float($0) }))
+        let m = metadata
+        var meta: [String: String] = [
+            "format": Self.format, "format_version": Self.formatVersion,
+            "world": m.world, "world_file": m.worldFile, "world_file_hash": m.worldFileHash,
+            "observation_spec": Self.json(m.observationSpec), "action_spec": Self.json(m.actionSpec),
+            "policy": Self.json(arch), "algorithm": m.algorithm, "hyperparameters": m.hyperparameters,
+            "training_seed": String(m.trainingSeed), "metasim_version": m.metasimVersion,
+            "training_task_seeds": "\(TaskSeeds.training.lowerBound)..<\(TaskSeeds.training.upperBound)",
+            "obs_norm_enabled": norm.enabled ? "true" : "false", "obs_norm_count": "\(norm.count)",
+        ]
+        if let d = m.discreteActions { meta["discrete_actions"] = String(d) }
+        if !policy.innerLearningRates.isEmpty { meta["inner_learning_rates"] = Self.json(policy.innerLearningRates) }
+        if let s = m.adaptedTaskSeed { meta["adapted_task_seed"] = String(s) }
+        return SafeTensors.encode(tensors, metadata: meta)
+    }
+
+    /// Writes atomically: a temporary file in the same folder, fsync, rename.
+    public func write(to path: String) throws(CheckpointError) {
+        do { try AtomicFile.write(encoded(), to: path) } catch { throw .io(path: path, message: error.message) }
+    }
+
+    public static func json<T: Encodable>(_ value: T) -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? e.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    // MARK: Reading
+
+    public static func load(path: String) throws(CheckpointError) -> Checkpoint {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .io(path: path, message: "cannot read the file")
+        }
+        return try decode(Array(data), path: path)
+    }
+
+    public static func decode(_ bytes: [UInt8], path: String) throws(CheckpointError) -> Checkpoint {
+        let (tensors, meta) = try SafeTensors.decode(bytes, path: path)
+        guard meta["format"] == format else { throw .malformed(path: path, message: "metadata 'format' is not '\(format)'") }
+        guard meta["format_version"] == formatVersion else {
+            throw .malformed(path: path, message: "format version \(meta["format_version"] ?? "?") (this metasim reads \(formatVersion))")
+        }
+        func field(_ k: String) throws(CheckpointError) -> String {
+            guard let v = meta[k] else { throw .malformed(path: path, message: "metadata lacks '\(k)'") }
+            return v
+        }
+        func decoded<T: Decodable>(_ type: T.Type, _ k: String) throws(CheckpointError) -> T {
+            let text = try field(k)
+            guard let v = try? JSONDecoder().decode(T.self, from: Data(text.utf8)) else {
+                throw .malformed(path: path, message: "metadata '\(k)' is not valid")
+            }
+            return v
+        }
+        let arch = try decoded(PolicyArchitecture.self, "policy")
+        let net = arch.network
+        var byName: [String: SafeTensors.Tensor] = [:]
+        for t in tensors { byName[t.name] = t }
+        func tensor(_ name: String, _ shape: [Int]) throws(CheckpointError) -> [Float] {
+            guard let t = byName[name] else { throw .malformed(path: path, message: "tensor '\(name)' is missing") }
+            guard t.shape == shape else { throw .malformed(path: path, message: "tensor '\(name)' has shape \(t.shape), the policy needs \(shape)") }
+            return t.values
+        }
+        var params: [Float] = []
+        params.reserveCapacity(arch.parameterCount)
+        for l in 0..<net.layerCount {
+            params += try tensor("layers.\(l).weight", [net.sizes[l], net.sizes[l + 1]])
+            params += try tensor("layers.\(l).bias", [net.sizes[l + 1]])
+        }
+        if arch.kind == .gaussian { params += try tensor("log_std", [arch.actionCount]) }
+        var norm = ObservationNormalizer(size: arch.observationCount, enabled: meta["obs_norm_enabled"] == "true")
+        norm.mean = try tensor("obs_norm.mean", [arch.observationCount]).map { Double($0) }
+        norm.variance = try tensor("obs_norm.var", [arch.observationCount]).map { Double($0) }
+        norm.count = Double(meta["obs_norm_count"] ?? "0") ?? 0
+        guard let seed = UInt64(try field("training_seed")) else { throw .malformed(path: path, message: "training_seed is not a number") }
+        let metadata = CheckpointMetadata(
+            world: try field("world"), worldFile: try field("world_file"), worldFileHash: try field("world_file_hash"),
+            observationSpec: try decoded(TensorSpec.self, "observation_spec"), actionSpec: try decoded(TensorSpec.self, "action_spec"),
+            discreteActions: meta["discrete_actions"].flatMap { Int($0) }, algorithm: try field("algorithm"),
+            hyperparameters: meta["hyperparameters"] ?? "{}", trainingSeed: seed, metasimVersion: try field("metasim_version"),
+            adaptedTaskSeed: meta["adapted_task_seed"].flatMap { UInt64($0) })
+        var rates: [Double] = []
+        if meta["inner_learning_rates"] != nil { rates = try decoded([Double].self, "inner_learning_rates") }
+        guard rates.allSatisfy({ $0.isFinite && $0 >= 0 }) else { throw .malformed(path: path, message: "inner_learning_rates must be finite and non-negative") }
+        return Checkpoint(policy: Policy(architecture: arch, parameters: params, normalizer: norm, innerLearningRates: rates),
+                          metadata: metadata)
+    }
+
+    /// Refuses a checkpoint trained for another world or another observation/action layout.
+    /// Returns a warning when only the world file's hash differs (the file was edited since).
+    @discardableResult
+    public func check(against definition: WorldDefinition, specs: WorldSpecs, path: String) throws(CheckpointError) -> String? {
+        let m = metadata
+        guard m.world == definition.name else {
+            throw .mismatch(path: path, message: "it holds a policy for '\(m.world)', not '\(definition.name)'")
+        }
+        guard m.observationSpec.count == specs.observation.count, m.observationSpec.entries == specs.observation.entries else {
+            throw .mismatch(path: path, message: "observations \(m.observationSpec.entries) differ from the world's \(specs.observation.entries)")
+        }
+        guard m.actionSpec.count == specs.action.count, m.discreteActions == specs.discreteActions else {
+            throw .mismatch(path: path, message: "actions (\(m.actionSpec.count) entries, discrete: \(m.discreteActions.map(String.init) ?? "no")) differ from the world's (\(specs.action.count), \(specs.discreteActions.map(String.init) ?? "no"))")
+        }
+        guard policy.architecture.observationCount == specs.observation.count,
+              policy.architecture.actionWidth == (specs.discreteActions == nil ? specs.action.count : 1) else {
+            throw .mismatch(path: path, message: "the network's input/output sizes do not fit the world")
+        }
+        let hash = String(definition.fileHash, radix: 16)
+        return m.worldFileHash == hash ? nil
+            : "\(path): warning: trained on a different version of \(m.worldFile) (hash \(m.worldFileHash), now \(hash))"
+    }
+}

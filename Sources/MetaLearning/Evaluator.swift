@@ -1,0 +1,144 @@
+import Foundation
+import MetaSimCore
+
+/// Few-shot evaluation on held-out tasks: every method starts from its parameters and adapts
+/// with the same inner loop on the same episode seeds; the return of the episodes sampled with
+/// θ_k is its score after k steps (MAML's protocol). A from-scratch policy (fresh weights per
+/// task) gets the same budget, and an analytic oracle is run where one exists.
+public struct Evaluator: Sendable {
+    public struct Method: Sendable {
+        public var name: String
+        public var policy: Policy
+        public init(name: String, policy: Policy) {
+            self.name = name
+            self.policy = policy
+        }
+    }
+
+    public let definition: WorldDefinition
+    public let inner: InnerLoop
+    public let taskSeeds: [UInt64]
+    public let seed: UInt64
+    public let threads: Int
+
+    /// Refuses task seeds outside the reserved evaluation range.
+    public init(definition: WorldDefinition, inner: InnerLoop, taskSeeds: [UInt64], seed: UInt64, threads: Int) throws(EvaluationError) {
+        for s in taskSeeds where !TaskSeeds.evaluation.contains(s) {
+            throw .trainingTask(seed: s)
+        }
+        self.definition = definition
+        self.inner = inner
+        self.taskSeeds = taskSeeds
+        self.seed = seed
+        self.threads = threads
+    }
+
+    /// Per-task return curves (task × step) of each method, the scratch baseline and the oracle.
+    /// `scratchLearningRates`: per-step inner learning rates of the scratch policy (empty: the
+    /// inner loop's).
+    public func run(methods: [Method], scratch: PolicyArchitecture?, scratchLearningRates: [Double] = []) throws -> EvaluationReport {
+        struct TaskOutcome: Sendable {
+            var curves: [[Double]]
+            var deterministic: [[Double]]
+            var oracle: Double?
+            var stepSeconds: [Double]
+        }
+        let definition = self.definition, inner = self.inner, seed = self.seed
+        let outcomes = try ParallelTasks.map(count: taskSeeds.count, threads: threads) { j throws -> TaskOutcome in
+            let taskSeed = self.taskSeeds[j]
+            let program = try WorldProgram(definition: definition, task: definition.sampleTask(seed: taskSeed))
+            let episodeSeed = SplitMix64.mix(seed, taskSeed)
+            var all = methods.map(\.policy)
+            if let scratch {
+                var p = Policy(architecture: scratch, seed: SplitMix64.mix(seed, taskSeed, 0x5C8A7C4))
+                p.innerLearningRates = scratchLearningRates
+                all.append(p)
+            }
+            var curves: [[Double]] = [], deterministic: [[Double]] = [], seconds: [Double] = []
+            for p in all {
+                let a = try p.adapted(to: program, inner: inner, seed: episodeSeed, evaluate: true,
+                                      deterministicEpisodes: inner.episodes).adaptation
+                curves.append(a.returns)
+                deterministic.append(a.deterministicReturns)
+                seconds += a.stepSeconds
+            }
+            var oracle: Double?
+            let specs = try World(program: program).specs
+            if let o = Oracle.pointNav(program: program, specs: specs) {
+                oracle = try Oracle.meanReturn(program: program, policy: o, count: inner.episodes,
+                                               seed: Adapter.episodeSeed(episodeSeed, step: 0))
+            }
+            return TaskOutcome(curves: curves, deterministic: deterministic, oracle: oracle, stepSeconds: seconds)
+        }
+        var names = methods.map(\.name)
+        if scratch != nil { names.append("scratch") }
+        var report = EvaluationReport(world: definition.name, taskSeeds: taskSeeds, inner: inner, seed: seed, methods: [])
+        for (m, name) in names.enumerated() {
+            let perTask = outcomes.map { $0.curves[m] }
+            let steps = (0...inner.steps).map { k in Interval(samples: perTask.map { $0[k] }) }
+            report.methods.append(.init(name: name, returns: steps, perTask: perTask))
+            let perTaskD = outcomes.map { $0.deterministic[m] }
+            let stepsD = (0...inner.steps).map { k in Interval(samples: perTaskD.map { $0[k] }) }
+            report.deterministic.append(.init(name: name, returns: stepsD, perTask: perTaskD))
+        }
+        if outcomes.allSatisfy({ $0.oracle != nil }) {
+            let o = outcomes.map { $0.oracle! }
+            report.oracle = .init(name: "oracle", returns: [Interval(samples: o)], perTask: o.map { [$0] })
+        }
+        let times = outcomes.flatMap(\.stepSeconds).sorted()
+        report.innerStepSecondsMedian = times.isEmpty ? 0 : times[times.count / 2]
+        return report
+    }
+}
+
+public enum EvaluationError: Error, CustomStringConvertible, Sendable {
+    case trainingTask(seed: UInt64)
+
+    public var description: String {
+        switch self {
+        case .trainingTask(let s):
+            return "error: task seed \(s) is not held out: evaluation and adaptation use seeds in [\(TaskSeeds.evaluation.lowerBound), \(TaskSeeds.evaluation.upperBound)), training draws from [\(TaskSeeds.training.lowerBound), \(TaskSeeds.training.upperBound))"
+        }
+    }
+}
+
+/// Returns per method and step with 95% intervals, and the fraction of the gap closed.
+public struct EvaluationReport: Sendable, Codable {
+    public struct MethodResult: Sendable, Codable {
+        public var name: String
+        /// Mean return over tasks after k inner steps, k = 0 … steps.
+        public var returns: [Interval]
+        public var perTask: [[Double]]
+    }
+
+    public var world: String
+    public var taskSeeds: [UInt64]
+    public var inner: InnerLoop
+    public var seed: UInt64
+    /// Returns of the episodes sampled with θ_k (MAML's protocol; also the adaptation data).
+    public var methods: [MethodResult]
+    /// Returns of θ_k acting deterministically (mean or most likely action) on separate episodes.
+    public var deterministic: [MethodResult] = []
+    public var oracle: MethodResult?
+    public var innerStepSecondsMedian = 0.0
+
+    /// Fraction of the gap between `reference` before adaptation and the oracle that `method`
+    /// closes after each step: (R_method,k − R_ref,0) / (R_oracle − R_ref,0), means over tasks,
+    /// with a task-bootstrap 95% interval.
+    public func gapClosed(method: String, reference: String, deterministic: Bool = false) -> [Interval]? {
+        let results = deterministic ? self.deterministic : methods
+        guard let oracle, let m = results.first(where: { $0.name == method }),
+              let r = results.first(where: { $0.name == reference }) else { return nil }
+        let o = oracle.perTask.map { $0[0] }
+        return (0...inner.steps).map { k in
+            Interval.bootstrap(count: taskSeeds.count, seed: SplitMix64.mix(seed, UInt64(k))) { idx in
+                var num = 0.0, den = 0.0
+                for i in idx {
+                    num += m.perTask[i][k] - r.perTask[i][0]
+                    den += o[i] - r.perTask[i][0]
+                }
+                return num / den
+            }
+        }
+    }
+}

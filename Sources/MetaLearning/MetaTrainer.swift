@@ -1,0 +1,285 @@
+import Foundation
+import Logging
+import MetaSimCore
+
+/// Outer loops.
+public enum MetaAlgorithm: String, Sendable, Codable, CaseIterable {
+    /// MAML with the second-order term: the meta-gradient is back-propagated through each inner
+    /// step with Hessian-vector products of the inner surrogate (central finite differences of
+    /// its exact gradient), on the inner episodes — like MAML's reference code, it ignores the
+    /// dependence of the inner episodes' distribution on the parameters.
+    case maml
+    /// First-order MAML: the post-adaptation gradient, applied at the initial parameters.
+    case fomaml
+    /// Reptile (Nichol et al., 2018): move the initial parameters towards the adapted ones.
+    case reptile
+    /// The multi-task baseline: plain policy gradient (Adam) on the pooled episodes of the same
+    /// tasks, the same number of episodes per task as MAML, no meta objective.
+    case multitask
+}
+
+/// Meta-training settings (all recorded in the checkpoint).
+public struct MetaTrainingConfig: Sendable, Codable, Equatable {
+    public var algorithm: MetaAlgorithm
+    public var iterations: Int
+    /// Tasks per iteration.
+    public var metaBatch: Int
+    public var inner: InnerLoop
+    /// Adam's learning rate (MAML, first-order MAML, multi-task) or Reptile's step size ε.
+    public var outerLearningRate: Double
+    public var hidden: [Int]
+    public var initialLogStd: Double
+    public var normalizeObservations: Bool
+    /// MAML: average the post-step losses of every inner step (MAML++'s multi-step loss) instead
+    /// of using the last step's alone.
+    public var lossAtEveryStep: Bool
+    /// MAML: meta-learn the learning rate of each inner step (log-parametrized, Adam with
+    /// `learningRateLearningRate`), starting from `inner.learningRate`.
+    public var learnInnerLearningRates: Bool
+    public var learningRateLearningRate: Double
+    /// Gaussian policies act in units of the action bounds (see `PolicyArchitecture`).
+    public var scaledActions: Bool
+    public var seed: UInt64
+    /// Worker threads (tasks of an iteration run in parallel; results do not depend on it, so
+    /// it is not recorded: checkpoints are identical for any thread count).
+    public var threads: Int
+
+    enum CodingKeys: String, CodingKey {
+        case algorithm, iterations, metaBatch, inner, outerLearningRate, hidden, initialLogStd, normalizeObservations, lossAtEveryStep, learnInnerLearningRates, learningRateLearningRate, scaledActions, seed
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(algorithm: try c.decode(MetaAlgorithm.self, forKey: .algorithm), iterations: try c.decode(Int.self, forKey: .iterations),
+                  metaBatch: try c.decode(Int.self, forKey: .metaBatch), inner: try c.decode(InnerLoop.self, forKey: .inner),
+                  outerLearningRate: try c.decode(Double.self, forKey: .outerLearningRate), hidden: try c.decode([Int].self, forKey: .hidden),
+                  initialLogStd: try c.decode(Double.self, forKey: .initialLogStd),
+                  normalizeObservations: try c.decode(Bool.self, forKey: .normalizeObservations),
+                  lossAtEveryStep: try c.decodeIfPresent(Bool.self, forKey: .lossAtEveryStep) ?? false,
+                  learnInnerLearningRates: try c.decodeIfPresent(Bool.self, forKey: .learnInnerLearningRates) ?? false,
+                  learningRateLearningRate: try c.decodeIfPresent(Double.self, forKey: .learningRateLearningRate) ?? 0.01,
+                  scaledActions: try c.decode(Bool.self, forKey: .scaledActions), seed: try c.decode(UInt64.self, forKey: .seed))
+    }
+
+    public init(algorithm: MetaAlgorithm, iterations: Int = 100, metaBatch: Int = 20, inner: InnerLoop = InnerLoop(),
+                outerLearningRate: Double = 0.003, hidden: [Int] = [64, 64], initialLogStd: Double = 0,
+                normalizeObservations: Bool = false, lossAtEveryStep: Bool = true,
+                learnInnerLearningRates: Bool = false, learningRateLearningRate: Double = 0.01, scaledActions: Bool = true, seed: UInt64 = 0, threads: Int = 1) {
+        self.algorithm = algorithm
+        self.iterations = iterations
+        self.metaBatch = metaBatch
+        self.inner = inner
+        self.outerLearningRate = outerLearningRate
+        self.hidden = hidden
+        self.initialLogStd = initialLogStd
+        self.normalizeObservations = normalizeObservations
+        self.lossAtEveryStep = lossAtEveryStep
+        self.learnInnerLearningRates = learnInnerLearningRates
+        self.learningRateLearningRate = learningRateLearningRate
+        self.scaledActions = scaledActions
+        self.seed = seed
+        self.threads = threads
+    }
+
+    /// Episodes sampled per task and iteration (the same for MAML and its multi-task baseline).
+    public var episodesPerTask: Int {
+        algorithm == .reptile ? inner.steps * inner.episodes : (inner.steps + 1) * inner.episodes
+    }
+}
+
+/// What one outer iteration did.
+public struct IterationStats: Sendable {
+    public var iteration: Int
+    /// Mean return over the iteration's tasks before adaptation, and after it (NaN when the
+    /// algorithm does not sample after adapting).
+    public var preReturn: Double
+    public var postReturn: Double
+    public var seconds: Double
+}
+
+/// Runs an outer loop over tasks of a family drawn from the training seed range.
+public struct MetaTrainer: Sendable {
+    public let definition: WorldDefinition
+    public let config: MetaTrainingConfig
+    public let architecture: PolicyArchitecture
+
+    public init(definition: WorldDefinition, config: MetaTrainingConfig) throws(WorldError) {
+        self.definition = definition
+        self.config = config
+        let specs = try World(definition: definition, task: definition.nominalTask()).specs
+        architecture = PolicyArchitecture(specs: specs, hidden: config.hidden, initialLogStd: config.initialLogStd,
+                                          scaledActions: config.scaledActions)
+    }
+
+    /// The task seeds of iteration i (uniform in the training range).
+    public func taskSeeds(iteration i: Int) -> [UInt64] {
+        var rng = SeededGenerator(seed: SplitMix64.mix(config.seed, UInt64(i)), stream: RandomStream.task)
+        return (0..<config.metaBatch).map { _ in
+            TaskSeeds.training.lowerBound + rng.next(upperBound: UInt64(TaskSeeds.training.count))
+        }
+    }
+
+    /// Trains and returns the policy. `progress` sees every iteration.
+    public func train(logger: Logger, progress: (IterationStats) -> Void = { _ in }) throws -> Policy {
+        var theta = architecture.initialParameters(seed: SplitMix64.mix(config.seed, 0xB0B))
+        var normalizer = ObservationNormalizer(size: architecture.observationCount, enabled: config.normalizeObservations)
+        var adam = Adam(count: theta.count, learningRate: config.outerLearningRate)
+        let learnRates = config.learnInnerLearningRates && (config.algorithm == .maml || config.algorithm == .fomaml)
+        var logRates = [Double](repeating: log(max(config.inner.learningRate, 1e-12)), count: learnRates ? max(config.inner.steps, 1) : 0)
+        var rateAdam = Adam(count: logRates.count, learningRate: config.learningRateLearningRate)
+        logger.info("meta-training", metadata: [
+            "world": "\(definition.name)", "algorithm": "\(config.algorithm.rawValue)",
+            "iterations": "\(config.iterations)", "parameters": "\(theta.count)",
+        ])
+        for it in 0..<config.iterations {
+            let clock = ContinuousClock.now
+            let seeds = taskSeeds(iteration: it)
+            let math = PolicyMath(architecture: architecture, normalizer: normalizer)
+            let start = theta
+            let rates = logRates.map { exp($0) }
+            let results = try ParallelTasks.map(count: seeds.count, threads: config.threads) { j throws -> TaskResult in
+                try self.taskStep(math: math, theta: start, rates: rates, taskSeed: seeds[j], iteration: it, index: j)
+            }
+            if learnRates {
+                var g = [Double](repeating: 0, count: logRates.count)
+                for r in results { for k in 0..<g.count { g[k] += r.rateGradient[k] * rates[k] } }
+                for k in 0..<g.count { g[k] /= Double(results.count) }
+                rateAdam.step(&logRates, gradient: g)
+            }
+            var update = [Double](repeating: 0, count: theta.count)
+            for r in results { for i in 0..<update.count { update[i] += r.direction[i] } }
+            for i in 0..<update.count { update[i] /= Double(results.count) }
+            switch config.algorithm {
+            case .reptile:
+                for i in 0..<theta.count { theta[i] += config.outerLearningRate * update[i] }
+            default:
+                adam.step(&theta, gradient: update)
+            }
+            for r in results { normalizer.update(r.observations, rows: r.observations.count / max(architecture.observationCount, 1)) }
+            let stats = IterationStats(
+                iteration: it,
+                preReturn: results.map(\.preReturn).reduce(0, +) / Double(results.count),
+                postReturn: results.map(\.postReturn).reduce(0, +) / Double(results.count),
+                seconds: Adapter.seconds(since: clock))
+            logger.debug("iteration", metadata: ["i": "\(it)", "pre": "\(stats.preReturn)", "post": "\(stats.postReturn)"])
+            progress(stats)
+        }
+        normalizer.mean = normalizer.mean.map { Double(Float($0)) }
+        normalizer.variance = normalizer.variance.map { Double(Float($0)) }
+        return Policy(architecture: architecture, parameters: theta.map { Float($0) }, normalizer: normalizer,
+                      innerLearningRates: logRates.map { exp($0) })
+    }
+
+    struct TaskResult: Sendable {
+        /// The gradient to descend (MAML, multi-task) or the adapted-minus-initial step (Reptile).
+        var direction: [Double]
+        /// d(meta-loss)/d(α_k) per inner step (MAML with learned rates), else empty.
+        var rateGradient: [Double] = []
+        var preReturn: Double
+        var postReturn: Double
+        /// Pre-adaptation observations, for the normalizer (empty when it is off).
+        var observations: [Double]
+    }
+
+    func taskStep(math: PolicyMath, theta: [Double], rates: [Double], taskSeed: UInt64, iteration: Int, index: Int) throws -> TaskResult {
+        let program = try WorldProgram(definition: definition, task: definition.sampleTask(seed: taskSeed))
+        let sampler = Sampler(program: program, threads: 1)
+        let seed = SplitMix64.mix(config.seed, UInt64(iteration), UInt64(index), 0xE915)
+        let inner = config.inner
+        var result: TaskResult
+        switch config.algorithm {
+        case .multitask:
+            let episodes = try sampler.collect(math: math, params: theta, count: config.episodesPerTask, seed: seed)
+            let batch = episodes.sampleBatch(weights: Advantages.gae(episodes, gamma: inner.gamma, lambda: inner.lambda))
+            let g = math.surrogate(theta, batch: batch).gradient
+            result = TaskResult(direction: g, preReturn: episodes.meanReturn, postReturn: .nan, observations: [])
+            result.observations = normalizerRows(episodes)
+        case .reptile:
+            let a = try Adapter(math: math, sampler: sampler, inner: inner).run(from: theta, seed: seed, evaluateFinal: false)
+            let delta = zip(a.final, theta).map { $0 - $1 }
+            result = TaskResult(direction: delta, preReturn: a.returns[0], postReturn: a.returns.count > 1 ? a.returns[a.returns.count - 1] : .nan,
+                                observations: normalizerRows(a.episodes[0]))
+        case .maml, .fomaml:
+            let a = try Adapter(math: math, sampler: sampler, inner: inner, learningRates: rates)
+                .run(from: theta, seed: seed, evaluateFinal: true)
+            let post = a.episodes[a.episodes.count - 1]
+            let postBatch = post.sampleBatch(weights: Advantages.gae(post, gamma: inner.gamma, lambda: inner.lambda))
+            let alphas = (0..<inner.steps).map { rates.isEmpty ? inner.learningRate : rates[min($0, rates.count - 1)] }
+            let (v, dRates) = Self.metaGradient(math: math, parameters: a.parameters, batches: a.batches + [postBatch],
+                                                learningRates: alphas, secondOrder: config.algorithm == .maml,
+                                                everyStep: config.lossAtEveryStep)
+            result = TaskResult(direction: v, rateGradient: rates.isEmpty ? [] : dRates, preReturn: a.returns[0],
+                                postReturn: a.returns[a.returns.count - 1], observations: normalizerRows(a.episodes[0]))
+        }
+        return result
+    }
+
+    func normalizerRows(_ e: Episodes) -> [Double] {
+        config.normalizeObservations ? e.sampleBatch(weights: [Double](repeating: 0, count: e.count * e.horizon)).observations : []
+    }
+
+    /// The gradient of the meta-objective with respect to θ_0, for θ_{k+1} = θ_k − α ∇L_k(θ_k)
+    /// where L_k is the surrogate on `batches[k]` (episodes sampled with θ_k; the last batch is
+    /// the post-adaptation one). The objective is L_K(θ_K), or with `everyStep` the mean of
+    /// L_k(θ_k) over k = 1 … K (MAML++'s multi-step loss). Reverse mode: the adjoint of θ_K is
+    /// carried back through each step by (I − α H_k), H_k the Hessian of L_k at θ_k (omitted
+    /// when first-order).
+    /// Also returns d(objective)/d(α_k) = −adjoint(θ_{k+1}) · ∇L_k(θ_k) for each step's rate α_k.
+    static func metaGradient(math: PolicyMath, parameters: [[Double]], batches: [SampleBatch], learningRates: [Double],
+                             secondOrder: Bool, everyStep: Bool) -> (gradient: [Double], learningRates: [Double]) {
+        let steps = parameters.count - 1
+        precondition(batches.count == steps + 1 && learningRates.count == steps)
+        let weight = everyStep && steps > 0 ? 1 / Double(steps) : 1
+        var v = math.surrogate(parameters[steps], batch: batches[steps]).gradient.map { $0 * weight }
+        var dRates = [Double](repeating: 0, count: steps)
+        for k in stride(from: steps - 1, through: 0, by: -1) {
+            let alpha = learningRates[k]
+            let inner = math.surrogate(parameters[k], batch: batches[k]).gradient
+            var dot = 0.0
+            for i in 0..<v.count { dot += v[i] * inner[i] }
+            dRates[k] = -dot
+            if secondOrder {
+                let hv = hessianVectorProduct(math: math, at: parameters[k], batch: batches[k], vector: v)
+                for i in 0..<v.count { v[i] -= alpha * hv[i] }
+            }
+            if everyStep && k >= 1 {
+                for i in 0..<v.count { v[i] += weight * inner[i] }
+            }
+        }
+        return (v, dRates)
+    }
+
+    /// H v for the Hessian H of the surrogate on `batch` at `theta`: a central difference of the
+    /// exact gradient along v (step 1e-6 · (1 + |θ|) / |v| in parameter space).
+    static func hessianVectorProduct(math: PolicyMath, at theta: [Double], batch: SampleBatch, vector v: [Double]) -> [Double] {
+        let vNorm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        guard vNorm > 0 else { return v.map { _ in 0 } }
+        let tNorm = theta.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let eps = 1e-6 * (1 + tNorm) / vNorm
+        let plus = zip(theta, v).map { $0 + eps * $1 }, minus = zip(theta, v).map { $0 - eps * $1 }
+        let gp = math.surrogate(plus, batch: batch).gradient, gm = math.surrogate(minus, batch: batch).gradient
+        return zip(gp, gm).map { ($0 - $1) / (2 * eps) }
+    }
+}
+
+/// Runs independent jobs on a few threads and returns their results in job order (so that any
+/// reduction over them is independent of the thread count).
+enum ParallelTasks {
+    final class Slots<T>: @unchecked Sendable {
+        var values: [Result<T, any Error>?]
+        init(_ n: Int) { values = Array(repeating: nil, count: n) }
+    }
+
+    static func map<T: Sendable>(count: Int, threads: Int, _ job: @escaping @Sendable (Int) throws -> T) throws -> [T] {
+        let slots = Slots<T>(count)
+        let workers = max(1, min(threads, count))
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            for j in stride(from: w, to: count, by: workers) {
+                let r = Result { try job(j) }
+                lock.lock(); slots.values[j] = r; lock.unlock()
+            }
+        }
+        return try slots.values.map { try $0!.get() }
+    }
+}

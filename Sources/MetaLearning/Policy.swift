@@ -1,0 +1,128 @@
+import Foundation
+import MetaSimCore
+
+/// The shape of a policy: a Gaussian policy for continuous actions (MLP mean, learned
+/// state-independent log standard deviation) or a categorical policy for discrete actions (MLP
+/// logits).
+public struct PolicyArchitecture: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable, CaseIterable { case gaussian, categorical }
+
+    public var kind: Kind
+    public var observationCount: Int
+    /// Action dimensions (Gaussian) or number of discrete actions (categorical).
+    public var actionCount: Int
+    public var hidden: [Int]
+    public var initialLogStd: Double
+    /// Gaussian policies act in units of the action bounds: the world receives
+    /// `actionOffset + actionScale * u` for the policy's sample u (empty: u itself).
+    public var actionScale: [Double]
+    public var actionOffset: [Double]
+
+    public init(kind: Kind, observationCount: Int, actionCount: Int, hidden: [Int] = [64, 64], initialLogStd: Double = 0,
+                actionScale: [Double] = [], actionOffset: [Double] = []) {
+        precondition(actionScale.count == actionOffset.count && (actionScale.isEmpty || actionScale.count == actionCount))
+        self.kind = kind
+        self.observationCount = observationCount
+        self.actionCount = actionCount
+        self.hidden = hidden
+        self.initialLogStd = initialLogStd
+        self.actionScale = actionScale
+        self.actionOffset = actionOffset
+    }
+
+    /// The architecture a world's specs call for. With `scaledActions`, a Gaussian policy's unit
+    /// is half the width of each finite action bound, centred on the bounds' middle.
+    public init(specs: WorldSpecs, hidden: [Int] = [64, 64], initialLogStd: Double = 0, scaledActions: Bool = true) {
+        if let n = specs.discreteActions {
+            self.init(kind: .categorical, observationCount: specs.observation.count, actionCount: n, hidden: hidden)
+        } else {
+            let a = specs.action
+            var scale: [Double] = [], offset: [Double] = []
+            if scaledActions {
+                for i in 0..<a.count {
+                    let finite = a.low[i].isFinite && a.high[i].isFinite && a.high[i] > a.low[i]
+                    scale.append(finite ? (a.high[i] - a.low[i]) / 2 : 1)
+                    offset.append(finite ? (a.high[i] + a.low[i]) / 2 : 0)
+                }
+            }
+            self.init(kind: .gaussian, observationCount: specs.observation.count, actionCount: a.count,
+                      hidden: hidden, initialLogStd: initialLogStd, actionScale: scale, actionOffset: offset)
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind, observationCount, actionCount, hidden, initialLogStd, actionScale, actionOffset
+    }
+
+    /// Absent action scale and offset mean the identity (world units).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(kind: try c.decode(Kind.self, forKey: .kind), observationCount: try c.decode(Int.self, forKey: .observationCount),
+                  actionCount: try c.decode(Int.self, forKey: .actionCount), hidden: try c.decode([Int].self, forKey: .hidden),
+                  initialLogStd: try c.decode(Double.self, forKey: .initialLogStd),
+                  actionScale: try c.decodeIfPresent([Double].self, forKey: .actionScale) ?? [],
+                  actionOffset: try c.decodeIfPresent([Double].self, forKey: .actionOffset) ?? [])
+    }
+
+    /// The world's action value for the policy's sample `u` of component k.
+    @inline(__always)
+    public func worldAction(_ u: Double, component k: Int) -> Double {
+        actionScale.isEmpty || kind == .categorical ? u : actionOffset[k] + actionScale[k] * u
+    }
+
+    public var network: MLP { MLP(sizes: [observationCount] + hidden + [actionCount]) }
+
+    /// Flat parameters: the network's, then (Gaussian) one log-std per action dimension.
+    public var parameterCount: Int { network.parameterCount + (kind == .gaussian ? actionCount : 0) }
+
+    /// Floats one action takes in a world's action buffer (1 for a discrete index).
+    public var actionWidth: Int { kind == .gaussian ? actionCount : 1 }
+
+    public func initialParameters(seed: UInt64) -> [Double] {
+        var p = network.initialParameters(seed: seed)
+        if kind == .gaussian { p += [Double](repeating: initialLogStd, count: actionCount) }
+        return p
+    }
+}
+
+/// A stochastic policy: architecture, flat parameters (Float, as stored in checkpoints) and the
+/// frozen observation normalization. Acting is batched: `act` maps N observations to N actions.
+public struct Policy: Sendable, Equatable {
+    public var architecture: PolicyArchitecture
+    public var parameters: [Float]
+    public var normalizer: ObservationNormalizer
+    /// Meta-learned learning rate of each inner step (empty: the inner loop's fixed rate).
+    public var innerLearningRates: [Double]
+
+    public init(architecture: PolicyArchitecture, parameters: [Float], normalizer: ObservationNormalizer,
+                innerLearningRates: [Double] = []) {
+        precondition(parameters.count == architecture.parameterCount, "parameter count does not match the architecture")
+        self.architecture = architecture
+        self.parameters = parameters
+        self.normalizer = normalizer
+        self.innerLearningRates = innerLearningRates
+    }
+
+    /// A freshly initialized policy (Glorot weights from `seed`).
+    public init(architecture: PolicyArchitecture, seed: UInt64, normalizeObservations: Bool = false) {
+        self.init(architecture: architecture, parameters: architecture.initialParameters(seed: seed).map { Float($0) },
+                  normalizer: ObservationNormalizer(size: architecture.observationCount, enabled: normalizeObservations))
+    }
+
+    /// Actions for `count` observations (count × observationCount floats): count × actionWidth
+    /// floats (a discrete action is its index as a float). Deterministic: the mean (Gaussian) or
+    /// the most likely action (categorical); otherwise sampled with `rng`.
+    public func act(observations: [Float], count: Int, deterministic: Bool, rng: inout SeededGenerator) -> [Float] {
+        let math = PolicyMath(architecture: architecture, normalizer: normalizer)
+        let params = parameters.map { Double($0) }
+        var out = [Float](repeating: 0, count: count * architecture.actionWidth)
+        var cache = MLP.Cache()
+        math.forward(params, observations: observations.map { Double($0) }, count: count, cache: &cache)
+        for r in 0..<count {
+            math.sampleAction(params, cache: cache, row: r, deterministic: deterministic, rng: &rng) { k, v in
+                out[r * architecture.actionWidth + k] = Float(architecture.worldAction(v, component: k))
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import MetaSimCore
+
+/// A batch of (observation, action, weight) samples: the data of a policy-gradient surrogate
+/// `L = -(1/N) Σ weight · log π(action | observation)` (weights are advantages).
+public struct SampleBatch: Sendable {
+    public var count: Int
+    /// Raw observations (count × observationCount).
+    public var observations: [Double]
+    /// count × actionWidth (a discrete action is its index).
+    public var actions: [Double]
+    public var weights: [Double]
+
+    public init(count: Int, observations: [Double], actions: [Double], weights: [Double]) {
+        self.count = count
+        self.observations = observations
+        self.actions = actions
+        self.weights = weights
+    }
+}
+
+/// The differentiable parts of a policy over Double parameters: forward pass, action sampling,
+/// log-likelihood, and the policy-gradient surrogate with its hand-written gradient.
+public struct PolicyMath: Sendable {
+    public let architecture: PolicyArchitecture
+    public let normalizer: ObservationNormalizer
+    public let network: MLP
+
+    static let halfLog2Pi = 0.5 * log(2 * Double.pi)
+
+    public init(architecture: PolicyArchitecture, normalizer: ObservationNormalizer) {
+        self.architecture = architecture
+        self.normalizer = normalizer
+        network = architecture.network
+    }
+
+    /// Normalizes `observations` and runs the network; the head outputs are `cache.output`.
+    public func forward(_ params: [Double], observations: [Double], count: Int, cache: inout MLP.Cache) {
+        var x = observations
+        normalizer.apply(&x)
+        network.forward(params, input: x, batch: count, cache: &cache)
+    }
+
+    /// Samples (or picks deterministically) the action of row `r`, passing each component to `emit`.
+    public func sampleAction(_ params: [Double], cache: MLP.Cache, row r: Int, deterministic: Bool,
+                             rng: inout SeededGenerator, emit: (Int, Double) -> Void) {
+        let a = architecture.actionCount
+        let out = cache.activations[cache.activations.count - 1]
+        switch architecture.kind {
+        case .gaussian:
+            let logStd = network.parameterCount
+            for k in 0..<a {
+                let mu = out[r * a + k]
+                emit(k, deterministic ? mu : mu + exp(params[logStd + k]) * rng.normal())
+            }
+        case .categorical:
+            var best = 0
+            if deterministic {
+                for j in 1..<a where out[r * a + j] > out[r * a + best] { best = j }
+            } else {
+                let m = (0..<a).map { out[r * a + $0] }.max()!
+                var total = 0.0
+                for j in 0..<a { total += exp(out[r * a + j] - m) }
+                var u = rng.unit() * total
+                best = a - 1
+                for j in 0..<a {
+                    u -= exp(out[r * a + j] - m)
+                    if u < 0 { best = j; break }
+                }
+            }
+            emit(0, Double(best))
+        }
+    }
+
+    /// Log-likelihood of each sample's action.
+    public func logLikelihoods(_ params: [Double], batch: SampleBatch) -> [Double] {
+        var cache = MLP.Cache()
+        forward(params, observations: batch.observations, count: batch.count, cache: &cache)
+        return (0..<batch.count).map { logLikelihood(params, output: cache.output, row: $0, actions: batch.actions) }
+    }
+
+    func logLikelihood(_ params: [Double], output out: [Double], row r: Int, actions: [Double]) -> Double {
+        let a = architecture.actionCount
+        switch architecture.kind {
+        case .gaussian:
+            let logStd = network.parameterCount
+            var l = 0.0
+            for k in 0..<a {
+                let ls = params[logStd + k]
+                let z = (actions[r * a + k] - out[r * a + k]) * exp(-ls)
+                l += -0.5 * z * z - ls - Self.halfLog2Pi
+            }
+            return l
+        case .categorical:
+            let m = (0..<a).map { out[r * a + $0] }.max()!
+            var total = 0.0
+            for j in 0..<a { total += exp(out[r * a + j] - m) }
+            return out[r * a + Int(actions[r])] - m - log(total)
+        }
+    }
+
+    /// The surrogate `L = -(1/N) Σ w log π(a|s)` and its gradient with respect to every parameter.
+    public func surrogate(_ params: [Double], batch: SampleBatch) -> (loss: Double, gradient: [Double]) {
+        let n = batch.count, a = architecture.actionCount
+        var gradient = [Double](repeating: 0, count: architecture.parameterCount)
+        guard n > 0 else { return (0, gradient) }
+        var cache = MLP.Cache()
+        forward(params, observations: batch.observations, count: n, cache: &cache)
+        let out = cache.output
+        var dOut = [Double](repeating: 0, count: n * a)
+        var loss = 0.0
+        let scale = 1 / Double(n)
+        switch architecture.kind {
+        case .gaussian:
+            let logStd = network.parameterCount
+            var invVar = [Double](repeating: 0, count: a)
+            for k in 0..<a { invVar[k] = exp(-2 * params[logStd + k]) }
+            for r in 0..<n {
+                let w = batch.weights[r] * scale
+                for k in 0..<a {
+                    let ls = params[logStd + k]
+                    let diff = batch.actions[r * a + k] - out[r * a + k]
+                    let z2 = diff * diff * invVar[k]
+                    loss -= w * (-0.5 * z2 - ls - Self.halfLog2Pi)
+                    dOut[r * a + k] = -w * diff * invVar[k]
+                    gradient[logStd + k] -= w * (z2 - 1)
+                }
+            }
+        case .categorical:
+            var p = [Double](repeating: 0, count: a)
+            for r in 0..<n {
+                let w = batch.weights[r] * scale
+                let m = (0..<a).map { out[r * a + $0] }.max()!
+                var total = 0.0
+                for j in 0..<a { p[j] = exp(out[r * a + j] - m); total += p[j] }
+                let chosen = Int(batch.actions[r])
+                loss -= w * (out[r * a + chosen] - m - log(total))
+                for j in 0..<a { dOut[r * a + j] = -w * ((j == chosen ? 1 : 0) - p[j] / total) }
+            }
+        }
+        network.backward(params, cache: cache, outputGradient: dOut, gradient: &gradient)
+        return (loss, gradient)
+    }
+}

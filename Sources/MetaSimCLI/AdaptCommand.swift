@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import MetaLearning
+import MetaSimCore
+
+struct AdaptCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "adapt",
+        abstract: "Adapt a policy to one held-out task with the inner loop; report returns and step times.",
+        discussion: "The task seed must lie in the held-out range [1e9, 2e9). --output writes the adapted policy.")
+
+    @OptionGroup var catalog: CatalogOptions
+    @OptionGroup var innerOptions: InnerLoopOptions
+    @Option(help: "World family (catalog name or path).") var world: String
+    @Option(help: "Checkpoint to adapt.") var policy: String
+    @Option(name: .customLong("task-seed"), help: "Held-out task seed.") var taskSeed: UInt64
+    @Option(help: "Episode seed.") var seed: UInt64 = 0
+    @Option(help: "Threads stepping each inner step's episodes.") var threads = 1
+    @Option(help: "Write the adapted policy here.") var output: String?
+
+    func run() throws {
+        guard TaskSeeds.evaluation.contains(taskSeed) else { throw CLIError(EvaluationError.trainingTask(seed: taskSeed).description) }
+        let definition = try catalog.definition(world)
+        let specs = try worldSpecs(definition)
+        let inner = try innerOptions.inner(defaultSteps: 3)
+        let checkpoint = try loadCheckpoint(policy, definition: definition, specs: specs)
+        let result: (policy: Policy, adaptation: Adaptation)
+        do {
+            let program = try WorldProgram(definition: definition, task: definition.sampleTask(seed: taskSeed))
+            result = try checkpoint.policy.adapted(to: program, inner: inner, seed: SplitMix64.mix(seed, taskSeed),
+                                                   threads: threads, evaluate: true)
+        } catch { throw CLIError(error.description) }
+        var table = TextTable(["step", "mean return of \(inner.episodes) episodes", "step time (ms)"])
+        for (k, r) in result.adaptation.returns.enumerated() {
+            let t = k < result.adaptation.stepSeconds.count ? fmt(result.adaptation.stepSeconds[k] * 1000, 1) : "-"
+            table.add(["\(k)", fmt(r), t])
+        }
+        print(table.render(), terminator: "")
+        if let output {
+            var c = checkpoint
+            c.policy = result.policy
+            c.metadata.adaptedTaskSeed = taskSeed
+            do { try c.write(to: output) } catch { throw CLIError(error.description) }
+            print("wrote \(output)")
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import MetaLearning
+import MetaSimCore
+
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Few-shot evaluation on held-out tasks, baselines side by side (table, JSON, 95% intervals).",
+        discussion: """
+            Every policy (and a from-scratch policy, fresh weights per task) adapts with the same \
+            inner loop on the same episode seeds; the return after k steps is the mean return of \
+            the episodes sampled with the k-times adapted parameters. Task seeds must lie in the \
+            held-out range [1e9, 2e9). Intervals: Student t over tasks; gap closed: task bootstrap.
+            """)
+
+    @OptionGroup var catalog: CatalogOptions
+    @OptionGroup var innerOptions: InnerLoopOptions
+    @Option(help: "World family (catalog name or path).") var world: String
+    @Option(help: "Meta-trained checkpoint.") var policy: String
+    @Option(help: "Multi-task baseline checkpoint (the gap reference).") var baseline: String?
+    @Option(help: "Held-out tasks.") var tasks = 40
+    @Option(name: .customLong("first-task-seed"), help: "First held-out task seed (tasks use consecutive seeds).") var firstTaskSeed: UInt64 = TaskSeeds.evaluation.lowerBound
+    @Flag(name: .customLong("no-scratch"), help: "Skip the from-scratch baseline.") var noScratch = false
+    @Flag(name: .customLong("same-rates"), help: "Baselines adapt with the meta-policy's meta-learned inner learning rates too.") var sameRates = false
+    @Option(help: "Evaluation seed (episode seeds and scratch weights).") var seed: UInt64 = 0
+    @Option(help: "Threads (tasks in parallel; results do not depend on it).") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Write the report as JSON to this file.") var json: String?
+
+    func run() throws {
+        let definition = try catalog.definition(world)
+        let specs = try worldSpecs(definition)
+        let inner = try innerOptions.inner(defaultSteps: 3)
+        let meta = try loadCheckpoint(policy, definition: definition, specs: specs)
+        var methods = [Evaluator.Method(name: meta.metadata.algorithm, policy: meta.policy)]
+        if let baseline {
+            let b = try loadCheckpoint(baseline, definition: definition, specs: specs)
+            let name = b.metadata.algorithm == meta.metadata.algorithm ? "baseline" : b.metadata.algorithm
+            var bp = b.policy
+            if sameRates { bp.innerLearningRates = meta.policy.innerLearningRates }
+            methods.append(Evaluator.Method(name: name, policy: bp))
+        }
+        let seeds = (0..<tasks).map { firstTaskSeed &+ UInt64($0) }
+        let report: EvaluationReport
+        do {
+            let evaluator = try Evaluator(definition: definition, inner: inner, taskSeeds: seeds, seed: seed, threads: threads)
+            let clock = ContinuousClock.now
+            report = try evaluator.run(methods: methods, scratch: noScratch ? nil : meta.policy.architecture,
+                                       scratchLearningRates: sameRates ? meta.policy.innerLearningRates : [])
+            let d = ContinuousClock.now - clock
+            FileHandle.standardError.write(Data("evaluated in \(d.components.seconds) s\n".utf8))
+        } catch let e as EvaluationError {
+            throw CLIError(e.description)
+        } catch let e as WorldError {
+            throw CLIError(e.description)
+        }
+        if !meta.policy.innerLearningRates.isEmpty {
+            print("\(methods[0].name) adapts with its meta-learned inner learning rates \(meta.policy.innerLearningRates.map { fmt($0, 4) }.joined(separator: ", ")); \(sameRates ? "so do the baselines (--same-rates)" : "the others with --inner-lr")")
+        }
+        print("\(definition.name): \(tasks) held-out tasks (seeds \(seeds.first!)…\(seeds.last!)), \(inner.steps) inner steps × \(inner.episodes) episodes, inner lr \(inner.learningRate)")
+        for deterministic in [false, true] {
+            print(deterministic
+                  ? "\nacting deterministically (mean action) with θ_k, on \(inner.episodes) separate episodes:"
+                  : "\nsampled episodes with θ_k (MAML's protocol; the data of step k + 1):")
+            printResults(report, methods: methods.map(\.name), deterministic: deterministic)
+        }
+        print("one inner step (\(inner.episodes) episodes + gradient + update, 1 thread): median \(fmt(report.innerStepSecondsMedian * 1000, 1)) ms")
+        if let json {
+            let e = JSONEncoder()
+            e.outputFormatting = [.sortedKeys, .prettyPrinted]
+            do { try AtomicFile.write(Array(try e.encode(report)), to: json) } catch { throw CLIError("\(error)") }
+        }
+    }
+
+    func printResults(_ report: EvaluationReport, methods: [String], deterministic: Bool) {
+        let steps = report.inner.steps
+        let results = deterministic ? report.deterministic : report.methods
+        var header = ["method"]
+        for k in 0...steps { header.append("return after \(k) (95% CI)") }
+        var table = TextTable(header)
+        let ci: (Interval) -> String = { "\(fmt($0.mean)) [\(fmt($0.low)), \(fmt($0.high))]" }
+        for m in results { table.add([m.name] + m.returns.map(ci)) }
+        if let o = report.oracle { table.add(["oracle"] + (0...steps).map { _ in ci(o.returns[0]) }) }
+        print(table.render(), terminator: "")
+        if report.oracle != nil, methods.count > 1 {
+            let reference = methods[1]
+            var gap = TextTable(["gap closed vs \(reference) at step 0"] + (0...steps).map { "after \($0) (95% CI)" })
+            for m in results {
+                if let g = report.gapClosed(method: m.name, reference: reference, deterministic: deterministic) {
+                    gap.add([m.name] + g.map { "\(fmt($0.mean * 100, 1))% [\(fmt($0.low * 100, 1)), \(fmt($0.high * 100, 1))]" })
+                }
+            }
+            print(gap.render(), terminator: "")
+        }
+        let first = results[0]
+        for other in results.dropFirst() {
+            let wins = (0...steps).map { first.returns[$0].above(other.returns[$0]) ? "yes" : "no" }
+            print("\(first.name) interval above \(other.name) at steps 0…\(steps): \(wins.joined(separator: " "))")
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MetaLearning
+import MetaSimCore
+
+/// The inner loop (adaptation budget), shared by train, adapt and evaluate.
+struct InnerLoopOptions: ParsableArguments {
+    @Option(name: .customLong("inner-steps"), help: "Policy-gradient steps of adaptation.") var innerSteps: Int?
+    @Option(help: "Episodes per inner step.") var episodes = 20
+    @Option(name: .customLong("inner-lr"), help: "Inner-loop SGD learning rate.") var innerLR = 0.1
+    @Option(help: "Discount.") var gamma = 0.99
+    @Option(name: .customLong("gae-lambda"), help: "GAE lambda.") var gaeLambda = 1.0
+
+    func inner(defaultSteps: Int) throws -> InnerLoop {
+        let steps = innerSteps ?? defaultSteps
+        guard steps >= 0, episodes >= 1, innerLR >= 0, (0...1).contains(gamma), (0...1).contains(gaeLambda) else {
+            throw ValidationError("inner loop: need --inner-steps >= 0, --episodes >= 1, --inner-lr >= 0, gamma and lambda in [0, 1]")
+        }
+        return InnerLoop(steps: steps, episodes: episodes, learningRate: innerLR, gamma: gamma, lambda: gaeLambda)
+    }
+}
+
+/// Parses "64,64" into layer sizes.
+func parseHidden(_ text: String) throws -> [Int] {
+    let sizes = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard !sizes.isEmpty, sizes.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("--hidden: expected sizes like 64,64") }
+    return sizes.map { $0! }
+}
+
+func makeLogger(verbose: Bool) -> Logger {
+    var logger = Logger(label: "metasim")
+    logger.logLevel = verbose ? .debug : .warning
+    return logger
+}
+
+/// Loads a checkpoint and checks it against the world (warning on stderr if only the file hash differs).
+func loadCheckpoint(_ path: String, definition: WorldDefinition, specs: WorldSpecs) throws -> Checkpoint {
+    do {
+        let c = try Checkpoint.load(path: path)
+        if let warning = try c.check(against: definition, specs: specs, path: path) {
+            FileHandle.standardError.write(Data((warning + "\n").utf8))
+        }
+        return c
+    } catch {
+        throw CLIError(error.description)
+    }
+}
+
+func worldSpecs(_ definition: WorldDefinition) throws -> WorldSpecs {
+    do { return try World(definition: definition, task: definition.nominalTask()).specs } catch { throw CLIError(error.description) }
+}
+
+extension MetaAlgorithm: ExpressibleByArgument {}

@@ -1,0 +1,103 @@
+import Foundation
+import MetaSimCore
+import Testing
+
+@testable import MetaLearning
+
+/// safetensors layout, round trip, atomic writes, and refusal of truncated or foreign checkpoints.
+struct CheckpointTests {
+    func checkpoint(_ world: String, hidden: [Int] = [4]) throws -> (Checkpoint, WorldDefinition, WorldSpecs) {
+        let d = try Support.definition(world)
+        let specs = try World(definition: d, task: d.nominalTask()).specs
+        var policy = Policy(architecture: PolicyArchitecture(specs: specs, hidden: hidden), seed: 5, normalizeObservations: true)
+        policy.normalizer.update(Support.uniform(3 * specs.observation.count, seed: 1), rows: 3)
+        policy.normalizer.mean = policy.normalizer.mean.map { Double(Float($0)) }
+        policy.normalizer.variance = policy.normalizer.variance.map { Double(Float($0)) }
+        policy.innerLearningRates = [0.3451, 0.1291, 0.0666]
+        let meta = CheckpointMetadata(definition: d, specs: specs, algorithm: "maml", hyperparameters: "{}",
+                                      trainingSeed: 77, metasimVersion: "test")
+        return (Checkpoint(policy: policy, metadata: meta), d, specs)
+    }
+
+    @Test func roundTripIsExact() throws {
+        let (c, d, specs) = try checkpoint("point-nav")
+        let path = Support.temporaryPath("roundtrip.safetensors")
+        try c.write(to: path)
+        let loaded = try Checkpoint.load(path: path)
+        #expect(loaded == c)
+        #expect(try loaded.check(against: d, specs: specs, path: path) == nil)
+        // Same checkpoint, same bytes.
+        #expect(c.encoded() == loaded.encoded())
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path)
+        #expect(!leftovers.contains { $0.contains(".tmp-") })
+    }
+
+    /// The byte layout a Python `safetensors.safe_open` reads: u64 little-endian header size,
+    /// a JSON header (8-byte aligned) with string metadata and F32 tensors whose offsets tile the
+    /// data, then little-endian floats.
+    @Test func byteLayoutIsSafetensors() throws {
+        let (c, _, _) = try checkpoint("point-nav")
+        let bytes = c.encoded()
+        var n = 0
+        for k in 0..<8 { n |= Int(bytes[k]) << (8 * k) }
+        #expect((8 + n) % 8 == 0)
+        let header = try #require(try JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + n)])) as? [String: Any])
+        let meta = try #require(header["__metadata__"] as? [String: String])
+        #expect(meta["world"] == "point-nav" && meta["training_seed"] == "77" && meta["algorithm"] == "maml")
+        #expect(meta["observation_spec"]?.contains("position_x") == true)
+        let w0 = try #require(header["layers.0.weight"] as? [String: Any])
+        #expect(w0["dtype"] as? String == "F32")
+        #expect((w0["shape"] as? [Int]) == [2, 4])
+        let offsets = try #require(w0["data_offsets"] as? [Int])
+        var total = 0
+        for (k, v) in header where k != "__metadata__" { total += ((v as! [String: Any])["data_offsets"] as! [Int])[1] - ((v as! [String: Any])["data_offsets"] as! [Int])[0] }
+        #expect(8 + n + total == bytes.count)
+        // layers.0.bias sorts before layers.0.weight; the first weight is parameter 0.
+        let o = 8 + n + offsets[0]
+        let bits = UInt32(bytes[o]) | UInt32(bytes[o + 1]) << 8 | UInt32(bytes[o + 2]) << 16 | UInt32(bytes[o + 3]) << 24
+        #expect(Float(bitPattern: bits) == c.policy.parameters[0])
+    }
+
+    @Test func truncatedCheckpointIsRefused() throws {
+        let (c, _, _) = try checkpoint("point-nav")
+        let bytes = c.encoded()
+        for cut in [4, 20, bytes.count - 3] {
+            #expect {
+                _ = try Checkpoint.decode(Array(bytes.prefix(cut)), path: "p.safetensors")
+            } throws: { error in
+                guard case CheckpointError.truncated = error else { return false }
+                return "\(error)".contains("truncated")
+            }
+        }
+    }
+
+    @Test func foreignFilesAreRefused() throws {
+        #expect(throws: CheckpointError.self) { try Checkpoint.decode(Array("not a checkpoint at all".utf8), path: "x") }
+        let plain = SafeTensors.encode([.init(name: "w", shape: [1], values: [1])], metadata: ["format": "other"])
+        #expect(throws: CheckpointError.self) { try Checkpoint.decode(plain, path: "x") }
+        #expect(throws: CheckpointError.self) { try Checkpoint.load(path: "/nonexistent/policy.safetensors") }
+    }
+
+    @Test func policyForAnotherWorldIsRefused() throws {
+        let (lander, _, _) = try checkpoint("lunar-lander")
+        let d = try Support.definition("point-nav")
+        let specs = try World(definition: d, task: d.nominalTask()).specs
+        #expect {
+            try lander.check(against: d, specs: specs, path: "lunar-lander.safetensors")
+        } throws: { error in
+            guard case CheckpointError.mismatch = error else { return false }
+            return "\(error)".contains("'lunar-lander', not 'point-nav'")
+        }
+    }
+
+    @Test func actingIsDeterministicWhenAsked() throws {
+        let (c, _, _) = try checkpoint("point-nav")
+        var r1 = SeededGenerator(seed: 1), r2 = SeededGenerator(seed: 2)
+        let obs: [Float] = [0.1, -0.2, 0.3, 0.4]
+        let a = c.policy.act(observations: obs, count: 2, deterministic: true, rng: &r1)
+        let b = c.policy.act(observations: obs, count: 2, deterministic: true, rng: &r2)
+        #expect(a == b && a.count == 4)
+        let s = c.policy.act(observations: obs, count: 2, deterministic: false, rng: &r1)
+        #expect(s != a)
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import MetaSimCore
+import Testing
+
+@testable import MetaLearning
+
+/// Hand-written backward passes against central finite differences (Double throughout).
+struct GradientTests {
+    @Test func mlpParameterAndInputGradientsMatchFiniteDifferences() {
+        let mlp = MLP(sizes: [3, 5, 4, 2])
+        let params = mlp.initialParameters(seed: 1, outputScale: 1)
+        let input = Support.uniform(4 * 3, seed: 2)
+        let upstream = Support.uniform(4 * 2, seed: 3)
+        func loss(_ p: [Double], _ x: [Double]) -> Double {
+            var cache = MLP.Cache()
+            mlp.forward(p, input: x, batch: 4, cache: &cache)
+            return zip(cache.output, upstream).reduce(0) { $0 + $1.0 * $1.1 }
+        }
+        var cache = MLP.Cache()
+        mlp.forward(params, input: input, batch: 4, cache: &cache)
+        var g = [Double](repeating: 0, count: mlp.parameterCount)
+        let dx = mlp.backward(params, cache: cache, outputGradient: upstream, gradient: &g, inputGradient: true)!
+        let numeric = Support.numericGradient(params) { loss($0, input) }
+        #expect(Support.maxRelativeError(g, numeric) < 1e-6)
+        let numericX = Support.numericGradient(input) { loss(params, $0) }
+        #expect(Support.maxRelativeError(dx, numericX) < 1e-6)
+    }
+
+    func batch(arch: PolicyArchitecture, count: Int, seed: UInt64) -> SampleBatch {
+        var rng = SeededGenerator(seed: seed)
+        let obs = (0..<(count * arch.observationCount)).map { _ in rng.uniform(-2, 2) }
+        let actions: [Double] = (0..<count).flatMap { _ -> [Double] in
+            arch.kind == .gaussian ? (0..<arch.actionCount).map { _ in rng.uniform(-1, 1) } : [Double(rng.integer(0, arch.actionCount - 1))]
+        }
+        let weights = (0..<count).map { _ in rng.uniform(-1, 1) }
+        return SampleBatch(count: count, observations: obs, actions: actions, weights: weights)
+    }
+
+    @Test(arguments: [PolicyArchitecture.Kind.gaussian, .categorical])
+    func surrogateGradientMatchesFiniteDifferences(kind: PolicyArchitecture.Kind) {
+        let arch = PolicyArchitecture(kind: kind, observationCount: 3, actionCount: 3, hidden: [6, 5], initialLogStd: -0.3)
+        var norm = ObservationNormalizer(size: 3, enabled: true)
+        norm.update(Support.uniform(30, seed: 9, scale: 3), rows: 10)
+        let math = PolicyMath(architecture: arch, normalizer: norm)
+        var params = arch.network.initialParameters(seed: 4, outputScale: 1)
+        if kind == .gaussian { params += [-0.3, 0.1, 0.2] }
+        let b = batch(arch: arch, count: 7, seed: 5)
+        let (loss, g) = math.surrogate(params, batch: b)
+        let numeric = Support.numericGradient(params) { math.surrogate($0, batch: b).loss }
+        #expect(Support.maxRelativeError(g, numeric) < 1e-5)
+        // The loss is -mean(w log π): check it against the log-likelihoods.
+        let ll = math.logLikelihoods(params, batch: b)
+        let expected = -zip(ll, b.weights).reduce(0) { $0 + $1.0 * $1.1 } / Double(b.count)
+        #expect(abs(loss - expected) < 1e-12)
+    }
+
+    /// The second-order MAML gradient of F(θ) = L_post(θ − α ∇L_in(θ)) on fixed batches.
+    @Test func mamlMetaGradientMatchesFiniteDifferences() {
+        let arch = PolicyArchitecture(kind: .gaussian, observationCount: 2, actionCount: 2, hidden: [5], initialLogStd: -0.5)
+        let math = PolicyMath(architecture: arch, normalizer: ObservationNormalizer(size: 2, enabled: false))
+        let theta = arch.network.initialParameters(seed: 7, outputScale: 1) + [-0.5, -0.2]
+        let inner = batch(arch: arch, count: 6, seed: 11), outer = batch(arch: arch, count: 6, seed: 12)
+        let alpha = 0.1
+        func adapted(_ t: [Double]) -> [Double] {
+            let g = math.surrogate(t, batch: inner).gradient
+            return zip(t, g).map { $0 - alpha * $1 }
+        }
+        func meta(_ t: [Double]) -> Double { math.surrogate(adapted(t), batch: outer).loss }
+        var v = math.surrogate(adapted(theta), batch: outer).gradient
+        let hv = MetaTrainer.hessianVectorProduct(math: math, at: theta, batch: inner, vector: v)
+        for i in 0..<v.count { v[i] -= alpha * hv[i] }
+        let numeric = Support.numericGradient(theta, h: 1e-5, meta)
+        #expect(Support.maxRelativeError(v, numeric) < 1e-4)
+    }
+
+    /// Two inner steps with the multi-step loss, F(θ, α) = ½ [L_1(θ_1) + L_2(θ_2)], or the last
+    /// step's loss alone: gradients with respect to θ and to the step sizes.
+    @Test(arguments: [true, false])
+    func multiStepMetaGradientMatchesFiniteDifferences(everyStep: Bool) {
+        let arch = PolicyArchitecture(kind: .gaussian, observationCount: 2, actionCount: 2, hidden: [4], initialLogStd: -0.5)
+        let math = PolicyMath(architecture: arch, normalizer: ObservationNormalizer(size: 2, enabled: false))
+        let theta = arch.network.initialParameters(seed: 8, outputScale: 1) + [-0.4, -0.3]
+        let b = (0..<3).map { batch(arch: arch, count: 5, seed: 20 + UInt64($0)) }
+        let alpha = 0.05, alpha2 = 0.08
+        func path(_ t: [Double], rates: [Double] = [alpha, alpha2]) -> [[Double]] {
+            var out = [t]
+            for k in 0..<2 {
+                let g = math.surrogate(out[k], batch: b[k]).gradient
+                out.append(zip(out[k], g).map { $0 - rates[k] * $1 })
+            }
+            return out
+        }
+        func meta(_ t: [Double], rates: [Double] = [alpha, alpha2]) -> Double {
+            let p = path(t, rates: rates)
+            let last = math.surrogate(p[2], batch: b[2]).loss
+            return everyStep ? 0.5 * (math.surrogate(p[1], batch: b[1]).loss + last) : last
+        }
+        let (g, dRates) = MetaTrainer.metaGradient(math: math, parameters: path(theta), batches: b, learningRates: [alpha, alpha2],
+                                                   secondOrder: true, everyStep: everyStep)
+        let numeric = Support.numericGradient(theta, h: 1e-5) { meta($0) }
+        #expect(Support.maxRelativeError(g, numeric) < 1e-4)
+        let numericRates = Support.numericGradient([alpha, alpha2], h: 1e-6) { meta(theta, rates: $0) }
+        #expect(Support.maxRelativeError(dRates, numericRates) < 1e-4)
+    }
+
+    @Test func choleskySolvesASymmetricPositiveDefiniteSystem() {
+        let a: [Double] = [4, 2, 0.4, 2, 5, 1, 0.4, 1, 3]
+        let x: [Double] = [1, -2, 0.5]
+        let b = (0..<3).map { i in (0..<3).reduce(0) { $0 + a[i * 3 + $1] * x[$1] } }
+        let solved = LinearFeatureBaseline.choleskySolve(a, b, 3)!
+        #expect(Support.maxRelativeError(solved, x) < 1e-12)
+        #expect(LinearFeatureBaseline.choleskySolve([1, 2, 2, 1], [1, 1], 2) == nil)
+    }
+
+    @Test func gaeWithLambdaOneAndNoBaselineIsTheReturnToGo() {
+        var e = Episodes(count: 1, horizon: 3, observationCount: 1, actionWidth: 1)
+        e.rewards = [1, 2, 3]
+        e.lengths = [3]
+        let g = Advantages.returnsToGo(e, gamma: 0.5)
+        #expect(g == [1 + 0.5 * (2 + 0.5 * 3), 2 + 0.5 * 3, 3])
+    }
+}
