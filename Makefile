@@ -2,7 +2,8 @@
 # Both install the Debian packages they need first (apt-get; sudo when not root).
 
 SWIFT        ?= swift
-APT_PACKAGES := libbox2d-dev libyaml-dev pkg-config python3-venv
+# systemd: systemd-socket-activate and systemd-analyze for the daemon's service tests.
+APT_PACKAGES := libbox2d-dev libyaml-dev pkg-config python3-venv systemd
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 METASIM      := .build/release/metasim
 PEERS_PYTHON ?= /tmp/metasim-peers/bin/python
@@ -10,7 +11,23 @@ PEERS_PYTHON ?= /tmp/metasim-peers/bin/python
 TEST_VENV    := .venv-test
 PYTHON       ?= python3
 
-.PHONY: deps build run test test-swift test-python bench bench-protocol bench-batch fidelity train evaluate bench-adapt clean
+.PHONY: deps build run test test-swift test-python bench bench-protocol bench-batch fidelity train evaluate bench-adapt clean install install-files uninstall
+
+# `make install` (PREFIX, DESTDIR): binaries, systemd units, sysusers.d and tmpfiles.d entries,
+# the world catalog, shipped policies (a policies/ folder, when the repository has one) and an
+# example configuration. Units go to $(PREFIX)/lib/systemd/system, which systemd searches for
+# /usr/local and /usr alike; see docs/operations.md.
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+SYSCONFDIR   ?= /etc
+BUILD_DIR    ?= .build/release
+BINDIR       := $(PREFIX)/bin
+UNITDIR      := $(PREFIX)/lib/systemd/system
+SYSUSERSDIR  := $(PREFIX)/lib/sysusers.d
+TMPFILESDIR  := $(PREFIX)/lib/tmpfiles.d
+DATADIR      := $(PREFIX)/share/metasim
+INSTALLED    := $(BINDIR)/metasim $(BINDIR)/metasimd $(UNITDIR)/metasimd.service $(UNITDIR)/metasimd.socket \
+                $(SYSUSERSDIR)/metasim.conf $(TMPFILESDIR)/metasim.conf $(SYSCONFDIR)/metasim/metasimd.yaml.example
 
 # Debian packages: installed only when missing (apt-get update first, as a fresh machine needs).
 deps:
@@ -79,6 +96,38 @@ evaluate: build
 # Wall time of each inner step (20 episodes, baseline, gradient, update) of one adaptation.
 bench-adapt: build
 	$(METASIM) adapt --world point-nav --policy policies/point-nav.safetensors --task-seed 1000000000
+install: build
+	@$(MAKE) --no-print-directory install-files
+
+# Copies what `build` made (BUILD_DIR) without building: for packaging and for the tests.
+install-files:
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(DATADIR) $(DESTDIR)$(SYSCONFDIR)/metasim
+	install -m 755 $(BUILD_DIR)/metasim $(BUILD_DIR)/metasimd $(DESTDIR)$(BINDIR)/
+	sed 's|/usr/local/bin/metasimd|$(BINDIR)/metasimd|' \
+		systemd/metasimd.service > $(DESTDIR)$(UNITDIR)/metasimd.service
+	install -m 644 systemd/metasimd.socket $(DESTDIR)$(UNITDIR)/metasimd.socket
+	install -m 644 systemd/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/metasim.conf
+	install -m 644 systemd/tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/metasim.conf
+	sed 's|/usr/local/share/metasim/|$(DATADIR)/|' systemd/metasimd.yaml.example \
+		> $(DESTDIR)$(SYSCONFDIR)/metasim/metasimd.yaml.example
+	rm -rf $(DESTDIR)$(DATADIR)/worlds && cp -R worlds $(DESTDIR)$(DATADIR)/worlds
+	if [ -d policies ]; then rm -rf $(DESTDIR)$(DATADIR)/policies && cp -R policies $(DESTDIR)$(DATADIR)/policies; fi
+	chmod -R u=rwX,go=rX $(DESTDIR)$(DATADIR)
+	@# On the live system (no DESTDIR): the user and group, the folders, systemd's unit list.
+	@if [ -z "$(DESTDIR)" ]; then \
+		command -v systemd-sysusers >/dev/null && systemd-sysusers $(SYSUSERSDIR)/metasim.conf || true; \
+		command -v systemd-tmpfiles >/dev/null && systemd-tmpfiles --create $(TMPFILESDIR)/metasim.conf || true; \
+		[ -d /run/systemd/system ] && systemctl daemon-reload || true; \
+		echo "installed; start with: systemctl enable --now metasimd.socket"; \
+	fi
+
+# Removes what install put there; keeps the user, /etc/metasim/metasimd.yaml and /var/lib/metasim.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	rm -rf $(DESTDIR)$(DATADIR)
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/metasim 2>/dev/null
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
 
 clean:
 	rm -rf .build $(TEST_VENV)

@@ -61,6 +61,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -92,7 +93,10 @@ let package = Package(
         ),
         .testTarget(
             name: "MetaSimServerTests",
-            dependencies: ["MetaSimServer", "MetaSimClient", "MetaSimProtocol", "MetaSimCore"]
+            dependencies: [
+                "MetaSimServer", "MetaSimClient", "MetaSimProtocol", "MetaSimCore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6],

@@ -9,6 +9,7 @@ import MetaSimYAML
 ///
 ///     socket: /run/metasim/metasim.sock
 ///     worlds: /usr/share/metasim/worlds
+///     policies: /var/lib/metasim/policies   # checked (a folder or absent); loading comes later
 ///     log_level: info              # trace, debug, info, notice, warning, error, critical
 ///     limits:
 ///       max_frame_bytes: 16777216
@@ -21,6 +22,7 @@ import MetaSimYAML
 public struct ConfigurationFile: Sendable, Equatable {
     public var socket: String?
     public var worlds: String?
+    public var policies: String?
     public var logLevel: String?
     public var maxFrame: Int?
     public var maxConnections: Int?
@@ -49,9 +51,10 @@ public struct ConfigurationFile: Sendable, Equatable {
         var config = ConfigurationFile()
         guard let root else { return config }
         let r = SchemaReader(file: file)
-        if let top = r.mapping(root, "", allowed: ["socket", "worlds", "log_level", "limits"]) {
+        if let top = r.mapping(root, "", allowed: ["socket", "worlds", "policies", "log_level", "limits"]) {
             if let n = top["socket"] { config.socket = r.string(n, top.path("socket")) }
             if let n = top["worlds"] { config.worlds = r.string(n, top.path("worlds")) }
+            if let n = top["policies"] { config.policies = r.string(n, top.path("policies")) }
             if let n = top["log_level"] { config.logLevel = r.choice(n, top.path("log_level"), logLevels) }
             if let n = top["limits"], let l = r.mapping(n, "limits", allowed: [
                 "max_frame_bytes", "max_connections", "max_sessions_per_connection", "max_batch",
@@ -87,6 +90,7 @@ public struct ConfigurationFile: Sendable, Equatable {
     public func apply(to c: inout ServerConfiguration) {
         if let socket { c.socketPath = socket }
         if let worlds { c.worldsRoot = worlds }
+        if let policies { c.policiesRoot = policies }
         if let maxFrame { c.maxFrame = maxFrame }
         if let maxConnections { c.maxConnections = maxConnections }
         if let maxSessionsPerConnection { c.maxSessionsPerConnection = maxSessionsPerConnection }

@@ -20,16 +20,24 @@ public final class MetaSimServer: Service, Sendable {
     public static let version = "metasimd 0.3.0"
     public static let capabilities = ["inline_yaml", "auto_reset", "observe", "int32_actions", "set_task", "pipelining"]
 
+    /// The configuration the server started with (a reload changes the running one, not this).
     public let configuration: ServerConfiguration
     let logger: Logger
+    let notifier: SystemdNotifier?
     /// Wakes the acceptor; written by `shutdown()`.
     private let stopFD: Int32
     private let stopWriteFD: Int32
     private let stopping = Atomic<Bool>(false)
+    /// The running server's shared state, once it serves (for reloads).
+    private let serving = Mutex<(core: ServerCore, heartbeat: Heartbeat?)?>(nil)
+    private let reloading = Atomic<Bool>(false)
 
-    public init(configuration: ServerConfiguration, logger: Logger) {
+    /// `notifier`: the service manager to tell about readiness, status, reloads and stopping,
+    /// with watchdog pings when it asks for them (systemd `Type=notify`).
+    public init(configuration: ServerConfiguration, logger: Logger, notifier: SystemdNotifier? = nil) {
         self.configuration = configuration
         self.logger = logger
+        self.notifier = notifier
         (stopFD, stopWriteFD) = Socket.makeWakePipe()
     }
 
@@ -45,25 +53,44 @@ public final class MetaSimServer: Service, Sendable {
     }
 
     public func run() async throws {
-        guard let root = WorldCatalog.defaultRoot(explicit: configuration.worldsRoot) else {
-            throw ServerError.catalog("no worlds folder found (give --worlds DIR)")
-        }
-        let directory = WorldDirectory(root: root, logger: logger)
-        logger.info("catalog loaded", metadata: ["worlds": "\(directory.ordered.count)", "root": "\(root)"])
+        let (directory, policies) = try Self.load(configuration, logger: logger)
+        logger.info("catalog loaded", metadata: ["worlds": "\(directory.ordered.count)", "root": "\(directory.root)"])
+        logPolicies(policies, configuration)
         let core = ServerCore(configuration: configuration, directory: directory, logger: logger)
         let path = configuration.socketPath
-        let listener = try Self.listen(path)
-        let socketIdentity = SocketFile.identity(path)
-        logger.info("listening", metadata: ["socket": "\(path)"])
+        let listener: Int32
+        var ownSocket: (UInt, UInt)?
+        if let fd = configuration.inheritedSocket {
+            // systemd owns this socket (its path, mode and group): adopt it as it is.
+            listener = fd
+            let address = SocketActivation.boundPath(fd) ?? "fd \(fd)"
+            logger.info("listening (socket-activated)", metadata: ["socket": "\(address)", "fd": "\(fd)"])
+        } else {
+            listener = try Self.listen(path)
+            ownSocket = SocketFile.identity(path)
+            logger.info("listening", metadata: ["socket": "\(path)"])
+        }
 
         // Accept on a thread of its own until shutdown; serve each connection on its own thread.
+        let heartbeat = notifier.map { Heartbeat(notifier: $0, core: core, logger: logger) }
+        let turn = heartbeat.map { max(1, Int32(clamping: $0.intervalMilliseconds / 2)) } ?? -1
         let acceptorDone = DispatchSemaphore(value: 0)
         let acceptor = Thread { [self] in
-            accept(listener, core: core)
+            accept(listener, core: core, turnMilliseconds: turn)
             acceptorDone.signal()
         }
         acceptor.name = "metasimd-accept"
         acceptor.start()
+
+        // Ready: the catalog is loaded, the policies folder checked and the socket accepts.
+        serving.withLock { $0 = (core, heartbeat) }
+        if let notifier, let heartbeat {
+            heartbeat.announce("READY=1")
+            if let interval = notifier.watchdogInterval {
+                logger.info("watchdog: pinging every \(Heartbeat.seconds(interval)) s while the accepting loop turns")
+            }
+            heartbeat.start()
+        }
 
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
@@ -77,11 +104,13 @@ public final class MetaSimServer: Service, Sendable {
             self.shutdown()
         }
         while acceptorDone.wait(timeout: .now()) == .timedOut { try? await _Concurrency.Task.sleep(for: .milliseconds(2)) }
-        close(listener)
+        if ownSocket != nil { close(listener) }
 
+        heartbeat?.stop()
+        notifier?.notify("STOPPING=1", "STATUS=draining \(core.connectionCount) connections")
         logger.info("shutting down: no new connections; answering requests already sent")
         core.beginDrain()
-        let deadline = ContinuousClock.now + configuration.drainTimeout
+        let deadline = ContinuousClock.now + core.configuration.drainTimeout
         while core.connectionCount > 0, ContinuousClock.now < deadline {
             try? await _Concurrency.Task.sleep(for: .milliseconds(5))
         }
@@ -90,8 +119,70 @@ public final class MetaSimServer: Service, Sendable {
             core.closeAll()
             while core.connectionCount > 0 { try? await _Concurrency.Task.sleep(for: .milliseconds(5)) }
         }
-        SocketFile.remove(path, ifIdentity: socketIdentity)
+        if ownSocket != nil { SocketFile.remove(path, ifIdentity: ownSocket) }
+        serving.withLock { $0 = nil }
         logger.info("stopped")
+    }
+
+    /// Reloads (SIGHUP): `load` reads the configuration again; the world catalog is loaded and
+    /// the policies folder checked from it, then swapped in. Connections and open sessions are
+    /// kept (a session keeps the world it was opened with); new connections and new sessions
+    /// get the new limits. Settings that need a restart (the socket) keep their running value,
+    /// with a warning. Anything that fails (the file's validation, a missing worlds folder, a
+    /// policies path that is not a folder) keeps the running configuration and logs why. Tells
+    /// the service manager `RELOADING=1`, then `READY=1`. Returns whether the new configuration
+    /// is running. One reload at a time.
+    @discardableResult
+    public func reload(_ load: () throws(ServerError) -> ServerConfiguration) async -> Bool {
+        guard let (core, heartbeat) = serving.withLock({ $0 }) else {
+            logger.warning("reload ignored: the server is not serving")
+            return false
+        }
+        guard !reloading.exchange(true, ordering: .acquiringAndReleasing) else {
+            logger.warning("reload ignored: a reload is already running")
+            return false
+        }
+        defer { reloading.store(false, ordering: .releasing) }
+        notifier?.notify("RELOADING=1", SystemdNotifier.monotonicField(), "STATUS=reloading")
+        logger.notice("reloading: configuration, world catalog, policies folder")
+        do throws(ServerError) {
+            var next = try load()
+            let current = core.configuration
+            for key in next.restartOnlyDifferences(from: current) {
+                logger.warning("reload: \(key) changed; it takes a restart to apply (keeping the running value)")
+            }
+            next.socketPath = current.socketPath
+            next.inheritedSocket = current.inheritedSocket
+            let (directory, policies) = try Self.load(next, logger: logger)
+            core.replace(configuration: next, directory: directory)
+            logger.notice("reloaded", metadata: ["worlds": "\(directory.ordered.count)", "root": "\(directory.root)"])
+            logPolicies(policies, next)
+            heartbeat?.announce("READY=1")
+            return true
+        } catch {
+            for line in error.lines { logger.error("reload: \(line)") }
+            logger.error("reload failed: keeping the running configuration")
+            notifier?.notify("READY=1", "STATUS=reload failed (see the log); running the previous configuration")
+            return false
+        }
+    }
+
+    /// The catalog and the policies folder of a configuration.
+    private static func load(_ c: ServerConfiguration, logger: Logger) throws(ServerError) -> (WorldDirectory, PolicyFolder) {
+        guard let root = WorldCatalog.defaultRoot(explicit: c.worldsRoot) else {
+            throw ServerError.catalog("no worlds folder found (give --worlds DIR)")
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ServerError.catalog("\(root): the worlds folder does not exist")
+        }
+        let policies = try c.policiesRoot.map { path throws(ServerError) in try PolicyFolder.check(path) } ?? .absent
+        return (WorldDirectory(root: root, logger: logger), policies)
+    }
+
+    private func logPolicies(_ policies: PolicyFolder, _ c: ServerConfiguration) {
+        guard let path = c.policiesRoot else { return }
+        logger.info("policies folder: \(policies.summary)", metadata: ["policies": "\(path)"])
     }
 
     /// Binds and listens on `path` (a stale socket file replaced; mode 0660).
@@ -114,13 +205,15 @@ public final class MetaSimServer: Service, Sendable {
         return fd
     }
 
-    /// The acceptor loop: a thread per connection, or `server_busy` at the limit.
-    private func accept(_ listener: Int32, core: ServerCore) {
+    /// The acceptor loop: a thread per connection, or `server_busy` at the limit. With a
+    /// watchdog it wakes every `turnMilliseconds` to record that it still turns.
+    private func accept(_ listener: Int32, core: ServerCore, turnMilliseconds: Int32) {
         var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0), pollfd(fd: stopFD, events: Int16(POLLIN), revents: 0)]
         while !stopping.load(ordering: .acquiring) {
+            core.acceptorTurn.store(Socket.monotonicMilliseconds(), ordering: .releasing)
             fds[0].revents = 0
             fds[1].revents = 0
-            _ = Socket.poll(&fds, timeout: -1)
+            _ = Socket.poll(&fds, timeout: turnMilliseconds)
             if fds[1].revents != 0 { break }
             guard fds[0].revents != 0 else { continue }
             let fd = Glibc.accept(listener, nil, nil)
@@ -129,7 +222,7 @@ public final class MetaSimServer: Service, Sendable {
             let connection = Connection(fd: fd, core: core, logger: logger)
             guard core.register(connection) else {
                 var w = FrameWriter(capacity: 256)
-                let reply = ErrorReply(code: .serverBusy, message: "the server has \(configuration.maxConnections) connections (its limit)", fatal: true)
+                let reply = ErrorReply(code: .serverBusy, message: "the server has \(core.configuration.maxConnections) connections (its limit)", fatal: true)
                 let f = w.beginFrame(kind: 0, flags: [.response, .error], id: 0, meta: MetaCoding.encode(reply))
                 w.endFrame(f)
                 _ = Socket.sendAll(fd, w.bytes)

@@ -7,8 +7,14 @@ import Glibc
 public struct ServerConfiguration: Sendable {
     /// The Unix-domain socket the server binds (unless it adopts an inherited one).
     public var socketPath: String
+    /// A listening socket inherited from the service manager (socket activation), adopted
+    /// instead of binding `socketPath`; the server neither changes its mode nor removes it.
+    public var inheritedSocket: Int32?
     /// The world catalog folder; nil means the catalog's default search.
     public var worldsRoot: String?
+    /// The meta-learning policies folder (checked at start and reload: a folder or absent;
+    /// loading checkpoints from it belongs to the meta-policy daemon, not yet here).
+    public var policiesRoot: String? = ServerConfiguration.defaultPolicies
     /// Largest frame (length prefix) a client may send: frames above it close the connection.
     public var maxFrame = 16 << 20
     public var maxConnections = 1024
@@ -26,6 +32,17 @@ public struct ServerConfiguration: Sendable {
     public init(socketPath: String, worldsRoot: String? = nil) {
         self.socketPath = socketPath
         self.worldsRoot = worldsRoot
+    }
+
+    /// Under systemd's `StateDirectory=metasim`.
+    public static let defaultPolicies = "/var/lib/metasim/policies"
+
+    /// Settings a reload cannot change (the socket is bound).
+    public static let restartOnly = ["socket"]
+
+    /// `restartOnly` settings whose value differs in `other`.
+    func restartOnlyDifferences(from other: ServerConfiguration) -> [String] {
+        socketPath != other.socketPath ? ["socket"] : []
     }
 
     public static var coreCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }

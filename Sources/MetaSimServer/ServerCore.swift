@@ -5,11 +5,15 @@ import Synchronization
 
 /// What every connection of one server shares: configuration, the world directory, the session
 /// registry (for observers and status), the live connections (for draining) and counters.
+/// The configuration and the directory are swapped together by a reload: connections read them
+/// when they need them (a new connection its frame limit and idle timeout, `open` its limits),
+/// open sessions keep the world definition they were opened with.
 final class ServerCore: Sendable {
-    let configuration: ServerConfiguration
     let logger: Logger
     let started = ContinuousClock.now
-    private let directoryBox: Mutex<WorldDirectory>
+    private let running: Mutex<(configuration: ServerConfiguration, directory: WorldDirectory)>
+    /// When the accepting loop last went round (monotonic milliseconds): the watchdog's proof of life.
+    let acceptorTurn = Atomic<Int64>(0)
     private let sessionBox = Mutex<[UInt32: Session]>([:])
     private let connectionBox = Mutex<[ObjectIdentifier: Connection]>([:])
     private let nextSessionID = Atomic<UInt32>(1)
@@ -19,14 +23,18 @@ final class ServerCore: Sendable {
     let draining = Atomic<Bool>(false)
 
     init(configuration: ServerConfiguration, directory: WorldDirectory, logger: Logger) {
-        self.configuration = configuration
         self.logger = logger
-        directoryBox = Mutex(directory)
+        running = Mutex((configuration, directory))
     }
 
-    var directory: WorldDirectory { directoryBox.withLock { $0 } }
+    var configuration: ServerConfiguration { running.withLock { $0.configuration } }
 
-    func replaceDirectory(_ d: WorldDirectory) { directoryBox.withLock { $0 = d } }
+    var directory: WorldDirectory { running.withLock { $0.directory } }
+
+    /// A reload: both at once, so that no request sees a new catalog with old limits.
+    func replace(configuration: ServerConfiguration, directory: WorldDirectory) {
+        running.withLock { $0 = (configuration, directory) }
+    }
 
     // MARK: Sessions
 
@@ -49,8 +57,9 @@ final class ServerCore: Sendable {
 
     /// Registers a new connection; false (not registered) at the connection limit.
     func register(_ connection: Connection) -> Bool {
-        connectionBox.withLock { c in
-            guard c.count < configuration.maxConnections else { return false }
+        let limit = configuration.maxConnections
+        return connectionBox.withLock { c in
+            guard c.count < limit else { return false }
             c[ObjectIdentifier(connection)] = connection
             return true
         }

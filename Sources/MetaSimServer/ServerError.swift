@@ -9,12 +9,24 @@ public enum ServerError: Error, CustomStringConvertible, Sendable {
     case catalog(String)
     /// The configuration file has errors (each `path:line:column: error: key.path: message`).
     case configuration([Diagnostic])
+    /// The sockets passed by the service manager (socket activation) cannot be used.
+    case activation(String)
+    /// The policies folder setting names something that is not a readable folder.
+    case policies(path: String, message: String)
+
+    /// One line per problem (for logs that show one event per line).
+    public var lines: [String] {
+        if case .configuration(let diagnostics) = self { return diagnostics.map(\.description) }
+        return [description]
+    }
 
     public var description: String {
         switch self {
         case .socket(let path, let message): return "\(path): error: \(message)"
         case .catalog(let message): return "error: \(message)"
         case .configuration(let diagnostics): return diagnostics.map(\.description).joined(separator: "\n")
+        case .activation(let message): return "socket activation: error: \(message)"
+        case .policies(let path, let message): return "\(path): error: policies: \(message)"
         }
     }
 }

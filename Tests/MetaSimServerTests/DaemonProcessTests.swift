@@ -24,10 +24,24 @@ final class DaemonProcess {
     let stderr = Pipe()
     let socket: String
 
-    init(socket: String, arguments: [String] = []) throws {
+    /// `worlds`: the `--worlds` flag (nil: none, the configuration file's); `environment`: added
+    /// to the test's; `journal`: `JOURNAL_STREAM` names the stderr pipe, as systemd does.
+    init(socket: String, arguments: [String] = [], worlds: String? = worldsRoot, environment: [String: String] = [:],
+         journal: Bool = false) throws {
         self.socket = socket
-        process.executableURL = URL(fileURLWithPath: try productPath("metasimd"))
-        process.arguments = ["--socket", socket, "--worlds", worldsRoot, "--log-level", "info"] + arguments
+        let daemon = try productPath("metasimd")
+        let daemonArguments = ["--socket", socket] + (worlds.map { ["--worlds", $0] } ?? []) + ["--log-level", "info"] + arguments
+        var environment = environment
+        if journal {
+            var st = stat()
+            fstat(stderr.fileHandleForWriting.fileDescriptor, &st)
+            environment["JOURNAL_STREAM"] = "\(st.st_dev):\(st.st_ino)"
+        }
+        process.executableURL = URL(fileURLWithPath: daemon)
+        process.arguments = daemonArguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardError = stderr
         process.standardOutput = FileHandle.nullDevice
         try process.run()

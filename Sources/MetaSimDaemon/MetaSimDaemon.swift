@@ -1,0 +1,171 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MetaSimServer
+import ServiceLifecycle
+import UnixSignals
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `metasimd`: the metasim daemon. Serves the world catalog over protocol v1 on a Unix-domain
+/// socket (docs/protocol.md), its own or one inherited from systemd (socket activation).
+/// Foreground; logs to stderr (journald-friendly); tells systemd about readiness, status,
+/// reloads and stopping (`NOTIFY_SOCKET`) and pings its watchdog; SIGHUP reloads the
+/// configuration, the catalog and the policies folder; SIGTERM or SIGINT drains and exits 0.
+/// See docs/operations.md.
+@main
+struct MetaSimDaemon: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "metasimd",
+        abstract: "The metasim daemon: worlds served over a Unix-domain socket (protocol v1).",
+        discussion: """
+            Under systemd: socket activation (LISTEN_FDS, a socket named "metasim" or the only one), \
+            readiness, status and watchdog (NOTIFY_SOCKET, WATCHDOG_USEC). SIGHUP reloads the \
+            configuration, the world catalog and the policies folder; SIGTERM drains and exits 0.
+            """,
+        version: MetaSimServer.version
+    )
+
+    static let defaultSocket = "/run/metasim/metasim.sock"
+    static let defaultConfig = "/etc/metasim/metasimd.yaml"
+
+    @Option(help: "The socket to listen on when not socket-activated (default: the configuration's, else \(defaultSocket)).")
+    var socket: String?
+
+    @Option(help: "The world catalog folder (default: the configuration's, else the catalog search).")
+    var worlds: String?
+
+    @Option(help: "The policies folder, checked to be a folder or absent (default: the configuration's, else \(ServerConfiguration.defaultPolicies)).")
+    var policies: String?
+
+    @Option(help: "Configuration file (default: \(defaultConfig) if it exists); read again on SIGHUP.")
+    var config: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String?
+
+    @Option(help: "Close connections idle this many seconds (0: never).")
+    var idleTimeout: Double?
+
+    func validate() throws {
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError("--log-level must be one of: \(ConfigurationFile.logLevels.joined(separator: ", "))")
+        }
+        if let idleTimeout, idleTimeout < 0 { throw ValidationError("--idle-timeout must be >= 0") }
+    }
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let level = LogLevelSetting(Logger.Level(rawValue: logLevel ?? "info") ?? .info)
+        let journal = JournalLogHandler.stderrIsJournal(environment: environment)
+        LoggingSystem.bootstrap { label in JournalLogHandler(label: label, setting: level, journal: journal) }
+        let logger = Logger(label: "metasimd")
+
+        let options = Settings(socket: socket, worlds: worlds, policies: policies, config: config,
+                               logLevel: logLevel, idleTimeout: idleTimeout)
+        var settings: ServerConfiguration
+        do {
+            let loaded = try options.load()
+            settings = loaded.configuration
+            level.level = loaded.level
+        } catch {
+            for line in error.lines { logger.error("\(line)") }
+            throw ExitCode(78)  // EX_CONFIG
+        }
+        do {
+            if let inherited = try SocketActivation.inheritedSocket(environment: environment) {
+                settings.inheritedSocket = inherited.descriptor
+            }
+        } catch {
+            logger.critical("\(error.description)")
+            throw ExitCode(1)
+        }
+
+        raiseFileLimit(logger: logger)
+        let notifier = SystemdNotifier(environment: environment, logger: logger)
+        let server = MetaSimServer(configuration: settings, logger: logger, notifier: notifier)
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let reloader = ReloadService(hangups: hangups, server: server, settings: options, level: level)
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: server, successTerminationBehavior: .gracefullyShutdownGroup),
+                // Shut down first (services stop in reverse order): no reload during the drain.
+                .init(service: reloader, successTerminationBehavior: .ignore),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        ))
+        do {
+            try await group.run()
+        } catch let error as ServerError {
+            for line in error.lines { logger.critical("\(line)") }
+            switch error {
+            case .configuration, .policies: throw ExitCode(78)
+            default: throw ExitCode(1)
+            }
+        }
+    }
+}
+
+/// The flags, and how they combine with the configuration file: at start and on each reload.
+struct Settings: Sendable {
+    var socket: String?
+    var worlds: String?
+    var policies: String?
+    var config: String?
+    var logLevel: String?
+    var idleTimeout: Double?
+
+    /// The file named by `--config`, else the default one if it exists (looked for each time).
+    var configPath: String? {
+        config ?? (FileManager.default.fileExists(atPath: MetaSimDaemon.defaultConfig) ? MetaSimDaemon.defaultConfig : nil)
+    }
+
+    /// Defaults, then the configuration file, then the flags.
+    func load() throws(ServerError) -> (configuration: ServerConfiguration, level: Logger.Level) {
+        var file = ConfigurationFile()
+        if let configPath { file = try ConfigurationFile.load(contentsOfFile: configPath) }
+        var settings = ServerConfiguration(socketPath: MetaSimDaemon.defaultSocket)
+        file.apply(to: &settings)
+        if let socket { settings.socketPath = socket }
+        if let worlds { settings.worldsRoot = worlds }
+        if let policies { settings.policiesRoot = policies }
+        if let idleTimeout { settings.idleTimeout = idleTimeout == 0 ? nil : .nanoseconds(Int64(idleTimeout * 1e9)) }
+        let level = Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info
+        return (settings, level)
+    }
+}
+
+/// SIGHUP (`systemctl reload metasimd`): the configuration, the catalog and the policies
+/// folder are loaded again; a reload that fails keeps everything as it was.
+struct ReloadService: Service {
+    let hangups: UnixSignalsSequence
+    let server: MetaSimServer
+    let settings: Settings
+    let level: LogLevelSetting
+
+    func run() async {
+        for await _ in hangups.cancelOnGracefulShutdown() {
+            var newLevel: Logger.Level?
+            let reloaded = await server.reload { () throws(ServerError) -> ServerConfiguration in
+                let loaded = try settings.load()
+                newLevel = loaded.level
+                return loaded.configuration
+            }
+            if reloaded, let newLevel { level.level = newLevel }
+        }
+    }
+}
+
+/// Each connection is a file descriptor: raise the soft limit to the hard one so the daemon can
+/// hold its configured connections (the soft limit is often 1024).
+func raiseFileLimit(logger: Logger) {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    let old = limit.rlim_cur
+    limit.rlim_cur = limit.rlim_max
+    if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
+        logger.debug("open file limit raised from \(old) to \(limit.rlim_cur)")
+    }
+}
