@@ -169,7 +169,7 @@ struct BatchRunnerTests {
             try BatchRunner(plan: plan, folder: root + "/out", jobs: 2).run(resume: false)
         } throws: { error in
             guard let e = error as? BatchError, case .policyUnavailable(let d) = e else { return false }
-            return d.line == 4 && d.keyPath == "policies[1]" && e.description.contains("need the MetaLearning module")
+            return d.line == 4 && d.keyPath == "policies[1]" && e.description.contains("not wired into batches yet")
         }
         #expect(!FileManager.default.fileExists(atPath: root + "/out"))
     }

@@ -40,7 +40,7 @@ public struct BatchRunner: Sendable {
         self.jobs = max(1, jobs)
     }
 
-    public static let checkpointUnavailable = "checkpoint policies need the MetaLearning module: not available in this build"
+    public static let checkpointUnavailable = "checkpoint policies are not wired into batches yet (the MetaLearning module is not connected to the batch runner)"
 
     /// Runs (or, with `resume`, finishes) the shard and writes its outputs. Returns the results of
     /// every unit of the shard, in canonical order. `progress` is called on the calling thread
