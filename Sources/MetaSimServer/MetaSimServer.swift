@@ -217,7 +217,14 @@ public final class MetaSimServer: Service, Sendable {
             if fds[1].revents != 0 { break }
             guard fds[0].revents != 0 else { continue }
             let fd = Glibc.accept(listener, nil, nil)
-            guard fd >= 0 else { continue }
+            guard fd >= 0 else {
+                // Out of descriptors (EMFILE) leaves the listener readable: back off instead of spinning.
+                if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM {
+                    logger.warning("accept: \(String(cString: strerror(errno))); retrying in 50 ms")
+                    usleep(50_000)
+                }
+                continue
+            }
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             let connection = Connection(fd: fd, core: core, logger: logger)
             guard core.register(connection) else {
