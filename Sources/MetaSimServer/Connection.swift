@@ -181,6 +181,10 @@ final class Connection: @unchecked Sendable {
         for e in events {
             guard e.withUnsafeBytes({ Socket.sendAll(fd, $0) }) else { return false }
         }
+        // A closed session's stream has ended: let go of it (and of its worlds).
+        if !events.isEmpty, !observing.isEmpty {
+            observing = observing.filter { !$0.value.session.links.withLock { $0.closed } }
+        }
         return true
     }
 
