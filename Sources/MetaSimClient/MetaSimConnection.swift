@@ -16,15 +16,11 @@ public final class MetaSimConnection {
     let fd: Int32
     private var nextID: UInt32 = 1
     var writer = FrameWriter(capacity: 1 << 16)
-    private var readBuffer: UnsafeMutableRawBufferPointer
-    /// The last frame read: header and the bounds of its meta and data in `readBuffer`.
-    private(set) var lastHeader = FrameHeader(kind: 0, flags: [], id: 0, metaLength: 0)
-    private var lastLength = 0
-    /// Buffered bytes not yet consumed: readBuffer[readStart..<readEnd]; the last frame starts
-    /// (after its length prefix) at frameStart.
-    private var readStart = 0
-    private var readEnd = 0
-    private var frameStart = 0
+    private var reader = FrameReader(maxFrame: 1 << 30)
+    /// The last frame read (its views are valid until the next read).
+    private var last = FrameView(header: FrameHeader(kind: 0, flags: [], id: 0, metaLength: 0),
+                                 meta: UnsafeRawBufferPointer(start: nil, count: 0), data: UnsafeRawBufferPointer(start: nil, count: 0))
+    var lastHeader: FrameHeader { last.header }
     /// Events received while waiting for a response (observer streams), oldest first.
     public var pendingEvents: [ReceivedFrame] = []
 
@@ -34,7 +30,6 @@ public final class MetaSimConnection {
     public init(socketPath: String, client: String = "metasim-swift", retryFor seconds: Double = 0,
                 protocol version: ProtocolVersion = .current, greet: Bool = true) throws(ClientError) {
         self.socketPath = socketPath
-        readBuffer = .allocate(byteCount: 1 << 16, alignment: 16)
         var deadline = timespec()
         clock_gettime(CLOCK_MONOTONIC, &deadline)
         let end = Double(deadline.tv_sec) + Double(deadline.tv_nsec) / 1e9 + seconds
@@ -47,7 +42,6 @@ public final class MetaSimConnection {
                 var now = timespec()
                 clock_gettime(CLOCK_MONOTONIC, &now)
                 if Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 >= end {
-                    readBuffer.deallocate()
                     throw error
                 }
                 usleep(10_000)
@@ -60,7 +54,6 @@ public final class MetaSimConnection {
 
     deinit {
         close(fd)
-        readBuffer.deallocate()
     }
 
     static func connect(_ path: String) throws(ClientError) -> Int32 {
@@ -122,60 +115,31 @@ public final class MetaSimConnection {
         }
     }
 
-    /// Makes at least `count` bytes available from `readStart`, reading as much as the socket
-    /// has (one recv per round trip in the usual case).
-    private func ensure(_ count: Int) throws(ClientError) {
-        if readStart + count > readBuffer.count {
-            // Move the unread bytes to the front, growing the buffer if the frame needs it.
-            let unread = readEnd - readStart
-            if count > readBuffer.count {
-                let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 2 * readBuffer.count), alignment: 16)
-                bigger.baseAddress!.copyMemory(from: readBuffer.baseAddress! + readStart, byteCount: unread)
-                readBuffer.deallocate()
-                readBuffer = bigger
-            } else if unread > 0 {
-                readBuffer.baseAddress!.copyMemory(from: readBuffer.baseAddress! + readStart, byteCount: unread)
+    /// Reads the next frame; `lastMeta`/`lastData` view it (valid until the next read). Reads
+    /// as much as the socket has: one recv per reply in the usual case.
+    func readFrame() throws(ClientError) {
+        while true {
+            let next: FrameView?
+            do { next = try reader.next() } catch { throw .protocolViolation(error.message) }
+            if let frame = next {
+                guard frame.header.metaLength != UInt32.max else { throw .protocolViolation("metadata past the frame") }
+                last = frame
+                return
             }
-            readStart = 0
-            readEnd = unread
-        }
-        while readEnd - readStart < count {
-            let n = recv(fd, readBuffer.baseAddress! + readEnd, readBuffer.count - readEnd, 0)
+            let space = reader.spaceForReceive()
+            let n = recv(fd, space.baseAddress!, space.count, 0)
             if n == 0 { throw .closed }
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == ECONNRESET { throw .closed }
                 throw .io("recv: \(String(cString: strerror(errno)))")
             }
-            readEnd += n
+            reader.didReceive(n)
         }
     }
 
-    /// Reads the next frame into the receive buffer; `lastMeta`/`lastData` view it (valid until
-    /// the next read).
-    func readFrame() throws(ClientError) {
-        if readStart == readEnd { readStart = 0; readEnd = 0 }
-        try ensure(4)
-        let length = Int(UnsafeRawBufferPointer(readBuffer).loadLE(UInt32.self, at: readStart))
-        guard length >= FrameHeader.size, length <= 1 << 30 else { throw .protocolViolation("frame length \(length)") }
-        try ensure(4 + length)
-        frameStart = readStart + 4
-        readStart += 4 + length
-        let frame = UnsafeRawBufferPointer(rebasing: readBuffer[frameStart..<(frameStart + length)])
-        let header = FrameHeader(frame)
-        guard Int(header.metaLength) <= length - FrameHeader.size else { throw .protocolViolation("metadata past the frame") }
-        lastHeader = header
-        lastLength = length
-    }
-
-    var lastMeta: UnsafeRawBufferPointer {
-        let m = frameStart + FrameHeader.size
-        return UnsafeRawBufferPointer(rebasing: readBuffer[m..<(m + Int(lastHeader.metaLength))])
-    }
-
-    var lastData: UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: readBuffer[(frameStart + FrameHeader.size + Int(lastHeader.metaLength))..<(frameStart + lastLength)])
-    }
+    var lastMeta: UnsafeRawBufferPointer { last.meta }
+    var lastData: UnsafeRawBufferPointer { last.data }
 
     var lastFrame: ReceivedFrame { ReceivedFrame(header: lastHeader, meta: Array(lastMeta), data: Array(lastData)) }
 

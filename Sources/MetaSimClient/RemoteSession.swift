@@ -48,17 +48,16 @@ public final class RemoteSession {
     /// One step with packed little-endian actions of `dtype` (as the protocol sends them).
     public func step(raw actions: UnsafeRawBufferPointer, dtype: ActionDType) throws(ClientError) {
         let c = connection
-        let id = c.makeID()
+        let requestID = c.makeID()
         c.writer.removeAll()
-        let start = c.writer.beginFrame(kind: MessageKind.step.rawValue, flags: [], id: id, meta: [])
-        c.writer.append(info.session)
-        c.writer.append(UInt32(count))
-        c.writer.append(dtype.rawValue)
-        c.writer.append(UInt32(0))
+        let start = c.writer.beginFrame(kind: MessageKind.step.rawValue, flags: [], id: requestID, meta: [])
+        let layout = StepRequestLayout(session: id, count: count, dtype: dtype, actionSize: actionSize)
+        let header = c.writer.appendZeros(StepRequestLayout.headerSize)
+        layout.writeHeader(into: c.writer.region(header, StepRequestLayout.headerSize))
         c.writer.append(actions)
         c.writer.endFrame(start)
         try c.writeAll(c.writer.bytes)
-        try c.awaitResponse(id)
+        try c.awaitResponse(requestID)
         try read(c.lastData)
     }
 

@@ -6,7 +6,7 @@ import MetaSimProtocol
 extension Connection {
     /// Answers one request (the answer goes into `out`). False when the connection must close
     /// after the answers built so far are sent.
-    func handle(_ frame: InboundFrame) -> Bool {
+    func handle(_ frame: FrameView) -> Bool {
         let h = frame.header
         do {
             if h.metaLength == UInt32.max {
@@ -32,7 +32,7 @@ extension Connection {
         return true
     }
 
-    private func meta<T: Decodable>(_ type: T.Type, _ frame: InboundFrame, keys: Set<String>) throws(RequestFailure) -> T {
+    private func meta<T: Decodable>(_ type: T.Type, _ frame: FrameView, keys: Set<String>) throws(RequestFailure) -> T {
         do { return try MetaCoding.decode(type, from: frame.meta, keys: keys) } catch {
             throw RequestFailure(.badRequest, error.message)
         }
@@ -44,11 +44,11 @@ extension Connection {
         throw RequestFailure(.unknownSession, "no open session \(id)")
     }
 
-    private func requireEmptyMeta(_ frame: InboundFrame) throws(RequestFailure) {
+    private func requireEmptyMeta(_ frame: FrameView) throws(RequestFailure) {
         _ = try meta(EmptyMeta.self, frame, keys: [])
     }
 
-    private func dispatch(_ kind: MessageKind, _ frame: InboundFrame) throws(RequestFailure) {
+    private func dispatch(_ kind: MessageKind, _ frame: FrameView) throws(RequestFailure) {
         let id = frame.header.id
         switch kind {
         case .hello:
@@ -114,7 +114,7 @@ extension Connection {
 
     // MARK: Open
 
-    private func open(_ frame: InboundFrame) throws(RequestFailure) {
+    private func open(_ frame: FrameView) throws(RequestFailure) {
         let r = try meta(OpenRequest.self, frame, keys: OpenRequest.keys)
         let config = core.configuration
         let count = r.batch ?? 1
@@ -182,7 +182,7 @@ extension Connection {
 
     // MARK: Step
 
-    private func step(_ frame: InboundFrame) throws(RequestFailure) {
+    private func step(_ frame: FrameView) throws(RequestFailure) {
         if frame.header.metaLength != 0 { throw RequestFailure(.badRequest, "step metadata must be empty") }
         guard frame.data.count >= 4 else {
             throw RequestFailure(.badShape, "step data of \(frame.data.count) bytes is shorter than its 16-byte header")
@@ -197,7 +197,7 @@ extension Connection {
 
     // MARK: Observers
 
-    private func observe(_ frame: InboundFrame) throws(RequestFailure) {
+    private func observe(_ frame: FrameView) throws(RequestFailure) {
         let r = try meta(SessionRequest.self, frame, keys: SessionRequest.keys)
         guard let session = core.session(r.session) else { throw RequestFailure(.unknownSession, "no open session \(r.session)") }
         if observing[r.session] != nil { throw RequestFailure(.badRequest, "this connection already observes session \(r.session)") }

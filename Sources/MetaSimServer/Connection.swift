@@ -17,7 +17,7 @@ final class Connection: @unchecked Sendable {
     /// Wakes the thread from `poll` (drain, observer events, subscription requests).
     private let wakeFD: Int32
     private let wakeWriteFD: Int32
-    private var decoder: FrameDecoder
+    private var decoder: FrameReader
     /// Answers being built; sent when the frames at hand are answered.
     var out = FrameWriter(capacity: 1 << 16)
     var greeted = false
@@ -41,7 +41,7 @@ final class Connection: @unchecked Sendable {
         self.core = core
         self.logger = logger
         (wakeFD, wakeWriteFD) = Socket.makeWakePipe()
-        decoder = FrameDecoder(maxFrame: core.configuration.maxFrame)
+        decoder = FrameReader(maxFrame: core.configuration.maxFrame)
         self.logger[metadataKey: "connection"] = "\(fd)"
     }
 
@@ -148,7 +148,7 @@ final class Connection: @unchecked Sendable {
     /// Answers every complete frame in the buffer. False when the connection must close.
     private func serveBuffered() -> Bool {
         while true {
-            let frame: InboundFrame?
+            let frame: FrameView?
             do { frame = try decoder.next() } catch {
                 logger.info("framing violation, closing: \(error.message)")
                 let failure = RequestFailure(error.code, error.message, fatal: true)

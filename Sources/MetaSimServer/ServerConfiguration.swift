@@ -37,10 +37,7 @@ public struct ServerConfiguration: Sendable {
     /// Under systemd's `StateDirectory=metasim`.
     public static let defaultPolicies = "/var/lib/metasim/policies"
 
-    /// Settings a reload cannot change (the socket is bound).
-    public static let restartOnly = ["socket"]
-
-    /// `restartOnly` settings whose value differs in `other`.
+    /// Settings a reload cannot change (only the socket: it is bound) whose value differs in `other`.
     func restartOnlyDifferences(from other: ServerConfiguration) -> [String] {
         socketPath != other.socketPath ? ["socket"] : []
     }

@@ -1,41 +1,44 @@
-import MetaSimProtocol
+/// One frame as read off a connection: its header and views of its metadata and data in the
+/// reader's buffer (valid until the reader receives again).
+public struct FrameView {
+    public var header: FrameHeader
+    public var meta: UnsafeRawBufferPointer
+    public var data: UnsafeRawBufferPointer
 
-/// One request frame as read off a connection: its header and views of its metadata and data
-/// in the connection's read buffer (valid until the connection reads again).
-struct InboundFrame {
-    var header: FrameHeader
-    var meta: UnsafeRawBufferPointer
-    var data: UnsafeRawBufferPointer
+    public init(header: FrameHeader, meta: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer) {
+        self.header = header
+        self.meta = meta
+        self.data = data
+    }
 }
 
 /// A length prefix the stream cannot continue after.
-struct FramingViolation: Error {
-    var id: UInt32
-    var code: ErrorCode
-    var message: String
+public struct FramingViolation: Error, Sendable {
+    public var id: UInt32
+    public var code: ErrorCode
+    public var message: String
 }
 
-/// A connection's receive buffer and the frames in it. A length above the maximum, or below the
-/// header's size, is a framing violation (the connection gets a fatal error and is closed).
-/// Metadata running past its frame is the request's problem, not the stream's: that frame comes
-/// out with `metaLength == UInt32.max`, answered with `bad_frame`, and the stream goes on.
-struct FrameDecoder: ~Copyable {
-    let maxFrame: Int
+/// A connection's receive buffer and the frames in it, for the server and the client alike:
+/// receive into `spaceForReceive()`, report with `didReceive`, take frames with `next()`. A length
+/// above the maximum, or below the header's size, is a framing violation (the stream cannot go
+/// on). Metadata running past its frame is the frame's problem, not the stream's: that frame
+/// comes out with `metaLength == UInt32.max` (the server answers it with `bad_frame`).
+public struct FrameReader: ~Copyable {
+    public let maxFrame: Int
     private(set) var buffer: UnsafeMutableRawBufferPointer
     private var start = 0
     private var end = 0
 
-    init(maxFrame: Int) {
+    public init(maxFrame: Int) {
         self.maxFrame = maxFrame
         buffer = .allocate(byteCount: 1 << 16, alignment: 16)
     }
 
     deinit { buffer.deallocate() }
 
-    var hasBufferedBytes: Bool { end > start }
-
     /// Free space at the end of the buffer for the next receive (compacting or growing first).
-    mutating func spaceForReceive() -> UnsafeMutableRawBufferPointer {
+    public mutating func spaceForReceive() -> UnsafeMutableRawBufferPointer {
         if start == end { start = 0; end = 0 }
         if end == buffer.count {
             let unread = end - start
@@ -59,10 +62,10 @@ struct FrameDecoder: ~Copyable {
         return UnsafeMutableRawBufferPointer(rebasing: buffer[end...])
     }
 
-    mutating func didReceive(_ n: Int) { end += n }
+    public mutating func didReceive(_ n: Int) { end += n }
 
     /// The next whole frame (consumed), or nil if it has not all arrived.
-    mutating func next() throws(FramingViolation) -> InboundFrame? {
+    public mutating func next() throws(FramingViolation) -> FrameView? {
         let bytes = UnsafeRawBufferPointer(buffer)
         guard end - start >= 4 else { return nil }
         let length = Int(bytes.loadLE(UInt32.self, at: start))
@@ -80,10 +83,10 @@ struct FrameDecoder: ~Copyable {
         let body = UnsafeRawBufferPointer(rebasing: frame[FrameHeader.size...])
         guard Int(header.metaLength) <= body.count else {
             header.metaLength = UInt32.max
-            return InboundFrame(header: header, meta: UnsafeRawBufferPointer(start: nil, count: 0), data: UnsafeRawBufferPointer(start: nil, count: 0))
+            return FrameView(header: header, meta: UnsafeRawBufferPointer(start: nil, count: 0), data: UnsafeRawBufferPointer(start: nil, count: 0))
         }
         let m = Int(header.metaLength)
-        return InboundFrame(header: header, meta: UnsafeRawBufferPointer(rebasing: body[..<m]),
+        return FrameView(header: header, meta: UnsafeRawBufferPointer(rebasing: body[..<m]),
                             data: UnsafeRawBufferPointer(rebasing: body[m...]))
     }
 }
