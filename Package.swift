@@ -48,6 +48,7 @@ let package = Package(
                 "MetaSimCore",
                 "MetaSimYAML",
                 "MetaSimProtocol",
+                "MetaLearning",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -94,7 +95,7 @@ let package = Package(
         .testTarget(
             name: "MetaSimServerTests",
             dependencies: [
-                "MetaSimServer", "MetaSimClient", "MetaSimProtocol", "MetaSimCore",
+                "MetaSimServer", "MetaSimClient", "MetaSimProtocol", "MetaSimCore", "MetaLearning",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -14,6 +14,8 @@ public struct Adaptation: Sendable {
     public var deterministicReturns: [Double] = []
     /// Wall time of each inner step (sampling, baseline, gradient, update), in seconds.
     public var stepSeconds: [Double] = []
+    /// True when `cancel` stopped the run early (the trajectory so far is kept).
+    public var cancelled = false
 
     public var final: [Double] { parameters[parameters.count - 1] }
 }
@@ -46,7 +48,10 @@ public struct Adapter: Sendable {
     /// episodes with the final parameters (their mean return is `returns.last`).
     /// With `deterministicEpisodes` > 0, also scores every θ_k acting deterministically on that
     /// many episodes (separate seeds; these episodes are not used for adaptation).
-    public func run(from start: [Double], seed: UInt64, evaluateFinal: Bool, deterministicEpisodes: Int = 0) throws(WorldError) -> Adaptation {
+    /// `progress` is called after each inner step with (steps done, the step's episodes);
+    /// `cancel` is looked at between episode steps and stops the run early (`cancelled`).
+    public func run(from start: [Double], seed: UInt64, evaluateFinal: Bool, deterministicEpisodes: Int = 0,
+                    cancel: Cancellation? = nil, progress: (Int, Episodes) -> Void = { _, _ in }) throws(WorldError) -> Adaptation {
         var out = Adaptation()
         var theta = start
         out.parameters.append(theta)
@@ -59,25 +64,50 @@ public struct Adapter: Sendable {
         for k in 0..<inner.steps {
             try scoreDeterministic(k)
             let clock = ContinuousClock.now
-            let episodes = try sampler.collect(math: math, params: theta, count: inner.episodes, seed: Self.episodeSeed(seed, step: k))
-            let batch = episodes.sampleBatch(weights: Advantages.gae(episodes, gamma: inner.gamma, lambda: inner.lambda))
-            let g = math.surrogate(theta, batch: batch).gradient
-            let alpha = learningRate(step: k)
-            for i in 0..<theta.count { theta[i] -= alpha * g[i] }
+            let episodes = try sampler.collect(math: math, params: theta, count: inner.episodes, seed: Self.episodeSeed(seed, step: k),
+                                               cancel: cancel)
+            if cancel?.isCancelled == true {
+                out.cancelled = true
+                return out
+            }
+            let batch = update(&theta, episodes: episodes, step: k)
             out.stepSeconds.append(Self.seconds(since: clock))
             out.episodes.append(episodes)
             out.batches.append(batch)
             out.returns.append(episodes.meanReturn)
             out.parameters.append(theta)
+            progress(k + 1, episodes)
         }
         try scoreDeterministic(inner.steps)
         if evaluateFinal {
             let episodes = try sampler.collect(math: math, params: theta, count: inner.episodes,
-                                               seed: Self.episodeSeed(seed, step: inner.steps))
+                                               seed: Self.episodeSeed(seed, step: inner.steps), cancel: cancel)
+            if cancel?.isCancelled == true {
+                out.cancelled = true
+                return out
+            }
             out.episodes.append(episodes)
             out.returns.append(episodes.meanReturn)
         }
         return out
+    }
+
+    /// One inner step on `episodes` (sampled with `theta`): GAE advantages with the linear
+    /// baseline, normalized, and one SGD step of step k's learning rate on the REINFORCE
+    /// surrogate. Returns the sample batch it learned from.
+    @discardableResult
+    public func update(_ theta: inout [Double], episodes: Episodes, step k: Int) -> SampleBatch {
+        Self.update(&theta, episodes: episodes, math: math, inner: inner, learningRate: learningRate(step: k))
+    }
+
+    /// One inner step without a sampler: for episodes collected elsewhere (an external world).
+    @discardableResult
+    public static func update(_ theta: inout [Double], episodes: Episodes, math: PolicyMath, inner: InnerLoop,
+                              learningRate alpha: Double) -> SampleBatch {
+        let batch = episodes.sampleBatch(weights: Advantages.gae(episodes, gamma: inner.gamma, lambda: inner.lambda))
+        let g = math.surrogate(theta, batch: batch).gradient
+        for i in 0..<theta.count { theta[i] -= alpha * g[i] }
+        return batch
     }
 
     static func seconds(since start: ContinuousClock.Instant) -> Double {

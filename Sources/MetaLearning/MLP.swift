@@ -52,6 +52,7 @@ public struct MLP: Sendable, Equatable, Codable {
         /// layers, linear for the last).
         public var activations: [[Double]] = []
         public var output: [Double] { activations[activations.count - 1] }
+        public init() {}
     }
 
     /// Forward pass over `batch` inputs (batch × inputCount, row-major). `params` may be longer

@@ -24,7 +24,7 @@ public struct Sampler: Sendable {
 
     /// `count` episodes with `params` (Double flat parameters of `math`'s architecture).
     public func collect(math: PolicyMath, params: [Double], count: Int, seed: UInt64,
-                        deterministic: Bool = false) throws(WorldError) -> Episodes {
+                        deterministic: Bool = false, cancel: Cancellation? = nil) throws(WorldError) -> Episodes {
         let batch = try WorldBatch(program: program, count: count, threads: threads, seed: seed, autoReset: true)
         let arch = math.architecture
         precondition(batch.observationCount == arch.observationCount, "policy observation size does not match the world")
@@ -37,6 +37,7 @@ public struct Sampler: Sendable {
         var obs = [Double](repeating: 0, count: count * obsCount)
         var cache = MLP.Cache()
         for t in 0..<maxSteps where remaining > 0 {
+            if let cancel, cancel.isCancelled { break }
             for k in 0..<(count * obsCount) { obs[k] = Double(batch.observations[k]) }
             math.forward(params, observations: obs, count: count, cache: &cache)
             for i in 0..<count {

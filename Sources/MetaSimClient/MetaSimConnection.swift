@@ -160,12 +160,13 @@ public final class MetaSimConnection {
         }
     }
 
-    /// Waits for the response to `id` (events met on the way are queued); throws its error.
-    func awaitResponse(_ id: UInt32) throws(ClientError) {
+    /// Waits for the response to `id` (events met on the way are queued, or given to `onEvent`
+    /// when they belong to request `id`: adapt progress, run_episodes streams); throws its error.
+    func awaitResponse(_ id: UInt32, streaming: Bool = false, onEvent: (ReceivedFrame) -> Void = { _ in }) throws(ClientError) {
         while true {
             try readFrame()
             if lastHeader.flags.contains(.event) {
-                pendingEvents.append(lastFrame)
+                if streaming, lastHeader.id == id { onEvent(lastFrame) } else { pendingEvents.append(lastFrame) }
                 continue
             }
             if lastHeader.flags.contains(.error) {

@@ -63,6 +63,17 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     case close = 21
     case observe = 22
     case unobserve = 23
+    // Protocol 1.1: the meta-policy (docs/protocol.md, "Policies").
+    case listPolicies = 32
+    case adapt = 33
+    case act = 34
+    case runEpisodes = 35
+    case openExternal = 36
+    case record = 37
+    case savePolicy = 38
+
+    /// The minor protocol version that introduced this request.
+    public var sinceMinor: Int { rawValue >= 32 ? 1 : 0 }
 
     public var name: String {
         switch self {
@@ -77,6 +88,13 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
         case .close: "close"
         case .observe: "observe"
         case .unobserve: "unobserve"
+        case .listPolicies: "list_policies"
+        case .adapt: "adapt"
+        case .act: "act"
+        case .runEpisodes: "run_episodes"
+        case .openExternal: "open_external"
+        case .record: "record"
+        case .savePolicy: "save_policy"
         }
     }
 }
@@ -88,7 +106,7 @@ public struct ProtocolVersion: Sendable, Equatable, Codable, CustomStringConvert
     public var minor: Int
     public init(major: Int, minor: Int) { self.major = major; self.minor = minor }
 
-    public static let current = ProtocolVersion(major: 1, minor: 0)
+    public static let current = ProtocolVersion(major: 1, minor: 1)
 
     public var description: String { "\(major).\(minor)" }
 

@@ -156,8 +156,11 @@ public struct SessionReply: Codable, Sendable {
     public var discreteActions: Int?
     public var task: TaskInfo
     public var seed: UInt64
+    /// Protocol 1.1: true for an external session (the client runs the world), absent otherwise.
+    public var external: Bool?
     public init(session: UInt32, world: String, batch: Int, threads: Int, autoReset: Bool, observation: WireTensorSpec,
-                action: WireTensorSpec, discreteActions: Int?, task: TaskInfo, seed: UInt64) {
+                action: WireTensorSpec, discreteActions: Int?, task: TaskInfo, seed: UInt64, external: Bool? = nil) {
+        self.external = external
         self.session = session
         self.world = world
         self.batch = batch
@@ -169,7 +172,7 @@ public struct SessionReply: Codable, Sendable {
         self.task = task
         self.seed = seed
     }
-    enum CodingKeys: String, CodingKey { case session, world, batch, threads, autoReset = "auto_reset", observation, action, discreteActions = "discrete_actions", task, seed }
+    enum CodingKeys: String, CodingKey { case session, world, batch, threads, autoReset = "auto_reset", observation, action, discreteActions = "discrete_actions", task, seed, external }
 }
 
 /// Resets all instances (or `instances`): with `seeds` (one per listed instance) to those
@@ -224,8 +227,16 @@ public struct StatusReply: Codable, Sendable {
     public var steps: UInt64
     public var worlds: Int
     public var draining: Bool
+    /// Protocol 1.1: policies served, adaptations running and waiting for a worker.
+    public var policies: Int?
+    public var adaptations: Int?
+    public var adaptationsWaiting: Int?
     public init(server: String, protocol: ProtocolVersion, uptimeSeconds: Double, connections: Int, sessions: Int,
-                instances: Int, observers: Int, requests: UInt64, steps: UInt64, worlds: Int, draining: Bool) {
+                instances: Int, observers: Int, requests: UInt64, steps: UInt64, worlds: Int, draining: Bool,
+                policies: Int? = nil, adaptations: Int? = nil, adaptationsWaiting: Int? = nil) {
+        self.policies = policies
+        self.adaptations = adaptations
+        self.adaptationsWaiting = adaptationsWaiting
         self.server = server
         self.protocol = `protocol`
         self.uptimeSeconds = uptimeSeconds
@@ -238,7 +249,7 @@ public struct StatusReply: Codable, Sendable {
         self.worlds = worlds
         self.draining = draining
     }
-    enum CodingKeys: String, CodingKey { case server, `protocol`, uptimeSeconds = "uptime_seconds", connections, sessions, instances, observers, requests, steps, worlds, draining }
+    enum CodingKeys: String, CodingKey { case server, `protocol`, uptimeSeconds = "uptime_seconds", connections, sessions, instances, observers, requests, steps, worlds, draining, policies, adaptations, adaptationsWaiting = "adaptations_waiting" }
 }
 
 /// An observer event's metadata: `reset` (data: observations), `step` (data: a step reply
@@ -302,5 +313,20 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     /// The world failed while simulating (a sampled shape Box2D refuses); reset the session.
     case worldFailed = "world_failed"
     case serverBusy = "server_busy"
+    // Protocol 1.1 (policies).
+    /// No policy of that name in the daemon's policies folder.
+    case unknownPolicy = "unknown_policy"
+    /// The policy was trained on another family, or its specs do not fit the session's world.
+    case policyMismatch = "policy_mismatch"
+    /// act, run_episodes or save_policy on a session without a policy (adapt first).
+    case noPolicy = "no_policy"
+    /// adapt on an external session with no complete recorded episode.
+    case noExperience = "no_experience"
+    /// The work was cancelled (the server is shutting down).
+    case cancelled = "cancelled"
+    /// save_policy to a name that exists, without `overwrite`.
+    case policyExists = "policy_exists"
+    /// save_policy could not write the checkpoint.
+    case saveFailed = "save_failed"
     case `internal` = "internal"
 }

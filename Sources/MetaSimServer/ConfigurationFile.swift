@@ -9,7 +9,7 @@ import MetaSimYAML
 ///
 ///     socket: /run/metasim/metasim.sock
 ///     worlds: /usr/share/metasim/worlds
-///     policies: /var/lib/metasim/policies   # checked (a folder or absent); loading comes later
+///     policies: /var/lib/metasim/policies   # NAME.safetensors checkpoints, loaded at start and reload
 ///     log_level: info              # trace, debug, info, notice, warning, error, critical
 ///     limits:
 ///       max_frame_bytes: 16777216
@@ -19,6 +19,9 @@ import MetaSimYAML
 ///       max_threads_per_session: 2
 ///       idle_timeout_seconds: 900  # 0: never
 ///       drain_timeout_seconds: 10
+///       max_adaptations: 2         # at once, server-wide (default: the cores)
+///       max_adapt_steps: 10
+///       max_adapt_episodes: 1000   # per inner step
 public struct ConfigurationFile: Sendable, Equatable {
     public var socket: String?
     public var worlds: String?
@@ -31,6 +34,9 @@ public struct ConfigurationFile: Sendable, Equatable {
     public var maxThreadsPerSession: Int?
     public var idleTimeoutSeconds: Double?
     public var drainTimeoutSeconds: Double?
+    public var maxAdaptations: Int?
+    public var maxAdaptSteps: Int?
+    public var maxAdaptEpisodes: Int?
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
@@ -59,7 +65,11 @@ public struct ConfigurationFile: Sendable, Equatable {
             if let n = top["limits"], let l = r.mapping(n, "limits", allowed: [
                 "max_frame_bytes", "max_connections", "max_sessions_per_connection", "max_batch",
                 "max_threads_per_session", "idle_timeout_seconds", "drain_timeout_seconds",
+                "max_adaptations", "max_adapt_steps", "max_adapt_episodes",
             ]) {
+                if let v = l["max_adaptations"] { config.maxAdaptations = r.integer(v, l.path("max_adaptations"), min: 1, max: 1024) }
+                if let v = l["max_adapt_steps"] { config.maxAdaptSteps = r.integer(v, l.path("max_adapt_steps"), min: 1, max: 1000) }
+                if let v = l["max_adapt_episodes"] { config.maxAdaptEpisodes = r.integer(v, l.path("max_adapt_episodes"), min: 1, max: 100_000) }
                 if let v = l["max_frame_bytes"] { config.maxFrame = r.integer(v, l.path("max_frame_bytes"), min: 1024, max: 1 << 30) }
                 if let v = l["max_connections"] { config.maxConnections = r.integer(v, l.path("max_connections"), min: 1, max: 1 << 20) }
                 if let v = l["max_sessions_per_connection"] {
@@ -97,6 +107,9 @@ public struct ConfigurationFile: Sendable, Equatable {
         if let maxBatch { c.maxBatch = maxBatch }
         if let maxThreadsPerSession { c.maxThreadsPerSession = maxThreadsPerSession }
         if let idleTimeoutSeconds { c.idleTimeout = idleTimeoutSeconds == 0 ? nil : .milliseconds(Int64(idleTimeoutSeconds * 1000)) }
+        if let maxAdaptations { c.maxAdaptations = maxAdaptations }
+        if let maxAdaptSteps { c.maxAdaptSteps = maxAdaptSteps }
+        if let maxAdaptEpisodes { c.maxAdaptEpisodes = maxAdaptEpisodes }
         if let drainTimeoutSeconds { c.drainTimeout = .milliseconds(Int64(drainTimeoutSeconds * 1000)) }
     }
 }

@@ -22,6 +22,9 @@ extension Connection {
             if !greeted, kind != .hello {
                 throw RequestFailure(.handshakeRequired, "the first request must be hello")
             }
+            if kind.sinceMinor > agreedMinor {
+                throw RequestFailure(.unknownKind, "\(kind.name) needs protocol 1.\(kind.sinceMinor); this connection agreed on 1.\(agreedMinor)")
+            }
             try dispatch(kind, frame)
         } catch let failure as RequestFailure {
             replyError(kind: h.kind, id: h.id, failure)
@@ -32,14 +35,15 @@ extension Connection {
         return true
     }
 
-    private func meta<T: Decodable>(_ type: T.Type, _ frame: FrameView, keys: Set<String>) throws(RequestFailure) -> T {
+    func meta<T: Decodable>(_ type: T.Type, _ frame: FrameView, keys: Set<String>) throws(RequestFailure) -> T {
         do { return try MetaCoding.decode(type, from: frame.meta, keys: keys) } catch {
             throw RequestFailure(.badRequest, error.message)
         }
     }
 
-    private func ownedSession(_ id: UInt32) throws(RequestFailure) -> Session {
+    func ownedSession(_ id: UInt32) throws(RequestFailure) -> Session {
         if let s = sessions[id] { return s }
+        if externals[id] != nil { throw RequestFailure(.badRequest, "session \(id) is external: the client runs its world (act, record and adapt apply)") }
         if core.session(id) != nil { throw RequestFailure(.notOwner, "session \(id) belongs to another connection") }
         throw RequestFailure(.unknownSession, "no open session \(id)")
     }
@@ -59,6 +63,7 @@ extension Connection {
                 throw RequestFailure(.versionMismatch, "client speaks protocol \(hello.protocol), server speaks \(mine)", fatal: true)
             }
             greeted = true
+            agreedMinor = min(mine.minor, hello.protocol.minor)
             if let client = hello.client { logger[metadataKey: "client"] = "\(client)" }
             let agreed = ProtocolVersion(major: mine.major, minor: min(mine.minor, hello.protocol.minor))
             reply(.hello, id: id, HelloReply(protocol: agreed, server: MetaSimServer.version,
@@ -91,12 +96,32 @@ extension Connection {
             session.publish(event: "task")
         case .close:
             let r = try meta(SessionRequest.self, frame, keys: SessionRequest.keys)
+            if externals.removeValue(forKey: r.session) != nil {
+                reply(.close, id: id, r)
+                return
+            }
             let session = try ownedSession(r.session)
             sessions.removeValue(forKey: session.id)
             closeSession(session)
             reply(.close, id: id, r)
         case .observe:
             try observe(frame)
+        case .listPolicies:
+            try requireEmptyMeta(frame)
+            let policies = core.policies
+            reply(.listPolicies, id: id, ListPoliciesReply(policies: policies.ordered, rejected: policies.rejected))
+        case .adapt:
+            try adapt(frame)
+        case .act:
+            try act(frame)
+        case .runEpisodes:
+            try runEpisodes(frame)
+        case .openExternal:
+            try openExternal(frame)
+        case .record:
+            try record(frame)
+        case .savePolicy:
+            try savePolicy(frame)
         case .unobserve:
             let r = try meta(SessionRequest.self, frame, keys: SessionRequest.keys)
             guard let entry = observing.removeValue(forKey: r.session) else {
@@ -125,26 +150,8 @@ extension Connection {
         guard (1...config.maxThreadsPerSession).contains(threads) else {
             throw RequestFailure(threads < 1 ? .badRequest : .limitExceeded, "threads: \(threads) is not in 1...\(config.maxThreadsPerSession)")
         }
-        guard sessions.count < config.maxSessionsPerConnection else {
-            throw RequestFailure(.limitExceeded, "this connection already has \(sessions.count) sessions (the limit)")
-        }
-        let name: String
-        let definition: WorldDefinition
-        switch (r.world, r.yaml) {
-        case (let world?, nil):
-            guard let entry = core.directory.entries[world] else {
-                let known = core.directory.ordered.map(\.name).joined(separator: ", ")
-                throw RequestFailure(.unknownWorld, "no world named '\(world)' in the catalog (known: \(known))")
-            }
-            name = world
-            definition = entry.definition
-        case (nil, let yaml?):
-            name = r.file ?? "<inline>"
-            do { definition = try WorldDefinition.parse(yaml, file: name) } catch { throw Self.failure(error) }
-        case (nil, nil): throw RequestFailure(.badRequest, "open needs 'world' (a catalog name) or 'yaml' (a world file's text)")
-        case (_?, _?): throw RequestFailure(.badRequest, "give either 'world' or 'yaml', not both")
-        }
-        if r.file != nil, r.yaml == nil { throw RequestFailure(.badRequest, "'file' names inline yaml; it needs 'yaml'") }
+        try checkSessionLimit()
+        let (name, definition) = try worldDefinition(world: r.world, yaml: r.yaml, file: r.file)
         let task = try Self.task(definition, seed: r.taskSeed, params: r.params ?? [:])
         let session: Session
         do {
@@ -158,6 +165,35 @@ extension Connection {
         core.register(session)
         logger.debug("session \(session.id) opened: \(name) × \(count)")
         session.withObservationBytes { reply(.open, id: frame.header.id, session.reply, data: $0) }
+    }
+
+    func checkSessionLimit() throws(RequestFailure) {
+        let open = sessions.count + externals.count
+        guard open < core.configuration.maxSessionsPerConnection else {
+            throw RequestFailure(.limitExceeded, "this connection already has \(open) sessions (the limit)")
+        }
+    }
+
+    /// A catalog world by name, or an inline world file (`file` names it in errors).
+    func worldDefinition(world: String?, yaml: String?, file: String?) throws(RequestFailure) -> (String, WorldDefinition) {
+        let name: String
+        let definition: WorldDefinition
+        switch (world, yaml) {
+        case (let world?, nil):
+            guard let entry = core.directory.entries[world] else {
+                let known = core.directory.ordered.map(\.name).joined(separator: ", ")
+                throw RequestFailure(.unknownWorld, "no world named '\(world)' in the catalog (known: \(known))")
+            }
+            name = world
+            definition = entry.definition
+        case (nil, let yaml?):
+            name = file ?? "<inline>"
+            do { definition = try WorldDefinition.parse(yaml, file: name) } catch { throw Self.failure(error) }
+        case (nil, nil): throw RequestFailure(.badRequest, "needs 'world' (a catalog name) or 'yaml' (a world file's text)")
+        case (_?, _?): throw RequestFailure(.badRequest, "give either 'world' or 'yaml', not both")
+        }
+        if file != nil, yaml == nil { throw RequestFailure(.badRequest, "'file' names inline yaml; it needs 'yaml'") }
+        return (name, definition)
     }
 
     static func task(_ d: WorldDefinition, seed: UInt64?, params: [String: Double]) throws(RequestFailure) -> Task {

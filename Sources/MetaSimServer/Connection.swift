@@ -15,17 +15,21 @@ final class Connection: @unchecked Sendable {
     let core: ServerCore
     var logger: Logger
     /// Wakes the thread from `poll` (drain, observer events, subscription requests).
-    private let wakeFD: Int32
+    let wakeFD: Int32
     private let wakeWriteFD: Int32
     private var decoder: FrameReader
     /// Answers being built; sent when the frames at hand are answered.
     var out = FrameWriter(capacity: 1 << 16)
     var greeted = false
+    /// The minor protocol version agreed at hello (requests newer than it are refused).
+    var agreedMinor = 0
     var sessions: [UInt32: Session] = [:]
+    /// External sessions (protocol 1.1): worlds the client runs itself.
+    var externals: [UInt32: ExternalSession] = [:]
     /// Sessions this connection observes (session id -> session, observe request id).
     var observing: [UInt32: (session: Session, requestID: UInt32)] = [:]
     private var closed = false
-    private let draining = Atomic<Bool>(false)
+    let draining = Atomic<Bool>(false)
 
     /// Observer events from other connections' threads, waiting to be sent by this one.
     private struct Outbox {
@@ -169,7 +173,7 @@ final class Connection: @unchecked Sendable {
     }
 
     /// Sends the answers built so far, then queued observer events. False if the peer is gone.
-    private func flush() -> Bool {
+    func flush() -> Bool {
         if out.count > 0 {
             guard Socket.sendAll(fd, out.bytes) else { return false }
             out.removeAll()
@@ -194,6 +198,7 @@ final class Connection: @unchecked Sendable {
         closed = true
         for session in sessions.values { closeSession(session) }
         sessions.removeAll()
+        externals.removeAll()
         for (_, entry) in observing { entry.session.removeObserver(self) }
         observing.removeAll()
         shutdown(fd, Int32(SHUT_RDWR))

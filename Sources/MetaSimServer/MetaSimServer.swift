@@ -18,7 +18,8 @@ import Glibc
 /// trip than a raw socket echo on a 2-core machine: a third of a lunar-lander step.)
 public final class MetaSimServer: Service, Sendable {
     public static let version = "metasimd 0.3.0"
-    public static let capabilities = ["inline_yaml", "auto_reset", "observe", "int32_actions", "set_task", "pipelining"]
+    public static let capabilities = ["inline_yaml", "auto_reset", "observe", "int32_actions", "set_task", "pipelining",
+                                             "policies", "adapt", "act", "run_episodes", "external_sessions", "save_policy"]
 
     /// The configuration the server started with (a reload changes the running one, not this).
     public let configuration: ServerConfiguration
@@ -55,8 +56,8 @@ public final class MetaSimServer: Service, Sendable {
     public func run() async throws {
         let (directory, policies) = try Self.load(configuration, logger: logger)
         logger.info("catalog loaded", metadata: ["worlds": "\(directory.ordered.count)", "root": "\(directory.root)"])
-        logPolicies(policies, configuration)
-        let core = ServerCore(configuration: configuration, directory: directory, logger: logger)
+        logPolicies(policies)
+        let core = ServerCore(configuration: configuration, directory: directory, policies: policies, logger: logger)
         let path = configuration.socketPath
         let listener: Int32
         var ownSocket: (UInt, UInt)?
@@ -154,9 +155,9 @@ public final class MetaSimServer: Service, Sendable {
             next.socketPath = current.socketPath
             next.inheritedSocket = current.inheritedSocket
             let (directory, policies) = try Self.load(next, logger: logger)
-            core.replace(configuration: next, directory: directory)
+            core.replace(configuration: next, directory: directory, policies: policies)
             logger.notice("reloaded", metadata: ["worlds": "\(directory.ordered.count)", "root": "\(directory.root)"])
-            logPolicies(policies, next)
+            logPolicies(policies)
             heartbeat?.announce("READY=1")
             return true
         } catch {
@@ -167,8 +168,8 @@ public final class MetaSimServer: Service, Sendable {
         }
     }
 
-    /// The catalog and the policies folder of a configuration.
-    private static func load(_ c: ServerConfiguration, logger: Logger) throws(ServerError) -> (WorldDirectory, PolicyFolder) {
+    /// The catalog and the policies of a configuration.
+    private static func load(_ c: ServerConfiguration, logger: Logger) throws(ServerError) -> (WorldDirectory, PolicyCatalog) {
         guard let root = WorldCatalog.defaultRoot(explicit: c.worldsRoot) else {
             throw ServerError.catalog("no worlds folder found (give --worlds DIR)")
         }
@@ -176,13 +177,13 @@ public final class MetaSimServer: Service, Sendable {
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ServerError.catalog("\(root): the worlds folder does not exist")
         }
-        let policies = try c.policiesRoot.map { path throws(ServerError) in try PolicyFolder.check(path) } ?? .absent
+        let policies = try PolicyCatalog.load(folder: c.policiesRoot, logger: logger)
         return (WorldDirectory(root: root, logger: logger), policies)
     }
 
-    private func logPolicies(_ policies: PolicyFolder, _ c: ServerConfiguration) {
-        guard let path = c.policiesRoot else { return }
-        logger.info("policies folder: \(policies.summary)", metadata: ["policies": "\(path)"])
+    private func logPolicies(_ policies: PolicyCatalog) {
+        logger.info("policies: \(policies.summary)")
+        for r in policies.rejected { logger.warning("policy rejected: \(r.file): \(r.error)") }
     }
 
     /// Binds and listens on `path` (a stale socket file replaced; mode 0660).

@@ -3,9 +3,8 @@ import Glibc
 #endif
 
 /// The meta-learning policies folder (`policies:` / `--policies`, default under
-/// `StateDirectory=metasim`). This server checks it at start and on reload: a folder or
-/// absent; anything else is a configuration error. Loading the checkpoints it holds is the
-/// meta-policy daemon's work and is not done here.
+/// `StateDirectory=metasim`): a folder or absent; anything else is a configuration error.
+/// `PolicyCatalog` loads the checkpoints it holds.
 enum PolicyFolder: Equatable {
     case absent
     case present(entries: Int)
@@ -25,12 +24,5 @@ enum PolicyFolder: Equatable {
             if name != ".", name != ".." { count += 1 }
         }
         return .present(entries: count)
-    }
-
-    var summary: String {
-        switch self {
-        case .absent: return "absent"
-        case .present(let n): return "\(n) entries (not loaded: checkpoints are served by the meta-policy daemon)"
-        }
     }
 }

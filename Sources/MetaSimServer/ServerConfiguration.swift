@@ -12,8 +12,8 @@ public struct ServerConfiguration: Sendable {
     public var inheritedSocket: Int32?
     /// The world catalog folder; nil means the catalog's default search.
     public var worldsRoot: String?
-    /// The meta-learning policies folder (checked at start and reload: a folder or absent;
-    /// loading checkpoints from it belongs to the meta-policy daemon, not yet here).
+    /// The meta-learning policies folder: its `NAME.safetensors` checkpoints are loaded at start
+    /// and on reload (absent: no policies); `save_policy` writes there.
     public var policiesRoot: String? = ServerConfiguration.defaultPolicies
     /// Largest frame (length prefix) a client may send: frames above it close the connection.
     public var maxFrame = 16 << 20
@@ -26,6 +26,15 @@ public struct ServerConfiguration: Sendable {
     /// A connection that sends nothing for this long is closed (unless it observes a session);
     /// nil disables it.
     public var idleTimeout: Duration? = .seconds(900)
+    /// Adaptations running at once over the whole server (more wait their turn).
+    public var maxAdaptations = ServerConfiguration.coreCount
+    /// Most inner steps, and episodes per step, one adapt request may ask for.
+    public var maxAdaptSteps = 10
+    public var maxAdaptEpisodes = 1000
+    /// Most episodes one run_episodes request may ask for.
+    public var maxRunEpisodes = 100_000
+    /// Most transitions an external session holds for its next adapt.
+    public var maxRecordedTransitions = 1_000_000
     /// How long SIGTERM waits for requests already sent before closing connections anyway.
     public var drainTimeout: Duration = .seconds(10)
 

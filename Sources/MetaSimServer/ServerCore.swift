@@ -1,4 +1,5 @@
 import Logging
+import MetaLearning
 import MetaSimCore
 import MetaSimProtocol
 import Synchronization
@@ -11,7 +12,9 @@ import Synchronization
 final class ServerCore: Sendable {
     let logger: Logger
     let started = ContinuousClock.now
-    private let running: Mutex<(configuration: ServerConfiguration, directory: WorldDirectory)>
+    private let running: Mutex<(configuration: ServerConfiguration, directory: WorldDirectory, policies: PolicyCatalog)>
+    /// Adaptations running (at most `configuration.maxAdaptations`).
+    let adaptations = AdaptationGate()
     /// When the accepting loop last went round (monotonic milliseconds): the watchdog's proof of life.
     let acceptorTurn = Atomic<Int64>(0)
     private let sessionBox = Mutex<[UInt32: Session]>([:])
@@ -22,18 +25,28 @@ final class ServerCore: Sendable {
     let observerCount = ObserverCounter()
     let draining = Atomic<Bool>(false)
 
-    init(configuration: ServerConfiguration, directory: WorldDirectory, logger: Logger) {
+    init(configuration: ServerConfiguration, directory: WorldDirectory, policies: PolicyCatalog = PolicyCatalog(folder: nil),
+         logger: Logger) {
         self.logger = logger
-        running = Mutex((configuration, directory))
+        running = Mutex((configuration, directory, policies))
     }
 
     var configuration: ServerConfiguration { running.withLock { $0.configuration } }
 
     var directory: WorldDirectory { running.withLock { $0.directory } }
 
-    /// A reload: both at once, so that no request sees a new catalog with old limits.
-    func replace(configuration: ServerConfiguration, directory: WorldDirectory) {
-        running.withLock { $0 = (configuration, directory) }
+    var policies: PolicyCatalog { running.withLock { $0.policies } }
+
+    /// A reload: all at once, so that no request sees a new catalog with old limits.
+    func replace(configuration: ServerConfiguration, directory: WorldDirectory, policies: PolicyCatalog) {
+        running.withLock { $0 = (configuration, directory, policies) }
+    }
+
+    /// Adds a checkpoint just saved to the served policies (if the folder is still the one it was saved in).
+    func addPolicy(name: String, path: String, checkpoint: Checkpoint, folder: String) {
+        running.withLock { r in
+            if r.policies.folder == folder { r.policies.add(name: name, path: path, checkpoint: checkpoint) }
+        }
     }
 
     // MARK: Sessions
@@ -90,7 +103,8 @@ final class ServerCore: Sendable {
                            connections: connectionCount, sessions: sessions, instances: instances,
                            observers: observerCount.value.load(ordering: .relaxed),
                            requests: requestCount.load(ordering: .relaxed), steps: stepCount.load(ordering: .relaxed),
-                           worlds: directory.ordered.count, draining: draining.load(ordering: .acquiring))
+                           worlds: directory.ordered.count, draining: draining.load(ordering: .acquiring),
+                           policies: policies.entries.count, adaptations: adaptations.load.0, adaptationsWaiting: adaptations.load.1)
     }
 
     var limits: ServerLimits {

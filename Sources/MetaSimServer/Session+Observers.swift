@@ -97,11 +97,7 @@ extension Session {
         var w = FrameWriter(capacity: 64 + stepEventMeta.count + replyData.count + actionBytes)
         let f = w.beginFrame(kind: MessageKind.observe.rawValue, flags: .event, id: 0, meta: stepEventMeta)
         w.append(replyData)
-        if discreteActions == nil {
-            w.append(UnsafeRawBufferPointer(batch.actions))
-        } else {
-            for i in 0..<batch.count { w.append(Int32(batch.actions[i])) }
-        }
+        appendActions(into: &w)
         w.endFrame(f)
         deliver(Array(w.bytes))
     }

@@ -63,6 +63,16 @@ extension Session {
     /// Steps the batch and appends the step reply frame to `out`. Returns where the reply's data
     /// starts in `out` (observer events copy it).
     func stepAndEncode(requestID: UInt32, into out: inout FrameWriter) -> Int {
+        let ended = stepBatch()
+        let frame = out.beginFrame(kind: MessageKind.step.rawValue, flags: .response, id: requestID, meta: [])
+        let at = appendStepData(ended: ended, into: &out)
+        out.endFrame(frame)
+        return at
+    }
+
+    /// Steps the batch with the actions in its buffer; the instances that ended are the first
+    /// (returned count) entries of `endedScratch`.
+    func stepBatch() -> Int {
         batch.step()
         var ended = 0
         for i in 0..<batch.count where batch.terminated[i] | batch.truncated[i] != 0 {
@@ -72,12 +82,24 @@ extension Session {
         for i in 0..<batch.count where batch.failed[i] != 0 {
             failure = "instance \(i): " + (batch.failure(of: i)?.description ?? "failed to build its next episode")
         }
+        return ended
+    }
+
+    /// Appends the step reply data of the last `stepBatch` to an open frame; returns where it starts.
+    func appendStepData(ended: Int, into out: inout FrameWriter) -> Int {
         let layout = StepReplyLayout(count: batch.count, observationSize: batch.observationCount, ended: ended)
-        let frame = out.beginFrame(kind: MessageKind.step.rawValue, flags: .response, id: requestID, meta: [])
         let at = out.appendZeros(layout.size)
         writeStepData(layout, into: out.region(at, layout.size))
-        out.endFrame(frame)
         return at
+    }
+
+    /// Appends the batch's actions as the protocol sends them (float32, or int32 indices).
+    func appendActions(into out: inout FrameWriter) {
+        if discreteActions == nil {
+            out.append(UnsafeRawBufferPointer(batch.actions))
+        } else {
+            for i in 0..<batch.count { out.append(Int32(batch.actions[i])) }
+        }
     }
 
     func writeStepData(_ layout: StepReplyLayout, into p: UnsafeMutableRawBufferPointer) {

@@ -22,6 +22,8 @@ final class Session: @unchecked Sendable {
     private(set) var seed: UInt64
     /// Set when an instance failed to build for an episode seed: steps refuse until a reset.
     var failure: String?
+    /// The session's policy (protocol 1.1: taken and adapted by adapt, used by act and run_episodes).
+    var binding: PolicyBinding?
     /// Observers and subscription requests waiting for the owner (see Session+Observers).
     let links = Mutex<ObserverLinks>(ObserverLinks())
     /// Per-instance scratch: which instances ended this step.

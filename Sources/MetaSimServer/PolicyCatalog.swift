@@ -1,0 +1,97 @@
+import Foundation
+import Logging
+import MetaLearning
+import MetaSimCore
+import MetaSimProtocol
+
+/// The checkpoints of the policies folder, loaded at start and on reload (each `NAME.safetensors`
+/// is the policy `NAME`). A file that is not a valid policy checkpoint is left out and reported
+/// (`list_policies`' `rejected`, and the log): one bad file does not stop the daemon.
+struct PolicyCatalog: Sendable {
+    struct Entry: Sendable {
+        let name: String
+        let path: String
+        let checkpoint: Checkpoint
+        let info: PolicyInfo
+        /// The inner loop adapt uses by default (the one the policy was meta-trained with, with
+        /// 3 steps: the default budget).
+        let inner: InnerLoop
+    }
+
+    let folder: String?
+    private(set) var entries: [String: Entry] = [:]
+    private(set) var rejected: [RejectedPolicy] = []
+
+    static let fileExtension = ".safetensors"
+
+    init(folder: String?) {
+        self.folder = folder
+    }
+
+    /// Loads every checkpoint of `folder` (absent: none).
+    static func load(folder: String?, logger: Logger) throws(ServerError) -> PolicyCatalog {
+        var catalog = PolicyCatalog(folder: folder)
+        guard let folder, case .present = try PolicyFolder.check(folder) else { return catalog }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
+        for file in names where file.hasSuffix(fileExtension) && !file.hasPrefix(".") {
+            let path = folder + "/" + file
+            let name = String(file.dropLast(fileExtension.count))
+            guard isValidName(name) else {
+                catalog.rejected.append(RejectedPolicy(file: file, error: "the name '\(name)' is not a policy name (letters, digits, '.', '_', '-')"))
+                continue
+            }
+            do {
+                catalog.add(name: name, path: path, checkpoint: try Checkpoint.load(path: path))
+            } catch {
+                logger.error("policy not loaded: \(error.description)")
+                catalog.rejected.append(RejectedPolicy(file: file, error: error.description))
+            }
+        }
+        return catalog
+    }
+
+    /// Policy names: what a file name can safely be.
+    static func isValidName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, name.utf8.count <= 100 else { return false }
+        func ok(_ c: UInt8) -> Bool {
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2E || c == 0x5F || c == 0x2D
+        }
+        return first != 0x2E && name.utf8.allSatisfy(ok)
+    }
+
+    mutating func add(name: String, path: String, checkpoint: Checkpoint) {
+        entries[name] = Self.entry(name: name, path: path, checkpoint: checkpoint)
+    }
+
+    static func entry(name: String, path: String, checkpoint: Checkpoint) -> Entry {
+        let m = checkpoint.metadata
+        var inner = InnerLoop(steps: 3, episodes: 20, learningRate: 0.1)
+        if let trained = trainedInner(m.hyperparameters) {
+            inner.episodes = trained.episodes
+            inner.learningRate = trained.learningRate
+            inner.gamma = trained.gamma
+            inner.lambda = trained.lambda
+        }
+        let rates = checkpoint.policy.innerLearningRates.isEmpty ? [inner.learningRate] : checkpoint.policy.innerLearningRates
+        let info = PolicyInfo(name: name, world: m.world, worldFileHash: m.worldFileHash, algorithm: m.algorithm,
+                              observation: m.observationSpec.wire, action: m.actionSpec.wire, discreteActions: m.discreteActions,
+                              inner: InnerBudget(steps: inner.steps, episodes: inner.episodes, learningRates: rates),
+                              trainingSeed: m.trainingSeed, adaptedTaskSeed: m.adaptedTaskSeed)
+        return Entry(name: name, path: path, checkpoint: checkpoint, info: info, inner: inner)
+    }
+
+    /// The inner loop recorded in a checkpoint's hyperparameters (`{"inner": {...}}`), if any.
+    static func trainedInner(_ json: String) -> InnerLoop? {
+        struct Hyper: Decodable { var inner: InnerLoop? }
+        return (try? JSONDecoder().decode(Hyper.self, from: Data(json.utf8)))?.inner
+    }
+
+    var ordered: [PolicyInfo] { entries.keys.sorted().map { entries[$0]!.info } }
+
+    var summary: String {
+        guard let folder else { return "none (no policies folder)" }
+        let names = entries.keys.sorted().joined(separator: ", ")
+        return "\(entries.count) loaded from \(folder)" + (names.isEmpty ? "" : " (\(names))")
+            + (rejected.isEmpty ? "" : "; \(rejected.count) rejected")
+    }
+}

@@ -1,0 +1,261 @@
+import Foundation
+import MetaLearning
+import MetaSimClient
+import MetaSimCore
+import MetaSimProtocol
+import MetaSimServer
+import Testing
+
+/// The repository's shipped checkpoints.
+let policiesRoot = URL(fileURLWithPath: worldsRoot).deletingLastPathComponent().appendingPathComponent("policies").path
+
+/// A private copy of the shipped policies (tests save into it).
+func temporaryPolicies() throws -> String {
+    let dir = "/tmp/msd-policies-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    for f in try FileManager.default.contentsOfDirectory(atPath: policiesRoot) where f.hasSuffix(".safetensors") {
+        try FileManager.default.copyItem(atPath: policiesRoot + "/" + f, toPath: dir + "/" + f)
+    }
+    return dir
+}
+
+func policyServer() async throws -> (TestServer, String) {
+    let folder = try temporaryPolicies()
+    let server = try await TestServer { $0.policiesRoot = folder }
+    return (server, folder)
+}
+
+/// Held-out point-nav tasks (the evaluation range).
+let heldOutTasks: [UInt64] = [1_000_000_011, 1_000_000_012, 1_000_000_013, 1_000_000_014]
+
+/// Mean return of one episode per instance, the client choosing actions with `act` and stepping.
+func actLoopReturn(_ s: RemoteSession) throws -> Double {
+    try s.reset(seed: 5)
+    var returns = [Double](repeating: 0, count: s.count)
+    var done = [Bool](repeating: false, count: s.count)
+    while !done.allSatisfy({ $0 }) {
+        let actions = try s.act(s.observations)
+        try s.step(actions)
+        for i in 0..<s.count where !done[i] { returns[i] += s.rewards[i] }
+        for i in s.endedIndices { done[i] = true }
+    }
+    return returns.reduce(0, +) / Double(s.count)
+}
+
+@Suite("Meta-policy over the socket (protocol 1.1)", .serialized)
+struct PolicyTests {
+    @Test("list_policies serves the shipped checkpoints with their specs and inner budget")
+    func listPolicies() async throws {
+        let (server, _) = try await policyServer()
+        let c = try server.connect()
+        #expect(c.hello.protocol == ProtocolVersion(major: 1, minor: 1))
+        #expect(c.hello.capabilities.contains("adapt"))
+        let list = try c.listPolicies()
+        let pn = try #require(list.policies.first { $0.name == "point-nav" })
+        #expect(pn.world == "point-nav")
+        #expect(pn.observation.shape == [2])
+        #expect(pn.action.shape == [2])
+        #expect(pn.inner.steps == 3)
+        #expect(pn.inner.episodes == 20)
+        #expect(pn.inner.learningRates.count == 3)
+        #expect(list.rejected.isEmpty)
+        #expect(try c.status().policies == list.policies.count)
+        try await server.stop()
+    }
+
+    @Test("adapt then act beats act without adapt on held-out point-nav tasks")
+    func adaptBeatsUnadapted() async throws {
+        let (server, _) = try await policyServer()
+        let c = try server.connect()
+        var before: [Double] = [], after: [Double] = []
+        for task in heldOutTasks {
+            let s = try c.open(OpenRequest(world: "point-nav", batch: 10, taskSeed: task, seed: 1))
+            let taken = try s.adapt(policy: "point-nav", steps: 0)
+            #expect(taken.adaptedSteps == 0 && taken.returns.isEmpty)
+            before.append(try actLoopReturn(s))
+            var events: [AdaptProgress] = []
+            let r = try s.adapt(policy: "point-nav", steps: 3, episodes: 20, seed: 2) { events.append($0) }
+            #expect(events.map(\.step) == [1, 2, 3])
+            #expect(events.map(\.episodes) == [20, 40, 60])
+            #expect(r.returns.count == 3 && r.adaptedSteps == 3)
+            #expect(events.map(\.meanReturn) == r.returns)
+            after.append(try actLoopReturn(s))
+            try s.close()
+        }
+        let meanBefore = before.reduce(0, +) / Double(before.count)
+        let meanAfter = after.reduce(0, +) / Double(after.count)
+X
+        #expect(meanAfter > meanBefore + 15, "before \(before), after \(after)")
+        for (b, a) in zip(before, after) { #expect(a > b, "task: before \(b), after \(a)") }
+        try await server.stop()
+    }
+
+    @Test("adapt on the daemon gives the parameters of the same adaptation in process")
+    func adaptMatchesInProcess() async throws {
+        let (server, folder) = try await policyServer()
+        let c = try server.connect()
+        let task = heldOutTasks[0]
+        let s = try c.open(OpenRequest(world: "point-nav", batch: 3, taskSeed: task, seed: 4))
+        let remote = try s.adapt(policy: "point-nav", steps: 2, episodes: 8, seed: 9, evaluate: true)
+        let obs: [Float] = [0.1, -0.2, 0.3, 0.4, -0.5, 0.05]
+        let remoteActions = try s.act(obs)
+
+        let checkpoint = try Checkpoint.load(path: folder + "/point-nav.safetensors")
+        let d = try WorldCatalog.resolve("point-nav", root: worldsRoot)
+        let program = try WorldProgram(definition: d, task: d.sampleTask(seed: task))
+        let local = try checkpoint.policy.adapted(to: program, inner: InnerLoop(steps: 2, episodes: 8, learningRate: 0.1),
+                                                  seed: 9, evaluate: true)
+        #expect(remote.returns == local.adaptation.returns)
+        var rng = SeededGenerator(seed: 0)
+        #expect(remoteActions == local.policy.act(observations: obs, count: 3, deterministic: true, rng: &rng))
+        try await server.stop()
+    }
+
+    @Test("run_episodes streams the in-process rollout of the adapted policy bit for bit")
+    func runEpisodesMatchesInProcess() async throws {
+        let (server, folder) = try await policyServer()
+        let c = try server.connect()
+        let task = heldOutTasks[1]
+        let count = 4
+        let s = try c.open(OpenRequest(world: "point-nav", batch: count, taskSeed: task, seed: 4))
+        _ = try s.adapt(policy: "point-nav", steps: 1, episodes: 10, seed: 3)
+        var steps: [[UInt8]] = []
+        var episodes: [RunEvent] = []
+        let reply = try c.runEpisodes(RunEpisodesRequest(session: s.id, episodes: 6, deterministic: false, decimation: 1,
+                                                         seed: 11, policySeed: 12),
+                                      onStep: { steps.append($0) }, onEpisode: { episodes.append($0) })
+        #expect(reply.returns.count == 6)
+        #expect(episodes.map(\.index) == Array(0..<6).map { Optional($0) })
+        #expect(episodes.map { $0.return! } == reply.returns)
+        #expect(steps.count == reply.steps)
+
+        // The same in process: the adapted policy, a batch seeded 11, sampling seeded 12.
+        let checkpoint = try Checkpoint.load(path: folder + "/point-nav.safetensors")
+        let d = try WorldCatalog.resolve("point-nav", root: worldsRoot)
+        let program = try WorldProgram(definition: d, task: d.sampleTask(seed: task))
+        let policy = try checkpoint.policy.adapted(to: program, inner: InnerLoop(steps: 1, episodes: 10, learningRate: 0.1), seed: 3).policy
+        let batch = try WorldBatch(program: program, count: count, threads: 1, seed: 11, autoReset: true)
+        var rng = SeededGenerator(seed: 12, stream: RandomStream.policy)
+        var returns: [Double] = []
+        let o = batch.observationCount
+        for data in steps {
+            let actions = policy.act(observations: Array(batch.observations), count: count, deterministic: false, rng: &rng)
+            for k in 0..<actions.count { batch.actions[k] = actions[k] }
+            batch.step()
+            try data.withUnsafeBytes { p in
+                let (_, layout) = try #require(StepReplyLayout.parse(UnsafeRawBufferPointer(rebasing: p[0..<(p.count - 4 * actions.count)])))
+                for i in 0..<count {
+                    #expect(p.loadUnaligned(fromByteOffset: layout.rewards + 8 * i, as: Double.self).bitPattern == batch.rewards[i].bitPattern)
+                    for k in 0..<o {
+                        let v = p.loadUnaligned(fromByteOffset: layout.observations + 4 * (i * o + k), as: Float.self)
+                        #expect(v.bitPattern == batch.observations[i * o + k].bitPattern)
+                    }
+                }
+                // The event ends with the actions the daemon applied.
+                let sent = p.count - 4 * actions.count
+                for k in 0..<actions.count {
+                    #expect(p.loadUnaligned(fromByteOffset: sent + 4 * k, as: Float.self).bitPattern == actions[k].bitPattern)
+                }
+            }
+            for i in 0..<count where batch.terminated[i] | batch.truncated[i] != 0 && returns.count < 6 {
+                returns.append(batch.finishedReturns[i])
+            }
+        }
+        #expect(returns == reply.returns)
+        try await server.stop()
+    }
+
+    @Test("a policy of another family, an unknown policy, and act without a policy are refused")
+    func refusals() async throws {
+        let (server, _) = try await policyServer()
+        let c = try server.connect()
+        let lander = try c.open(OpenRequest(world: "lunar-lander"))
+        func code(_ body: () throws -> Void) -> ErrorCode? {
+            do { try body() } catch {
+                if case .server(_, _, let reply) = error as? ClientError { return reply.code }
+            }
+            return nil
+        }
+        #expect(code { _ = try lander.adapt(policy: "point-nav", steps: 0) } == .policyMismatch)
+        #expect(code { _ = try lander.adapt(policy: "no-such-policy") } == .unknownPolicy)
+        #expect(code { _ = try lander.act([0, 0, 0, 0, 0, 0, 0, 0]) } == .noPolicy)
+        #expect(code { _ = try c.runEpisodes(RunEpisodesRequest(session: lander.id)) } == .noPolicy)
+        let pn = try c.open(OpenRequest(world: "point-nav"))
+        _ = try pn.adapt(policy: "point-nav", steps: 0)
+        #expect(code { _ = try pn.act([0, 0, 0]) } == .badShape)
+        #expect(code { _ = try pn.act([.nan, 0]) } == .badRequest)
+        #expect(code { _ = try pn.adapt(steps: 1000) } == .limitExceeded)
+        // The connection is still usable after every refusal.
+        #expect(try pn.act([0.1, 0.1]).count == 2)
+        // A client that agreed on 1.0 cannot use 1.1 requests.
+        let old = try MetaSimConnection(socketPath: server.path, protocol: ProtocolVersion(major: 1, minor: 0))
+        #expect(old.hello.protocol == ProtocolVersion(major: 1, minor: 0))
+        #expect(code { _ = try old.listPolicies() } == .unknownKind)
+        try await server.stop()
+    }
+
+    @Test("a client that disconnects mid-adaptation has it cancelled and its session freed")
+    func disconnectCancelsAdaptation() async throws {
+        let (server, _) = try await policyServer()
+        let monitor = try server.connect("monitor")
+        let path = server.path
+        // A long adaptation (10 steps of 1000 episodes: many seconds), abandoned while it runs.
+        let t = Thread {
+            guard let c = try? MetaSimConnection(socketPath: path, client: "leaver"),
+                  let s = try? c.open(OpenRequest(world: "point-nav", batch: 1)) else { return }
+            let id = c.makeID()
+            try? c.send(kind: MessageKind.adapt.rawValue, id: id,
+                        meta: MetaCoding.encode(AdaptRequest(session: s.id, policy: "point-nav", steps: 10, episodes: 1000)))
+            usleep(300_000)  // running by now (status shows it), far from done
+            // `c` goes out of scope here: the socket closes.
+        }
+        t.start()
+        var running = false
+        for _ in 0..<600 where !running {
+            running = try monitor.status().adaptations == 1
+            try await _Concurrency.Task.sleep(for: .milliseconds(10))
+        }
+        #expect(running, "the adaptation never showed in status")
+        // Once the client is gone: no adaptation, no session, within 3 s (the full run takes far longer).
+        var freed = false
+        let start = Date()
+        while Date().timeIntervalSince(start) < 3, !freed {
+            let st = try monitor.status()
+            freed = st.adaptations == 0 && st.sessions == 0 && st.connections == 1
+            try await _Concurrency.Task.sleep(for: .milliseconds(20))
+        }
+        let final = try monitor.status()
+        #expect(freed, "status: \(final)")
+        try await server.stop()
+    }
+
+    @Test("save_policy writes the adapted policy atomically; it is served and acts the same")
+    func savePolicy() async throws {
+        let (server, folder) = try await policyServer()
+        let c = try server.connect()
+        let s = try c.open(OpenRequest(world: "point-nav", batch: 2, taskSeed: heldOutTasks[2]))
+        _ = try s.adapt(policy: "point-nav", steps: 2, episodes: 10, seed: 1)
+        let saved = try c.savePolicy(session: s.id, name: "pn-adapted")
+        #expect(saved.file == folder + "/pn-adapted.safetensors")
+        #expect(saved.policy.adaptedTaskSeed == heldOutTasks[2])
+        #expect(try c.listPolicies().policies.contains { $0.name == "pn-adapted" })
+        do {
+            _ = try c.savePolicy(session: s.id, name: "pn-adapted")
+            Issue.record("saving over an existing policy without overwrite was accepted")
+        } catch {
+            guard case .server(_, _, let reply) = error else { throw error }
+            #expect(reply.code == .policyExists)
+        }
+        let loaded = try Checkpoint.load(path: saved.file)
+        #expect(loaded.metadata.world == "point-nav")
+        let obs: [Float] = [0.2, 0.1, -0.3, 0.25]
+        let other = try c.open(OpenRequest(world: "point-nav", batch: 2, taskSeed: heldOutTasks[2]))
+        _ = try other.adapt(policy: "pn-adapted", steps: 0)
+        let fromSaved = try other.act(obs)
+        let fromSession = try s.act(obs)
+        #expect(fromSaved == fromSession)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix(".") }
+        #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
+        try await server.stop()
+    }
+}
