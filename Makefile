@@ -7,7 +7,7 @@ APT_PACKAGES := libbox2d-dev libyaml-dev pkg-config python3-venv systemd
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 METASIM      := .build/release/metasim
 PEERS_PYTHON ?= /tmp/metasim-peers/bin/python
-# The Python client's tests run in their own virtual environment (numpy, pytest from PyPI).
+# The Python client's tests run in their own virtual environment (numpy, pytest, safetensors from PyPI).
 TEST_VENV    := .venv-test
 PYTHON       ?= python3
 
@@ -41,9 +41,10 @@ build: deps
 	$(SWIFT) build -c release --product metasim $(SWIFT_BUILD_FLAGS)
 	$(SWIFT) build -c release --product metasimd $(SWIFT_BUILD_FLAGS)
 
-# The main job: a headless run over the whole catalog with its summary table.
+# The main job: the end-to-end demo (docs/protocol.md, "Policies"): metasimd on a private socket with
+# the catalog and the shipped checkpoints; held-out worlds adapted to over the real protocol.
 run: build
-	$(METASIM) run --all --episodes 5 --seed 0
+	$(METASIM) demo --svg demo-episode.svg
 
 # Swift tests (the daemon's tests start the built metasimd), then the Python client's tests.
 test: test-swift test-python
@@ -55,7 +56,7 @@ test-swift: deps
 $(TEST_VENV)/.ready: clients/python/pyproject.toml
 	$(PYTHON) -m venv $(TEST_VENV)
 	$(TEST_VENV)/bin/pip install -q --upgrade pip
-	$(TEST_VENV)/bin/pip install -q numpy pytest
+	$(TEST_VENV)/bin/pip install -q numpy pytest safetensors
 	$(TEST_VENV)/bin/pip install -q -e clients/python
 	touch $@
 

@@ -9,7 +9,7 @@ struct MetaSim: AsyncParsableCommand {
         subcommands: [
             WorldsCommand.self, ValidateCommand.self, RunCommand.self, RenderCommand.self, BenchCommand.self,
             TraceCommand.self, BatchCommand.self, MergeCommand.self, PlotCommand.self, TrainCommand.self,
-            AdaptCommand.self, EvaluateCommand.self, ClientCommand.self,
+            AdaptCommand.self, EvaluateCommand.self, ClientCommand.self, DemoCommand.self, PolicyBenchCommand.self,
         ])
 }
 

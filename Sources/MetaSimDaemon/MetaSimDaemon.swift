@@ -18,7 +18,7 @@ import Glibc
 struct MetaSimDaemon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "metasimd",
-        abstract: "The metasim daemon: worlds served over a Unix-domain socket (protocol v1).",
+        abstract: "The metasim daemon: worlds and meta-policies served over a Unix-domain socket (protocol 1.1).",
         discussion: """
             Under systemd: socket activation (LISTEN_FDS, a socket named "metasim" or the only one), \
             readiness, status and watchdog (NOTIFY_SOCKET, WATCHDOG_USEC). SIGHUP reloads the \
@@ -36,7 +36,7 @@ struct MetaSimDaemon: AsyncParsableCommand {
     @Option(help: "The world catalog folder (default: the configuration's, else the catalog search).")
     var worlds: String?
 
-    @Option(help: "The policies folder, checked to be a folder or absent (default: the configuration's, else \(ServerConfiguration.defaultPolicies)).")
+    @Option(help: "The policies folder: its NAME.safetensors checkpoints are served (absent: none) (default: the configuration's, else \(ServerConfiguration.defaultPolicies)).")
     var policies: String?
 
     @Option(help: "Configuration file (default: \(defaultConfig) if it exists); read again on SIGHUP.")

@@ -66,8 +66,10 @@ extension Connection {
             agreedMinor = min(mine.minor, hello.protocol.minor)
             if let client = hello.client { logger[metadataKey: "client"] = "\(client)" }
             let agreed = ProtocolVersion(major: mine.major, minor: min(mine.minor, hello.protocol.minor))
+            // A 1.0 client is not told of what only 1.1 requests can do.
+            let capabilities = agreed.minor >= 1 ? MetaSimServer.capabilities : Array(MetaSimServer.capabilities.prefix(6))
             reply(.hello, id: id, HelloReply(protocol: agreed, server: MetaSimServer.version,
-                                             capabilities: MetaSimServer.capabilities, limits: core.limits))
+                                             capabilities: capabilities, limits: core.limits))
         case .ping:
             try requireEmptyMeta(frame)
             reply(.ping, id: id, meta: [], data: frame.data)

@@ -20,17 +20,31 @@ public struct SVGRenderer {
     /// Resets with `seed`, runs up to `steps` steps with `policy` (stopping at the episode's end)
     /// and returns the SVG text.
     public mutating func render(seed: UInt64, steps: Int, policy: BaselinePolicy.Kind) -> String {
+        var pi = BaselinePolicy(policy, specs: world.specs, seed: seed)
+        return render(seed: seed, steps: steps) { pi.act() }
+    }
+
+    /// Replays `actions` (one array per step, e.g. streamed by the daemon) from episode `seed`:
+    /// the same world, seed and actions give the same episode.
+    public mutating func render(seed: UInt64, actions: [[Float]]) -> String {
+        var k = 0
+        return render(seed: seed, steps: actions.count) {
+            defer { k += 1 }
+            return actions[k]
+        }
+    }
+
+    private mutating func render(seed: UInt64, steps: Int, next: () -> [Float]) -> String {
         world.recordsGeometry = true
         defer { world.recordsGeometry = false }
         world.reset(seed: seed)
         let geometry = world.geometry
         let spec = world.compiled.spec
         let dynamic = world.compiled.dynamicBodies
-        var pi = BaselinePolicy(policy, specs: world.specs, seed: seed)
         var frames: [Frame] = [Frame(poses: currentPoses())]
         var end = "running"
         for _ in 0..<max(0, steps) {
-            let r = world.step(pi.act())
+            let r = world.step(next())
             frames.append(Frame(poses: currentPoses()))
             if r.terminated || r.truncated { end = r.end?.description ?? "ended"; break }
         }

@@ -1,4 +1,4 @@
-"""Client for metasimd, the metasim daemon: protocol v1 over a Unix-domain socket.
+"""Client for metasimd, the metasim daemon: protocol v1.1 over a Unix-domain socket.
 
 The protocol is specified in docs/protocol.md. This module has no dependency but numpy::
 
@@ -10,6 +10,10 @@ The protocol is specified in docs/protocol.md. This module has no dependency but
         result = session.step(np.zeros((16, 2), np.float32))
         result.observations, result.rewards, result.terminated, result.truncated
 
+Protocol 1.1 adds the meta-policy: ``client.list_policies()``, ``session.adapt(policy="point-nav")``,
+``session.act(obs)``, ``session.run_episodes(...)``, ``session.save_policy(name)`` and external
+sessions (``client.open_external(...)``: the client runs the world, the daemon acts and adapts).
+
 Every request gets exactly one response, in order; an error response raises MetaSimError (the
 connection stays usable unless ``error.fatal``).
 """
@@ -19,6 +23,7 @@ from .client import (
     MetaSimError,
     ConnectionClosed,
     Session,
+    ExternalSession,
     StepResult,
     ObserverEvent,
     PROTOCOL_VERSION,
@@ -30,6 +35,7 @@ __all__ = [
     "MetaSimError",
     "ConnectionClosed",
     "Session",
+    "ExternalSession",
     "StepResult",
     "ObserverEvent",
     "MetaSimVectorEnv",

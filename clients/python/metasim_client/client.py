@@ -1,4 +1,4 @@
-"""Protocol v1 client (docs/protocol.md): frames, requests, sessions, observers."""
+"""Protocol v1.1 client (docs/protocol.md): frames, requests, sessions, observers, policies."""
 
 from __future__ import annotations
 
@@ -8,17 +8,20 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
-PROTOCOL_VERSION = (1, 0)
+PROTOCOL_VERSION = (1, 1)
 
 # Request kinds.
 HELLO, PING, STATUS = 1, 2, 3
 LIST_WORLDS, OPEN, RESET, STEP, SET_TASK, CLOSE, OBSERVE, UNOBSERVE = 16, 17, 18, 19, 20, 21, 22, 23
+# Protocol 1.1: the meta-policy ("Policies" in docs/protocol.md).
+LIST_POLICIES, ADAPT, ACT, RUN_EPISODES, OPEN_EXTERNAL, RECORD, SAVE_POLICY = 32, 33, 34, 35, 36, 37, 38
 KIND_NAMES = {1: "hello", 2: "ping", 3: "status", 16: "list_worlds", 17: "open", 18: "reset", 19: "step",
-              20: "set_task", 21: "close", 22: "observe", 23: "unobserve"}
+              20: "set_task", 21: "close", 22: "observe", 23: "unobserve", 32: "list_policies", 33: "adapt",
+              34: "act", 35: "run_episodes", 36: "open_external", 37: "record", 38: "save_policy"}
 
 # Frame flags.
 RESPONSE, ERROR, EVENT, FINAL = 1, 2, 4, 8
@@ -222,13 +225,27 @@ class Client:
         data = memoryview(self._recv)[at + 12 + meta_len:at + length]
         return Frame(kind, flags, rid, meta, data)
 
-    def await_response(self, request_id: int) -> Frame:
-        """Reads until the response to ``request_id`` (events met on the way are queued)."""
+    def await_response(self, request_id: int, on_event: Optional[Callable[[Frame], None]] = None) -> Frame:
+        """Reads until the response to ``request_id``. Events of that request itself (adapt's
+        progress, run_episodes' steps and episodes) go to ``on_event`` when it is given (their
+        data is a view valid during the call); other events met on the way are queued. If
+        ``on_event`` raises, the rest of the request's events are read and dropped, and the
+        exception is raised once the response has arrived (the connection stays in step)."""
+        failure: Optional[BaseException] = None
         while True:
             f = self.read_frame()
             if f.flags & EVENT:
+                if on_event is not None and f.id == request_id:
+                    if failure is None:
+                        try:
+                            on_event(f)
+                        except Exception as e:  # re-raised once the response has arrived
+                            failure = e
+                    continue
                 self.pending_events.append(Frame(f.kind, f.flags, f.id, f.meta, memoryview(bytes(f.data))))
                 continue
+            if failure is not None:
+                raise failure
             if f.flags & ERROR:
                 e = f.json()
                 raise MetaSimError(f.kind, f.id, e.get("code", "internal"), e.get("message", ""), e.get("fatal", False),
@@ -237,10 +254,11 @@ class Client:
                 raise ConnectionClosed(f"protocol violation: response {f.id} while waiting for {request_id}")
             return f
 
-    def request(self, kind: int, meta: Optional[Dict[str, Any]] = None, data: bytes = b"") -> Frame:
+    def request(self, kind: int, meta: Optional[Dict[str, Any]] = None, data: bytes = b"",
+                on_event: Optional[Callable[[Frame], None]] = None) -> Frame:
         rid = self.make_id()
         self.send(kind, rid, meta, data)
-        return self.await_response(rid)
+        return self.await_response(rid, on_event)
 
     # -- requests --
 
@@ -280,6 +298,37 @@ class Client:
         obs = np.frombuffer(f.data, np.float32).copy().reshape(info["batch"], -1)
         return Observer(self, info, obs, rid)
 
+    # -- policies (protocol 1.1) --
+
+    def list_policies(self) -> List[Dict[str, Any]]:
+        """The checkpoints the daemon serves (name, world, algorithm, observation and action
+        specs, discrete_actions, inner budget, training_seed, adapted_task_seed)."""
+        return self.request(LIST_POLICIES).json()["policies"]
+
+    def rejected_policies(self) -> List[Dict[str, str]]:
+        """Files of the daemon's policies folder it could not load: ``{"file", "error"}`` each."""
+        return self.request(LIST_POLICIES).json()["rejected"]
+
+    def open_external(self, world: Optional[str] = None, observation_spec: Optional[Dict[str, Any]] = None,
+                      action_spec: Optional[Dict[str, Any]] = None, discrete_actions: Optional[int] = None,
+                      batch: int = 1, *, yaml: Optional[str] = None, file: Optional[str] = None) -> "ExternalSession":
+        """Opens a session on a world this client runs itself. ``world`` (a catalog name, or
+        ``yaml``) names the family, whose policies fit; the specs (name, shape, dtype float32,
+        low, high, entries) must match the family's, action bounds included."""
+        if observation_spec is None or action_spec is None:
+            raise TypeError("open_external needs observation_spec and action_spec")
+        meta: Dict[str, Any] = {"batch": int(batch), "observation": _wire_spec(observation_spec, "observation"),
+                                "action": _wire_spec(action_spec, "action")}
+        if world is not None:
+            meta["world"] = world
+        if yaml is not None:
+            meta["yaml"] = yaml
+        if file is not None:
+            meta["file"] = file
+        if discrete_actions is not None:
+            meta["discrete_actions"] = int(discrete_actions)
+        return ExternalSession(self, self.request(OPEN_EXTERNAL, meta).json())
+
     def next_event(self) -> Frame:
         if self.pending_events:
             return self.pending_events.pop(0)
@@ -289,7 +338,62 @@ class Client:
         return Frame(f.kind, f.flags, f.id, f.meta, memoryview(bytes(f.data)))
 
 
-class Session:
+def _wire_spec(spec: Dict[str, Any], name: str) -> Dict[str, Any]:
+    """A spec as the protocol sends it: infinite bounds as null, numbers as plain floats (name
+    and dtype default to ``name`` and float32)."""
+    def bound(v: Any) -> Optional[float]:
+        return None if v is None or not np.isfinite(v) else float(v)
+    out = {"name": name, "dtype": "float32", **spec}
+    out["shape"] = [int(n) for n in spec["shape"]]
+    out["low"] = [bound(v) for v in spec["low"]]
+    out["high"] = [bound(v) for v in spec["high"]]
+    out["entries"] = list(spec.get("entries", []))
+    return out
+
+
+class _PolicyHost:
+    """The policy requests a simulated and an external session share (protocol 1.1)."""
+
+    client: Client
+    id: int
+    count: int
+    observation_size: int
+    discrete_actions: Optional[int]
+
+    def _adapt(self, meta: Dict[str, Any], progress: Optional[Callable[[Dict[str, Any]], None]]) -> Dict[str, Any]:
+        types = {"policy": str, "steps": int, "episodes": int, "seed": int, "evaluate": bool, "learning_rate": float,
+                 "threads": int}
+        meta = {"session": self.id, **{k: types[k](v) for k, v in meta.items() if v is not None}}
+
+        def on_event(f: Frame) -> None:
+            if progress is not None:
+                e = f.json()
+                if e.get("event") == "progress":
+                    progress(e)
+        return self.client.request(ADAPT, meta, on_event=on_event).json()
+
+    def act(self, observations: Any, deterministic: bool = True, seed: Optional[int] = None) -> np.ndarray:
+        """The session's policy's actions for ``observations`` (any number of rows of
+        ``observation_size`` float32 values): (rows, action_size) float32 world actions (not
+        clipped to the bounds: the world clips them), or (rows,) int32 indices for a discrete
+        world. Deterministic (the mean, or the most likely action) unless ``deterministic`` is
+        false; sampled actions come from the session's policy random stream, restarted by ``seed``."""
+        o = np.ascontiguousarray(observations, dtype=np.float32).reshape(-1, self.observation_size)
+        meta: Dict[str, Any] = {"session": self.id, "deterministic": bool(deterministic)}
+        if seed is not None:
+            meta["seed"] = int(seed)
+        f = self.client.request(ACT, meta, o.tobytes())
+        if self.discrete_actions:
+            return np.frombuffer(f.data, np.int32).copy()
+        return np.frombuffer(f.data, np.float32).copy().reshape(len(o), -1)
+
+    def save_policy(self, name: str, overwrite: bool = False) -> Dict[str, Any]:
+        """Saves the session's (adapted) policy as ``NAME.safetensors`` in the daemon's policies
+        folder (served at once as policy ``name``). Returns ``{"policy": info, "file": path}``."""
+        return self.client.request(SAVE_POLICY, {"session": self.id, "name": name, "overwrite": bool(overwrite)}).json()
+
+
+class Session(_PolicyHost):
     """An open session: ``count`` instances of one world. ``spec`` gives the observation and
     action specs (name, shape, dtype, low, high; a null bound is unbounded)."""
 
@@ -363,6 +467,102 @@ class Session:
         self._set_info(f.json())
         self.observations = np.frombuffer(f.data, np.float32).copy().reshape(self.count, self.observation_size)
         return self.observations
+
+    def close(self) -> None:
+        self.client.request(CLOSE, {"session": self.id})
+
+    # -- policies (protocol 1.1) --
+
+    def adapt(self, policy: Optional[str] = None, steps: Optional[int] = None, episodes: Optional[int] = None,
+              seed: Optional[int] = None, evaluate: Optional[bool] = None, learning_rate: Optional[float] = None,
+              threads: Optional[int] = None,
+              progress: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
+        """Adapts the session's policy on its own world: from checkpoint ``policy`` (else from the
+        session's current parameters), ``steps`` inner steps (default: the policy's; 0 only takes
+        the policy) of ``episodes`` episodes each. ``progress`` gets each inner step's event
+        (``{"event": "progress", "session", "step", "steps", "episodes", "mean_return"}``).
+        Returns the reply: ``session``, ``policy``, ``adapted_steps``, ``returns``,
+        ``episodes_per_step``, ``seconds``."""
+        return self._adapt({"policy": policy, "steps": steps, "episodes": episodes, "seed": seed, "evaluate": evaluate,
+                            "learning_rate": learning_rate, "threads": threads}, progress)
+
+    def run_episodes(self, episodes: Optional[int] = None, deterministic: bool = True, decimation: int = 1,
+                     seed: Optional[int] = None, policy_seed: Optional[int] = None,
+                     on_step: Optional[Callable[[StepResult, np.ndarray], None]] = None,
+                     on_episode: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
+        """The daemon drives the session with its policy until ``episodes`` episodes (default: the
+        batch size) have ended, every instance reset first (to batch ``seed``, default the
+        session's). ``on_step(result, actions)`` sees every ``decimation``-th step (0: none);
+        ``on_episode`` each ended episode (``instance``, ``index``, ``return``, ``length``,
+        ``terminated``, ``step``). Returns the reply: ``instances``, ``returns``, ``lengths`` (in
+        order of ending), ``mean_return``, ``steps``. Afterwards ``observations`` are the last
+        step event's (reset the session to know where it stands when ``decimation`` is not 1)."""
+        meta: Dict[str, Any] = {"session": self.id, "deterministic": bool(deterministic), "decimation": int(decimation)}
+        if episodes is not None:
+            meta["episodes"] = int(episodes)
+        if seed is not None:
+            meta["seed"] = int(seed)
+        if policy_seed is not None:
+            meta["policy_seed"] = int(policy_seed)
+
+        def on_event(f: Frame) -> None:
+            e = f.json()
+            if e.get("event") == "step":
+                result = parse_step_reply(f.data)
+                size = step_reply_offsets(self.count, self.observation_size, len(result.ended_index))["size"]
+                actions = np.frombuffer(f.data, np.int32 if self.discrete_actions else np.float32, offset=size).copy()
+                if not self.discrete_actions:
+                    actions = actions.reshape(self.count, -1)
+                self.observations = result.observations
+                if on_step is not None:
+                    on_step(result, actions)
+            elif e.get("event") == "episode" and on_episode is not None:
+                on_episode(e)
+        return self.client.request(RUN_EPISODES, meta, on_event=on_event).json()
+
+
+class ExternalSession(_PolicyHost):
+    """A session on a world the client runs itself (a robot, another simulator): the daemon acts
+    for the client's observations (``act``), keeps the transitions the client reports
+    (``record``) and adapts its policy from the complete episodes (``adapt``). Take a policy
+    first: ``adapt(policy="NAME")``."""
+
+    def __init__(self, client: Client, info: Dict[str, Any]):
+        self.client = client
+        self.info = info
+        self.id: int = info["session"]
+        self.count: int = info["batch"]
+        self.world: str = info["world"]
+        self.observation_spec = info["observation"]
+        self.action_spec = info["action"]
+        self.discrete_actions: Optional[int] = info.get("discrete_actions")
+        self.observation_size = int(np.prod(self.observation_spec["shape"]))
+        self.action_size = 1 if self.discrete_actions else int(np.prod(self.action_spec["shape"]))
+
+    def adapt(self, policy: Optional[str] = None, steps: Optional[int] = None, learning_rate: Optional[float] = None,
+              progress: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
+        """With ``policy``: takes that checkpoint (and forgets what was recorded). Without: one
+        inner step on the complete episodes recorded since the last adapt (``no_experience`` if
+        none), ``steps=0`` only reports. Returns the adapt reply (``returns``: the recorded
+        episodes' mean return; ``episodes_per_step``: how many were used)."""
+        return self._adapt({"policy": policy, "steps": steps, "learning_rate": learning_rate}, progress)
+
+    def record(self, rewards: Any, observations: Any, actions: Any, terminated: Any, truncated: Any) -> Dict[str, Any]:
+        """Reports one transition per instance: the reward, the observation the action was chosen
+        for, the action ``act`` gave (unclipped), and whether the episode terminated or was
+        truncated at this step. Returns ``{"session", "episodes", "mean_return", "transitions"}``:
+        the complete episodes held for the next adapt and their mean return."""
+        n = self.count
+        r = np.ascontiguousarray(rewards, dtype="<f8").reshape(n)
+        o = np.ascontiguousarray(observations, dtype="<f4").reshape(n, self.observation_size)
+        if self.discrete_actions:
+            a = np.ascontiguousarray(actions, dtype="<i4").reshape(n)
+        else:
+            a = np.ascontiguousarray(actions, dtype="<f4").reshape(n, self.action_size)
+        term = np.ascontiguousarray(terminated, dtype=np.bool_).reshape(n).astype(np.uint8)
+        trunc = np.ascontiguousarray(truncated, dtype=np.bool_).reshape(n).astype(np.uint8)
+        data = b"".join((r.tobytes(), o.tobytes(), a.tobytes(), term.tobytes(), trunc.tobytes()))
+        return self.client.request(RECORD, {"session": self.id}, data).json()
 
     def close(self) -> None:
         self.client.request(CLOSE, {"session": self.id})

@@ -1,0 +1,168 @@
+import ArgumentParser
+import Foundation
+import MetaLearning
+import MetaSimClient
+import MetaSimCore
+import MetaSimProtocol
+
+/// The end-to-end demo (`make run`): a private metasimd, the shipped checkpoints, held-out worlds
+/// of two families adapted to over the real protocol, a table of returns and an SVG.
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Start metasimd privately, adapt the shipped meta-policies to held-out worlds over the socket, and report.",
+        discussion: """
+            For each family (default: every family with both a meta-policy NAME.safetensors and its \
+            NAME-multitask.safetensors baseline in the policies folder), opens held-out tasks, takes \
+            the meta-policy and the multi-task baseline, adapts each by one inner step at a time \
+            (20 episodes a step, the default budget of 3 steps), and scores every step with \
+            deterministic episodes the daemon runs (run_episodes). Writes an SVG of one adapted \
+            episode, replayed in process from the actions the daemon streamed.
+            """)
+
+    @OptionGroup var catalog: CatalogOptions
+    @Option(help: "Folder of checkpoints (default: $METASIM_POLICIES, ./policies, or the installed ones).") var policies: String?
+    @Option(help: "The metasimd binary (default: next to this one).") var daemon: String?
+    @Option(help: "Families to demonstrate, comma-separated (default: every family with a meta-policy and a baseline).")
+    var families: String?
+    @Option(help: "Held-out tasks per family.") var tasks = 10
+    @Option(name: .customLong("episodes"), help: "Episodes per inner step and per evaluation.") var episodes = 20
+    @Option(help: "Inner steps.") var steps = 3
+    @Option(help: "Where to write the SVG of one adapted episode.") var svg = "demo-episode.svg"
+
+    func run() throws {
+        let started = ContinuousClock.now
+        guard let root = catalog.root else { throw CLIError("no worlds folder found (give --worlds DIR)") }
+        let policiesFolder = try Self.policiesFolder(policies)
+        let names = try chosenFamilies(policiesFolder)
+        let server = try PrivateDaemon(binary: daemon, worlds: root, policies: policiesFolder)
+        print("Starting metasimd on \(server.socket) (worlds \(root), policies \(policiesFolder))")
+        let c = try server.connect("metasim-demo")
+        print("Connected: \(c.hello.server), protocol \(c.hello.protocol)\n")
+
+        var rows: [(family: String, policy: String, intervals: [Interval], seconds: Double)] = []
+        var svgFamily: String?
+        for family in names {
+            for policy in [family, family + "-multitask"] {
+                let clock = ContinuousClock.now
+                var perStep = [[Double]](repeating: [], count: steps + 1)
+                for k in 0..<tasks {
+                    let returns = try adaptAndScore(c, world: family, policy: policy, taskSeed: TaskSeeds.evaluation.lowerBound + UInt64(k))
+                    for (s, r) in returns.enumerated() { perStep[s].append(r) }
+                }
+                rows.append((family, policy == family ? "meta-policy (\(try algorithm(c, policy)))" : "multi-task, fine-tuned",
+                             perStep.map { Interval(samples: $0) }, DemoCommand.seconds(since: clock)))
+            }
+            if svgFamily == nil || (try? catalog.definition(family).kind) == .driving { svgFamily = family }
+        }
+
+        print("Mean return over \(tasks) held-out tasks (95% interval), \(episodes) deterministic episodes each, after each inner step of \(episodes) episodes:\n")
+        var table = TextTable(["family", "policy"] + (0...steps).map { $0 == 0 ? "before" : "step \($0)" } + ["time (s)"])
+        for r in rows {
+            table.add([r.family, r.policy] + r.intervals.map { "\(fmt($0.mean, 1)) [\(fmt($0.low, 1)), \(fmt($0.high, 1))]" } + [fmt(r.seconds, 1)])
+        }
+        print(table.render())
+
+        if let family = svgFamily {
+            try writeEpisode(c, world: family)
+        }
+        try server.stop()  // SIGTERM: the daemon drains and exits 0
+        print("metasimd stopped cleanly. Demo took \(fmt(DemoCommand.seconds(since: started), 1)) s.")
+    }
+
+    /// Mean deterministic return before adapting and after each inner step, on one task.
+    func adaptAndScore(_ c: MetaSimConnection, world: String, policy: String, taskSeed: UInt64) throws -> [Double] {
+        do {
+            let s = try c.open(OpenRequest(world: world, batch: episodes, taskSeed: taskSeed))
+            defer { try? s.close() }
+            _ = try s.adapt(policy: policy, steps: 0)
+            func score() throws(ClientError) -> Double {
+                try c.runEpisodes(RunEpisodesRequest(session: s.id, episodes: episodes, deterministic: true, decimation: 0, seed: 1_000 + taskSeed)).meanReturn
+            }
+            var out = [try score()]
+            for k in 0..<steps {
+                _ = try s.adapt(steps: 1, episodes: episodes, seed: SplitMix64.mix(taskSeed, UInt64(k)))
+                out.append(try score())
+            }
+            return out
+        } catch {
+            throw CLIError("\(world), task \(taskSeed), policy \(policy): \(error)")
+        }
+    }
+
+    func algorithm(_ c: MetaSimConnection, _ policy: String) throws -> String {
+        (try? c.listPolicies().policies.first { $0.name == policy }?.algorithm) ?? "?"
+    }
+
+    /// One adapted episode, run by the daemon and drawn from the actions it streamed.
+    func writeEpisode(_ c: MetaSimConnection, world: String) throws {
+        let taskSeed = TaskSeeds.evaluation.lowerBound
+        let seed: UInt64 = 2_000
+        var actions: [[Float]] = []
+        let reply: RunEpisodesReply
+        do {
+            let s = try c.open(OpenRequest(world: world, batch: 1, taskSeed: taskSeed))
+            _ = try s.adapt(policy: world, steps: steps, episodes: episodes, seed: 7)
+            let width = s.actionSize
+            reply = try c.runEpisodes(RunEpisodesRequest(session: s.id, episodes: 1, deterministic: true, decimation: 1, seed: seed),
+                                      onStep: { data in
+                                          // The step event's data ends with the actions the daemon applied.
+                                          data.withUnsafeBytes { p in
+                                              let at = p.count - 4 * width
+                                              actions.append((0..<width).map { k in
+                                                  s.info.discreteActions == nil ? p.loadUnaligned(fromByteOffset: at + 4 * k, as: Float.self)
+                                                      : Float(p.loadUnaligned(fromByteOffset: at + 4 * k, as: Int32.self))
+                                              })
+                                          }
+                                      })
+            try s.close()
+        } catch {
+            throw CLIError("\(world): \(error)")
+        }
+        let d = try catalog.definition(world)
+        do {
+            let w = try World(definition: d, task: d.sampleTask(seed: taskSeed))
+            var renderer = SVGRenderer(world: w)
+            let text = renderer.render(seed: WorldBatch.episodeSeed(batchSeed: seed, instance: 0), actions: actions)
+            try AtomicFile.write(Array(text.utf8), to: svg)
+        } catch {
+            throw CLIError("\(svg): \(error)")
+        }
+        print("Wrote \(svg): one adapted \(world) episode (task \(taskSeed), return \(fmt(reply.returns.first ?? 0, 1)), \(actions.count) steps), replayed from the streamed actions.\n")
+    }
+
+    func chosenFamilies(_ folder: String) throws -> [String] {
+        if let families { return families.split(separator: ",").map(String.init) }
+        let files = Set((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
+        let names = files.filter { $0.hasSuffix(".safetensors") && !$0.contains("-multitask") }
+            .map { String($0.dropLast(".safetensors".count)) }
+            .filter { files.contains($0 + "-multitask.safetensors") && (try? catalog.definition($0)) != nil }
+            .sorted()
+        guard !names.isEmpty else { throw CLIError("\(folder): no meta-policy with a -multitask baseline to demonstrate") }
+        return names
+    }
+
+    static func policiesFolder(_ explicit: String?) throws -> String {
+        if let explicit { return explicit }
+        if let env = ProcessInfo.processInfo.environment["METASIM_POLICIES"], !env.isEmpty { return env }
+        let exe = URL(fileURLWithPath: sibling("metasim")).deletingLastPathComponent()
+        let candidates = ["policies", exe.appendingPathComponent("../share/metasim/policies").standardized.path]
+            + (1...4).map { n in (0..<n).reduce(exe) { u, _ in u.deletingLastPathComponent() }.appendingPathComponent("policies").path }
+        var isDir: ObjCBool = false
+        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0, isDirectory: &isDir) && isDir.boolValue }) else {
+            throw CLIError("no policies folder found (give --policies DIR)")
+        }
+        return found
+    }
+
+    /// A binary installed next to this one.
+    static func sibling(_ name: String) -> String {
+        let exe = Bundle.main.executablePath ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent(name).path
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+}

@@ -1,0 +1,125 @@
+import ArgumentParser
+import Foundation
+import MetaLearning
+import MetaSimClient
+import MetaSimCore
+import MetaSimProtocol
+
+/// The meta-policy daemon's benchmark: adapt latency (request to final response) at the default
+/// budget, and act throughput over the socket, next to the same work done in process.
+struct PolicyBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-policy",
+        abstract: "Benchmark adapt latency and act throughput of a private metasimd, against the same work in process.",
+        discussion: """
+            Adapt: the default budget (3 inner steps of 20 episodes) on held-out tasks of point-nav \
+            (the shipped meta-policy) and lunar-lander (a freshly initialized policy of the same \
+            architecture: no lander checkpoint ships; its episodes end early, which makes the figure \
+            depend on the policy). Act: deterministic actions for batches of 1 and 64 observations.
+            """)
+
+    @OptionGroup var catalog: CatalogOptions
+    @Option(help: "Folder holding point-nav.safetensors (default: as metasim demo).") var policies: String?
+    @Option(help: "The metasimd binary (default: next to this one).") var daemon: String?
+    @Option(help: "Adaptations per world (the median is reported).") var repeats = 5
+    @Option(help: "Seconds of act requests per batch size.") var seconds = 2.0
+    @Flag(help: "Print JSON.") var json = false
+
+    struct Row: Codable {
+        var name: String
+        var daemon: Double
+        var inProcess: Double
+        var unit: String
+    }
+
+    func run() throws {
+        guard let root = catalog.root else { throw CLIError("no worlds folder found (give --worlds DIR)") }
+        let source = try DemoCommand.policiesFolder(policies)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("metasim-bench-policies-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: folder)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.copyItem(atPath: source + "/point-nav.safetensors", toPath: folder + "/point-nav.safetensors")
+        let lander = try catalog.definition("lunar-lander")
+        let landerSpecs = try worldSpecs(lander)
+        let untrained = Checkpoint(policy: Policy(architecture: PolicyArchitecture(specs: landerSpecs), seed: 0),
+                                   metadata: CheckpointMetadata(definition: lander, specs: landerSpecs, algorithm: "untrained",
+                                                                hyperparameters: "{}", trainingSeed: 0, metasimVersion: MetaSimVersion.string))
+        do { try untrained.write(to: folder + "/lunar-lander-untrained.safetensors") } catch { throw CLIError(error.description) }
+
+        let server = try PrivateDaemon(binary: daemon, worlds: root, policies: folder)
+        let c = try server.connect("metasim-bench-policy")
+        var rows: [Row] = []
+        for (world, policy) in [("point-nav", "point-nav"), ("lunar-lander", "lunar-lander-untrained")] {
+            let d = try catalog.definition(world)
+            var remote: [Double] = [], local: [Double] = []
+            let checkpoint: Checkpoint
+            do { checkpoint = try Checkpoint.load(path: folder + "/\(policy).safetensors") } catch { throw CLIError(error.description) }
+            for k in 0..<repeats {
+                let task = TaskSeeds.evaluation.lowerBound + UInt64(k)
+                do {
+                    let s = try c.open(OpenRequest(world: world, taskSeed: task))
+                    let clock = ContinuousClock.now
+                    _ = try s.adapt(policy: policy, steps: 3, episodes: 20, seed: UInt64(k))
+                    remote.append(DemoCommand.seconds(since: clock))
+                    try s.close()
+                    let program = try WorldProgram(definition: d, task: d.sampleTask(seed: task))
+                    let start = ContinuousClock.now
+                    _ = try checkpoint.policy.adapted(to: program, inner: InnerLoop(steps: 3, episodes: 20, learningRate: 0.1), seed: UInt64(k))
+                    local.append(DemoCommand.seconds(since: start))
+                } catch { throw CLIError("\(world): \(error)") }
+            }
+            rows.append(Row(name: "adapt \(world) (3 × 20 episodes), median of \(repeats)", daemon: median(remote) * 1000,
+                            inProcess: median(local) * 1000, unit: "ms"))
+        }
+        let checkpoint: Checkpoint
+        do { checkpoint = try Checkpoint.load(path: folder + "/point-nav.safetensors") } catch { throw CLIError(error.description) }
+        for batch in [1, 64] {
+            var rng = SeededGenerator(seed: 1)
+            let obs = (0..<(batch * 2)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let remote: Double
+            do {
+                let s = try c.open(OpenRequest(world: "point-nav"))
+                _ = try s.adapt(policy: "point-nav", steps: 0)
+                remote = try rate(observations: batch) { () throws(ClientError) in _ = try c.act(session: s.id, observations: obs) }
+                try s.close()
+            } catch { throw CLIError("act: \(error)") }
+            let policy = checkpoint.policy
+            var prng = SeededGenerator(seed: 0)
+            let local = try rate(observations: batch) { () throws(ClientError) in
+                _ = policy.act(observations: obs, count: batch, deterministic: true, rng: &prng)
+            }
+            rows.append(Row(name: "act point-nav, batch \(batch)", daemon: remote, inProcess: local, unit: "observations/s"))
+        }
+        try server.stop()
+        if json {
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try e.encode(rows), as: UTF8.self))
+            return
+        }
+        var table = TextTable(["case", "metasimd (socket)", "in process", "unit", "daemon / in process"])
+        for r in rows {
+            table.add([r.name, fmt(r.daemon, 1), fmt(r.inProcess, 1), r.unit, fmt(r.daemon / r.inProcess, 2)])
+        }
+        print(table.render(), terminator: "")
+    }
+
+    /// Calls `body` for `seconds` (after a short warm-up); observations handled per second.
+    func rate(observations: Int, _ body: () throws(ClientError) -> Void) throws(ClientError) -> Double {
+        for _ in 0..<50 { try body() }
+        let start = ContinuousClock.now
+        var n = 0
+        while true {
+            for _ in 0..<64 { try body() }
+            n += 64
+            let t = DemoCommand.seconds(since: start)
+            if t >= seconds { return Double(n * observations) / t }
+        }
+    }
+
+    func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.isEmpty ? 0 : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
+    }
+}
