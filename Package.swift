@@ -89,7 +89,8 @@ let package = Package(
         ),
         .testTarget(
             name: "MetaSimCoreTests",
-            dependencies: ["MetaSimCore", "MetaSimYAML"],
+            // MetaLearning: the batch runner's checkpoint policies (BatchCheckpointTests).
+            dependencies: ["MetaSimCore", "MetaSimYAML", "MetaLearning"],
             resources: [.copy("Malformed"), .copy("MalformedBatches")]
         ),
         .testTarget(

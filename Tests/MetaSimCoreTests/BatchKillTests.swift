@@ -17,6 +17,18 @@ struct BatchKillTests {
         episodes: 8
         """
 
+    /// A shipped checkpoint, as is and adapted (one step on 4 episodes) on every task.
+    static let checkpointSpecText = """
+        worlds: [point-nav]
+        tasks: {seeds: {from: 1000000000, count: 16}}
+        policies:
+          - random
+          - {checkpoint: \(TestSupport.packageRoot.appendingPathComponent("policies/point-nav.safetensors").path)}
+          - checkpoint: \(TestSupport.packageRoot.appendingPathComponent("policies/point-nav.safetensors").path)
+            adapt: {steps: 1, episodes: 4}
+        episodes: 2
+        """
+
     /// `metasim` next to the test bundle (SwiftPM puts both in the build products folder).
     static var binary: String? {
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
@@ -38,13 +50,15 @@ struct BatchKillTests {
         return p
     }
 
-    @Test("kill -9 at random moments, then --resume, gives the uninterrupted result byte for byte")
-    func killAndResume() throws {
+    @Test("kill -9 at random moments, then --resume, gives the uninterrupted result byte for byte",
+          arguments: [specText, checkpointSpecText])
+    func killAndResume(specText: String) throws {
         let binary = try #require(Self.binary, "no metasim binary next to \(CommandLine.arguments[0]); build it with swift build")
         let root = BatchRunnerTests.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let spec = root + "/spec.yaml"
-        try Self.specText.write(toFile: spec, atomically: true, encoding: .utf8)
+        try specText.write(toFile: spec, atomically: true, encoding: .utf8)
+        let units = try BatchPlan(spec: BatchSpec.load(contentsOfFile: spec), worldsRoot: TestSupport.worldsRoot).units.count
         func arguments(_ folder: String, resume: Bool) -> [String] {
             ["batch", spec, "--output", folder, "--jobs", "2", "--worlds", TestSupport.worldsRoot, "--progress", "none"]
                 + (resume ? ["--resume"] : [])
@@ -74,7 +88,11 @@ struct BatchKillTests {
         for file in [BatchOutput.episodesFile, BatchOutput.summaryFile, BatchOutput.manifestFile] {
             let a = FileManager.default.contents(atPath: root + "/full/" + file)
             let b = FileManager.default.contents(atPath: folder + "/" + file)
-            #expect(a != nil && a == b, "\(file) differs after kills leaving \(journalUnits) of 64 units journaled (full run \(duration) s)")
+            #expect(a != nil && a == b, "\(file) differs after kills leaving \(journalUnits) of \(units) units journaled (full run \(duration) s)")
+        }
+        if specText == Self.checkpointSpecText {
+            let lines = try BatchOutput.readEpisodes(folder: folder)
+            #expect(lines.count == units * 2 && lines.filter { $0.adaptReturns?.count == 2 }.count == 16 * 2)
         }
     }
 }

@@ -153,8 +153,8 @@ struct BatchRunnerTests {
         try BatchRunner(plan: commented, folder: root + "/out", shard: Shard(index: 0, count: 2), jobs: 1).run(resume: true)
     }
 
-    @Test("checkpoint policies are parsed but cannot run in this build, and nothing is written")
-    func checkpointPolicies() throws {
+    @Test("checkpoint units without a policy factory are refused, and nothing is written")
+    func checkpointWithoutFactory() throws {
         let root = Self.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let plan = try Self.plan(in: root, text: """
@@ -165,11 +165,13 @@ struct BatchRunnerTests {
             episodes: 2
             """)
         #expect(plan.units.map(\.policy.adaptationSteps) == [nil, 0, 4])
+        #expect(plan.units.map(\.policy.adaptationEpisodes) == [0, 2, 10])
+        #expect(plan.checkpointPath("ckpt/point-nav.safetensors") == URL(fileURLWithPath: root).standardized.path + "/ckpt/point-nav.safetensors")
         #expect {
             try BatchRunner(plan: plan, folder: root + "/out", jobs: 2).run(resume: false)
         } throws: { error in
             guard let e = error as? BatchError, case .policyUnavailable(let d) = e else { return false }
-            return d.line == 4 && d.keyPath == "policies[1]" && e.description.contains("not wired into batches yet")
+            return d.line == 4 && d.keyPath == "policies[1]" && e.description.contains("need a policy factory")
         }
         #expect(!FileManager.default.fileExists(atPath: root + "/out"))
     }
@@ -179,11 +181,15 @@ struct BatchRunnerTests {
         let line = { (unit: Int, steps: Int?, r: Double) in
             UnitResult.EpisodeLine(unit: unit, key: "w|nominal|-|p", world: "w", taskSeed: nil, params: [:],
                                    policy: steps == nil ? "random" : "checkpoint:c+adapt(steps=\(steps!),episodes=2)",
-                                   adaptSteps: steps, episode: 0, episodeSeed: 0, episodeReturn: r, length: 1, end: "horizon")
+                                   adaptSteps: steps, adaptReturns: steps.map { (0...$0).map { -10 + Double($0) } },
+                                   episode: 0, episodeSeed: 0, episodeReturn: r, length: 1, end: "horizon")
         }
         let svg = BatchPlot(lines: [line(0, nil, 1), line(0, nil, 3), line(1, 0, 2), line(2, 5, 4), line(2, 5, 6)]).render()
         #expect(svg.hasPrefix("<svg"))
         #expect(svg.contains("Return against adaptation steps"))
-        #expect(svg.contains("<polyline"))
+        // The adaptation's own curve (steps 0 … 5, one task) and the units' episodes at 0 and 5.
+        #expect(svg.contains("adaptation episodes (2 per step"))
+        #expect(svg.components(separatedBy: "<polyline").count - 1 == 2)
+        #expect(svg.contains("<title>5 steps: mean -5.0 ± 0.0</title>"))
     }
 }

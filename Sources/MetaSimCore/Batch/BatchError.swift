@@ -2,7 +2,7 @@
 public enum BatchError: Error, Sendable, CustomStringConvertible {
     /// The spec has problems (syntax, schema, or worlds and parameters it names): all of them.
     case invalid([Diagnostic])
-    /// A unit's policy cannot run in this build (checkpoint policies without MetaLearning).
+    /// A unit's policy cannot be made: no policy factory for a checkpoint, or its adaptation failed.
     case policyUnavailable(Diagnostic)
     /// The output folder cannot be used: it holds another batch, or a different spec on `--resume`.
     case directory(path: String, message: String)

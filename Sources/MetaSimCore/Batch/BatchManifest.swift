@@ -5,7 +5,7 @@ import Foundation
 public struct BatchManifest: Codable, Sendable, Equatable {
     public var format: Int
     public var name: String
-    /// `BatchPlan.fingerprint` in 16 hex digits.
+    /// `BatchRunner.fingerprint` (the plan's, with its checkpoint files') in 16 hex digits.
     public var fingerprint: String
     /// Units of the whole batch (all shards).
     public var units: Int
@@ -13,10 +13,12 @@ public struct BatchManifest: Codable, Sendable, Equatable {
 
     public static let currentFormat = 1
 
-    public init(plan: BatchPlan, shard: Shard) {
+    /// The manifest of a plan's shard; `fingerprint` overrides the plan's (the runner mixes in
+    /// its policy files').
+    public init(plan: BatchPlan, shard: Shard, fingerprint: UInt64? = nil) {
         format = Self.currentFormat
         name = plan.spec.name
-        fingerprint = BatchJournal.hex(plan.fingerprint)
+        self.fingerprint = BatchJournal.hex(fingerprint ?? plan.fingerprint)
         units = plan.units.count
         self.shard = shard
     }

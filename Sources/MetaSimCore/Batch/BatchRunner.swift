@@ -32,15 +32,21 @@ public struct BatchRunner: Sendable {
     public let folder: String
     public let shard: Shard
     public let jobs: Int
+    /// Makes the policies of checkpoint units (nil: the plan may only hold baseline policies).
+    public let policies: (any BatchPolicyFactory)?
 
-    public init(plan: BatchPlan, folder: String, shard: Shard = .all, jobs: Int) {
+    public init(plan: BatchPlan, folder: String, shard: Shard = .all, jobs: Int, policies: (any BatchPolicyFactory)? = nil) {
         self.plan = plan
         self.folder = folder
         self.shard = shard
         self.jobs = max(1, jobs)
+        self.policies = policies
     }
 
-    public static let checkpointUnavailable = "checkpoint policies are not wired into batches yet (the MetaLearning module is not connected to the batch runner)"
+    /// The fingerprint the output folder records: the plan's, with the policy files' mixed in.
+    public var fingerprint: UInt64 {
+        policies?.fingerprint.map { SplitMix64.mix(plan.fingerprint, $0) } ?? plan.fingerprint
+    }
 
     /// Runs (or, with `resume`, finishes) the shard and writes its outputs. Returns the results of
     /// every unit of the shard, in canonical order. `progress` is called on the calling thread
@@ -48,11 +54,15 @@ public struct BatchRunner: Sendable {
     @discardableResult
     public func run(resume: Bool, interval: Double = 1, progress: (Progress) -> Void = { _ in }) throws(BatchError) -> [UnitResult] {
         let units = plan.units(in: shard)
-        // Nothing is run (or written) when a unit cannot run in this build.
-        if let u = units.first(where: { if case .checkpoint = $0.policy { return true } else { return false } }) {
-            let o = u.policyOrigin
-            throw BatchError.policyUnavailable(Diagnostic(file: o.file, mark: o.mark, keyPath: o.keyPath,
-                                                          message: "\(Self.checkpointUnavailable) (unit '\(u.key)')"))
+        // Nothing is run (or written) unless every unit's policy can be made.
+        let factoryUnits = units.filter { !$0.policy.isBaseline }
+        if let u = factoryUnits.first {
+            guard let policies else {
+                let o = u.policyOrigin
+                throw BatchError.policyUnavailable(Diagnostic(file: o.file, mark: o.mark, keyPath: o.keyPath,
+                    message: "checkpoint policies need a policy factory (MetaLearning's CheckpointPolicies), and this caller of the batch runner gave none (unit '\(u.key)')"))
+            }
+            try policies.check(factoryUnits, plan: plan)
         }
         try prepareFolder(resume: resume)
         let journalPath = BatchOutput.path(folder, BatchOutput.journalFile)
@@ -91,12 +101,12 @@ public struct BatchRunner: Sendable {
         // per group of units) and reports progress.
         let workers = min(jobs, todo.count)
         if workers > 0 {
-            let plan = self.plan
+            let plan = self.plan, policies = self.policies
             for _ in 0..<workers {
                 let thread = Thread {
                     while let unit = state.next() {
                         do throws(BatchError) {
-                            state.finish(try Self.run(unit, plan: plan))
+                            state.finish(try Self.run(unit, plan: plan, policies: policies))
                         } catch {
                             state.fail(error)
                         }
@@ -139,10 +149,11 @@ public struct BatchRunner: Sendable {
         name.hasPrefix(".") && name.contains(".tmp-")
     }
 
-    /// Steps a unit may take: its episodes times the world's horizon (unbounded counts as 10,000).
+    /// Steps a unit may take: its episodes (and its policy's adaptation episodes) times the
+    /// world's horizon (unbounded counts as 10,000).
     private func estimatedCost(_ u: BatchUnit) -> Int {
         let horizon = plan.definitions[u.worldIndex].episode.horizon
-        return u.episodes * (horizon > 0 ? horizon : 10_000)
+        return (u.episodes + u.policy.adaptationEpisodes) * (horizon > 0 ? horizon : 10_000)
     }
 
     /// Creates the folder and its manifest, or checks that it holds this batch and shard.
@@ -151,13 +162,13 @@ public struct BatchRunner: Sendable {
         do { try fm.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
             throw BatchError.io(path: folder, message: "cannot create the folder")
         }
-        let manifest = BatchManifest(plan: plan, shard: shard)
+        let manifest = BatchManifest(plan: plan, shard: shard, fingerprint: fingerprint)
         if let existing = try BatchManifest.load(folder: folder) {
             guard resume else {
                 throw BatchError.directory(path: folder, message: "already holds a batch: use --resume to finish it, or another folder")
             }
             guard existing.fingerprint == manifest.fingerprint, existing.units == manifest.units else {
-                throw BatchError.directory(path: folder, message: "holds a different batch (fingerprint \(existing.fingerprint); this spec, its worlds, episodes and seed give \(manifest.fingerprint)): refusing to resume")
+                throw BatchError.directory(path: folder, message: "holds a different batch (fingerprint \(existing.fingerprint); this spec, its worlds, checkpoints, episodes and seed give \(manifest.fingerprint)): refusing to resume")
             }
             guard existing.shard == shard else {
                 throw BatchError.directory(path: folder, message: "holds shard \(existing.shard), not \(shard): refusing to resume")
@@ -184,13 +195,10 @@ public struct BatchRunner: Sendable {
     }
 
     /// Runs one unit: a fresh world of its task; episode k from episode seed `firstSeed + k`, the
-    /// policy seeded with the same seed (so `metasim render --seed` replays any episode).
-    public static func run(_ unit: BatchUnit, plan: BatchPlan) throws(BatchError) -> UnitResult {
+    /// policy reset with the same seed (so `metasim render --seed` replays any episode of a
+    /// baseline). Checkpoint policies come from `policies`, adapted to the task first if asked.
+    public static func run(_ unit: BatchUnit, plan: BatchPlan, policies: (any BatchPolicyFactory)? = nil) throws(BatchError) -> UnitResult {
         let definition = plan.definitions[unit.worldIndex]
-        guard case .baseline(let kind) = unit.policy else {
-            let o = unit.policyOrigin
-            throw BatchError.policyUnavailable(Diagnostic(file: o.file, mark: o.mark, keyPath: o.keyPath, message: checkpointUnavailable))
-        }
         let world: World
         do { world = try World(definition: definition, task: unit.task) } catch {
             throw BatchError.invalid(error.diagnostics.isEmpty
@@ -198,18 +206,36 @@ public struct BatchRunner: Sendable {
                 : error.diagnostics)
         }
         var runner = EpisodeRunner(world: world)
-        var episodes: [UnitResult.Episode] = []
-        for k in 0..<unit.episodes {
-            let seed = unit.episodeSeed(k)
-            var policy = BaselinePolicy(kind, specs: world.specs, seed: seed)
-            let o = runner.run(seed: seed, policy: &policy)
-            episodes.append(.init(episode: k, seed: seed, episodeReturn: o.episodeReturn, length: o.length, end: o.end))
+        func episodes(_ policy: inout some EpisodePolicy) -> [UnitResult.Episode] {
+            (0..<unit.episodes).map { k in
+                let seed = unit.episodeSeed(k)
+                let o = runner.run(seed: seed, resetting: &policy)
+                return UnitResult.Episode(episode: k, seed: seed, episodeReturn: o.episodeReturn, length: o.length, end: o.end)
+            }
+        }
+        let results: [UnitResult.Episode]
+        var adaptReturns: [Double]?
+        switch unit.policy {
+        case .baseline(let kind):
+            var policy = BaselinePolicy(kind, specs: world.specs, seed: unit.firstSeed)
+            results = episodes(&policy)
+        case .checkpoint:
+            guard let policies else {
+                let o = unit.policyOrigin
+                throw BatchError.policyUnavailable(Diagnostic(file: o.file, mark: o.mark, keyPath: o.keyPath,
+                    message: "checkpoint policies need a policy factory (MetaLearning's CheckpointPolicies) (unit '\(unit.key)')"))
+            }
+            let made = try policies.policy(for: unit, plan: plan, world: world)
+            var policy = made.policy
+            adaptReturns = made.adaptationReturns
+            results = episodes(&policy)
         }
         var params: [String: Double] = [:]
         for p in definition.familyParameters { params[p.name] = unit.task[p.name] }
         for (name, value) in zip(unit.overrides, unit.overrideValues) { params[name] = value }
         return UnitResult(unit: unit.index, key: unit.key, world: unit.world, taskSeed: unit.task.seed, params: params,
-                          policy: unit.policy.description, adaptSteps: unit.policy.adaptationSteps, episodes: episodes)
+                          policy: unit.policy.description, adaptSteps: unit.policy.adaptationSteps,
+                          adaptReturns: adaptReturns, episodes: results)
     }
 }
 

@@ -24,12 +24,17 @@ public struct UnitResult: Codable, Sendable, Equatable {
     public var policy: String
     /// For checkpoint policies: adaptation steps before evaluation (0: none).
     public var adaptSteps: Int?
+    /// For adapted checkpoint policies: the mean return of the adaptation's own episodes with the
+    /// parameters after 0, 1, …, `adaptSteps` steps (`adapt_steps + 1` values; the last is scored
+    /// on episodes sampled after the final step). Absent for other policies.
+    public var adaptReturns: [Double]?
     public var episodes: [Episode]
 
     enum CodingKeys: String, CodingKey {
         case unit, key, world, params, policy, episodes
         case taskSeed = "task_seed"
         case adaptSteps = "adapt_steps"
+        case adaptReturns = "adapt_returns"
     }
 
     /// One line of `episodes.jsonl`.
@@ -41,6 +46,8 @@ public struct UnitResult: Codable, Sendable, Equatable {
         public var params: [String: Double]
         public var policy: String
         public var adaptSteps: Int?
+        /// The unit's `adaptReturns`, repeated on each of its lines.
+        public var adaptReturns: [Double]?
         public var episode: Int
         public var episodeSeed: UInt64
         public var episodeReturn: Double
@@ -51,6 +58,7 @@ public struct UnitResult: Codable, Sendable, Equatable {
             case unit, key, world, params, policy, episode, length, end
             case taskSeed = "task_seed"
             case adaptSteps = "adapt_steps"
+            case adaptReturns = "adapt_returns"
             case episodeSeed = "episode_seed"
             case episodeReturn = "return"
         }
@@ -59,7 +67,7 @@ public struct UnitResult: Codable, Sendable, Equatable {
     public var lines: [EpisodeLine] {
         episodes.map {
             EpisodeLine(unit: unit, key: key, world: world, taskSeed: taskSeed, params: params, policy: policy,
-                        adaptSteps: adaptSteps, episode: $0.episode, episodeSeed: $0.seed,
+                        adaptSteps: adaptSteps, adaptReturns: adaptReturns, episode: $0.episode, episodeSeed: $0.seed,
                         episodeReturn: $0.episodeReturn, length: $0.length, end: $0.end)
         }
     }

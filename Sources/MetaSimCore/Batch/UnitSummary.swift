@@ -20,6 +20,8 @@ public struct UnitSummary: Sendable, Equatable {
     public let lengthStd: Double
     /// End reasons and their counts, sorted by reason.
     public let ends: [(reason: String, count: Int)]
+    /// Adapted checkpoint policies: mean return of the adaptation's episodes after 0 … S steps.
+    public let adaptReturns: [Double]?
 
     public init(_ r: UnitResult) {
         unit = r.unit
@@ -40,6 +42,7 @@ public struct UnitSummary: Sendable, Equatable {
         var counts: [String: Int] = [:]
         for e in r.episodes { counts[e.end, default: 0] += 1 }
         ends = counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        adaptReturns = r.adaptReturns
     }
 
     public static func == (a: UnitSummary, b: UnitSummary) -> Bool {
@@ -69,7 +72,7 @@ public struct UnitSummary: Sendable, Equatable {
             + (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * n * n * n)
     }
 
-    public static let csvHeader = "unit,key,world,task_seed,policy,adapt_steps,episodes,return_mean,return_std,return_ci95_low,return_ci95_high,return_min,return_max,length_mean,length_std,ends"
+    public static let csvHeader = "unit,key,world,task_seed,policy,adapt_steps,episodes,return_mean,return_std,return_ci95_low,return_ci95_high,return_min,return_max,length_mean,length_std,ends,adapt_returns"
 
     /// One row of `summary.csv` (numbers printed so that they read back exactly).
     public var csvRow: String {
@@ -77,6 +80,7 @@ public struct UnitSummary: Sendable, Equatable {
             "\(unit)", key, world, taskSeed.map { "\($0)" } ?? "", policy, adaptSteps.map { "\($0)" } ?? "", "\(episodes)",
             "\(returnMean)", "\(returnStd)", "\(returnLow)", "\(returnHigh)", "\(returnMin)", "\(returnMax)",
             "\(lengthMean)", "\(lengthStd)", ends.map { "\($0.reason)=\($0.count)" }.joined(separator: " "),
+            adaptReturns.map { $0.map { "\($0)" }.joined(separator: " ") } ?? "",
         ]
         return fields.map(Self.csvField).joined(separator: ",")
     }

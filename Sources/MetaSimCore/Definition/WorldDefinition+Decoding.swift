@@ -36,8 +36,8 @@ extension WorldDefinition {
     }
 }
 
-/// FNV-1a, 64 bit: a stable content hash for world files (identity, not security).
-func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
+/// FNV-1a, 64 bit: a stable content hash for world and checkpoint files (identity, not security).
+public func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
     var h: UInt64 = 0xCBF2_9CE4_8422_2325
     for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
     return h

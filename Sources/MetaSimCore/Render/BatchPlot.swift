@@ -2,8 +2,8 @@ import Foundation
 
 /// A batch's results as one static SVG: per world, the return distribution of every unit (dots
 /// for episodes, a box from the first to the third quartile, the median, whiskers to the
-/// extremes, a diamond at the mean); then, for adapted checkpoint policies, mean return (with
-/// its 95 % interval) against adaptation steps.
+/// extremes, a diamond at the mean); then, for checkpoint policies, mean return (with its 95 %
+/// interval) against adaptation steps: of the adaptation's own episodes and of the units' episodes.
 public struct BatchPlot {
     public let lines: [UnitResult.EpisodeLine]
 
@@ -70,46 +70,89 @@ public struct BatchPlot {
             """
     }
 
-    /// Mean return ± 95 % interval against adaptation steps, per world and checkpoint (over all
-    /// its tasks and grid points).
+    /// Return against adaptation steps, one panel per world and checkpoint (over all its tasks
+    /// and grid points), mean and 95 % interval:
+    /// - the adaptation's own episodes (`adapt_returns`: the mean return of the episodes sampled
+    ///   with the parameters after k steps), one curve per adaptation episode count, the
+    ///   interval over tasks (units differing only in their step count share a curve's prefix,
+    ///   so each task counts once, with its longest curve);
+    /// - the units' own episodes after S steps (`adapt_steps`; S = 0 for a checkpoint used as
+    ///   is), the interval over all their episodes.
     private func adaptation(units: [Int: [UnitResult.EpisodeLine]], order: [Int], y: inout Double) -> String {
-        var groups: [String: [Int: [Double]]] = [:]
+        struct Group {
+            /// Adaptation episode count -> task (key without the policy) -> longest curve.
+            var curves: [Int: [String: [Double]]] = [:]
+            /// Steps -> returns of the units' episodes.
+            var evaluation: [Int: [Double]] = [:]
+        }
+        var groups: [String: Group] = [:]
         var groupOrder: [String] = []
         for id in order {
-            let ls = units[id]!
-            guard let steps = ls[0].adaptSteps else { continue }
-            let base = ls[0].policy.components(separatedBy: "+adapt(").first ?? ls[0].policy
-            let g = "\(ls[0].world) · \(base)"
+            let ls = units[id]!, first = ls[0]
+            guard let steps = first.adaptSteps else { continue }
+            let parts = first.policy.components(separatedBy: "+adapt(")
+            let g = "\(first.world) · \(parts[0])"
             if groups[g] == nil { groupOrder.append(g) }
-            groups[g, default: [:]][steps, default: []] += ls.map(\.episodeReturn).filter(\.isFinite)
+            groups[g, default: Group()].evaluation[steps, default: []] += ls.map(\.episodeReturn).filter(\.isFinite)
+            if let curve = first.adaptReturns, parts.count > 1,
+               let e = Int(parts[1].components(separatedBy: "episodes=").last?.filter(\.isNumber) ?? "") {
+                let task = first.key.split(separator: "|", omittingEmptySubsequences: false).dropLast().joined(separator: "|")
+                if curve.count > groups[g]!.curves[e, default: [:]][task]?.count ?? -1 { groups[g]!.curves[e, default: [:]][task] = curve }
+            }
         }
         guard !groupOrder.isEmpty else { return "" }
+        typealias Point = (x: Double, mean: Double, half: Double)
+        func point(_ x: Int, _ r: [Double]) -> Point {
+            let n = Double(r.count), m = r.reduce(0, +) / max(n, 1)
+            let sd = r.count > 1 ? (r.reduce(0) { $0 + ($1 - m) * ($1 - m) } / (n - 1)).squareRoot() : 0
+            let half = r.count > 1 ? UnitSummary.tQuantile975(df: r.count - 1) * sd / n.squareRoot() : 0
+            return (Double(x), m, half)
+        }
         var out = text(Self.margin, y + 14, "Return against adaptation steps (mean, 95 % interval)", size: 16, bold: true)
         y += 30
+        let palette = ["#c33", "#e80", "#a3a", "#3a3"]
         for g in groupOrder {
-            let points = groups[g]!.sorted { $0.key < $1.key }.map { steps, r -> (Double, Double, Double) in
-                let n = Double(r.count), m = r.reduce(0, +) / max(n, 1)
-                let sd = r.count > 1 ? (r.reduce(0) { $0 + ($1 - m) * ($1 - m) } / (n - 1)).squareRoot() : 0
-                let half = r.count > 1 ? UnitSummary.tQuantile975(df: r.count - 1) * sd / n.squareRoot() : 0
-                return (Double(steps), m, half)
+            let group = groups[g]!
+            var series: [(label: String, color: String, dashed: Bool, points: [Point])] = []
+            for (i, (e, tasks)) in group.curves.sorted(by: { $0.key < $1.key }).enumerated() {
+                let length = tasks.values.map(\.count).max() ?? 0
+                let points = (0..<length).map { k in point(k, tasks.values.compactMap { k < $0.count && $0[k].isFinite ? $0[k] : nil }) }
+                series.append(("adaptation episodes (\(e) per step, sampled with the parameters after k steps), over \(tasks.count) task\(tasks.count == 1 ? "" : "s")",
+                               palette[i % palette.count], false, points))
             }
+            let evaluation = group.evaluation.sorted { $0.key < $1.key }.map { point($0.key, $0.value) }
+            series.append(("the units' episodes after S steps, over all their episodes", "#357", true, evaluation))
+            let all = series.flatMap(\.points)
             let h = 160.0
             let x0 = Self.margin + 60, x1 = Self.width - Self.margin
-            let (slo, shi) = Self.range(points.map(\.0))
-            let (rlo, rhi) = Self.range(points.flatMap { [$0.1 - $0.2, $0.1 + $0.2] })
+            let (slo, shi) = Self.range(all.map(\.x))
+            let (rlo, rhi) = Self.range(all.flatMap { [$0.mean - $0.half, $0.mean + $0.half] })
+            let top = y + 20 + 16 * Double(series.count)
             func sx(_ v: Double) -> Double { x0 + (v - slo) / (shi - slo) * (x1 - x0) }
-            func sy(_ v: Double) -> Double { y + 20 + h - (v - rlo) / (rhi - rlo) * h }
+            func sy(_ v: Double) -> Double { top + h - (v - rlo) / (rhi - rlo) * h }
             out += text(Self.margin, y + 14, g, size: 13, bold: true)
-            out += "<rect x=\"\(f(x0))\" y=\"\(f(y + 20))\" width=\"\(f(x1 - x0))\" height=\"\(f(h))\" fill=\"none\" stroke=\"#999\"/>\n"
+            for (i, s) in series.enumerated() {
+                let ly = y + 20 + 16 * Double(i) + 8
+                out += "<line x1=\"\(f(x0))\" y1=\"\(f(ly))\" x2=\"\(f(x0 + 24))\" y2=\"\(f(ly))\" stroke=\"\(s.color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"5 3\"" : "")/>\n"
+                out += text(x0 + 30, ly + 4, s.label, size: 11)
+            }
+            out += "<rect x=\"\(f(x0))\" y=\"\(f(top))\" width=\"\(f(x1 - x0))\" height=\"\(f(h))\" fill=\"none\" stroke=\"#999\"/>\n"
             out += text(Self.margin, sy(rhi) + 4, formatNumber(Self.round(rhi)), size: 10)
             out += text(Self.margin, sy(rlo) + 4, formatNumber(Self.round(rlo)), size: 10)
-            for p in points {
-                out += text(sx(p.0), y + 20 + h + 14, formatNumber(p.0), size: 10, anchor: "middle")
-                out += "<line x1=\"\(f(sx(p.0)))\" y1=\"\(f(sy(p.1 - p.2)))\" x2=\"\(f(sx(p.0)))\" y2=\"\(f(sy(p.1 + p.2)))\" stroke=\"#357\"/>\n"
+            let steps = Set(all.map(\.x)).sorted()
+            let every = max(1, steps.count / 20)
+            for (i, x) in steps.enumerated() where i % every == 0 || i == steps.count - 1 {
+                out += text(sx(x), top + h + 14, formatNumber(x), size: 10, anchor: "middle")
             }
-            out += "<polyline fill=\"none\" stroke=\"#c33\" stroke-width=\"2\" points=\"\(points.map { "\(f(sx($0.0))),\(f(sy($0.1)))" }.joined(separator: " "))\"/>\n"
-            out += text((x0 + x1) / 2, y + 20 + h + 28, "adaptation steps", size: 11, anchor: "middle")
-            y += h + 60
+            for s in series {
+                for p in s.points {
+                    out += "<line x1=\"\(f(sx(p.x)))\" y1=\"\(f(sy(p.mean - p.half)))\" x2=\"\(f(sx(p.x)))\" y2=\"\(f(sy(p.mean + p.half)))\" stroke=\"\(s.color)\" stroke-opacity=\"0.6\"/>\n"
+                    out += "<circle cx=\"\(f(sx(p.x)))\" cy=\"\(f(sy(p.mean)))\" r=\"2.5\" fill=\"\(s.color)\"><title>\(formatNumber(p.x)) steps: mean \(p.mean) ± \(p.half)</title></circle>\n"
+                }
+                out += "<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"5 3\"" : "") points=\"\(s.points.map { "\(f(sx($0.x))),\(f(sy($0.mean)))" }.joined(separator: " "))\"/>\n"
+            }
+            out += text((x0 + x1) / 2, top + h + 28, "adaptation steps", size: 11, anchor: "middle")
+            y = top + h + 44
         }
         return out
     }

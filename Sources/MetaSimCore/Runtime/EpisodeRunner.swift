@@ -35,4 +35,13 @@ public struct EpisodeRunner {
     public mutating func run(seed: UInt64, policy: inout BaselinePolicy) -> Outcome {
         run(seed: seed) { policy.act(into: $0) }
     }
+
+    /// One episode from `seed` with a policy that sees the observations. The policy is reset with
+    /// the same seed first, so the episode is a function of the seed alone.
+    public mutating func run(seed: UInt64, resetting policy: inout some EpisodePolicy) -> Outcome {
+        policy.reset(seed: seed)
+        let world = self.world
+        let observation = UnsafeBufferPointer(start: world.observationBuffer.baseAddress, count: world.observationCount)
+        return run(seed: seed) { policy.act(observation: observation, into: $0) }
+    }
 }
