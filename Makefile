@@ -11,7 +11,7 @@ PEERS_PYTHON ?= /tmp/metasim-peers/bin/python
 TEST_VENV    := .venv-test
 PYTHON       ?= python3
 
-.PHONY: deps build run test test-swift test-python bench bench-protocol bench-batch fidelity train evaluate bench-adapt clean install install-files uninstall
+.PHONY: deps build run test test-swift test-python bench bench-protocol bench-batch fidelity train evaluate bench-adapt bench-policy clean install install-files uninstall
 
 # `make install` (PREFIX, DESTDIR): binaries, systemd units, sysusers.d and tmpfiles.d entries,
 # the world catalog, shipped policies (a policies/ folder, when the repository has one) and an
@@ -97,6 +97,12 @@ evaluate: build
 # Wall time of each inner step (20 episodes, baseline, gradient, update) of one adaptation.
 bench-adapt: build
 	$(METASIM) adapt --world point-nav --policy policies/point-nav.safetensors --task-seed 1000000000
+
+# The meta-policy daemon (issue 6): adapt latency and act throughput over the socket, next to the
+# same work in process, on a private metasimd.
+bench-policy: build
+	$(METASIM) bench-policy
+
 install: build
 	@$(MAKE) --no-print-directory install-files
 

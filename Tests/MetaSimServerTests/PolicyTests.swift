@@ -84,7 +84,7 @@ struct PolicyTests {
         }
         let meanBefore = before.reduce(0, +) / Double(before.count)
         let meanAfter = after.reduce(0, +) / Double(after.count)
-X
+        // Measured on these tasks: -45.1 before, -7.7 after (per task -51.5…-41.8 before, -8.1…-7.5 after).
         #expect(meanAfter > meanBefore + 15, "before \(before), after \(after)")
         for (b, a) in zip(before, after) { #expect(a > b, "task: before \(b), after \(a)") }
         try await server.stop()
