@@ -368,10 +368,10 @@ struct SystemdTests {
         #expect(lines.count >= 4)
         for line in lines { #expect(line.range(of: #"^<[0-7]>\S"#, options: .regularExpression) != nil, "\(line)") }
         #expect(lines.contains { $0.hasPrefix("<6>listening") })
-        #expect(lines.contains { $0.hasPrefix("<6>policies folder: absent") })
+        #expect(lines.contains { $0.hasPrefix("<6>policies: 0 loaded") })
     }
 
-    @Test("the policies folder is checked: a file refuses to start (78), a folder is reported")
+    @Test("the policies folder is checked: a file refuses to start (78), a folder's checkpoints are loaded, bad ones reported")
     func policiesFolder() async throws {
         let socket = temporarySocketPath()
         let dir = URL(fileURLWithPath: socket).deletingLastPathComponent()
@@ -384,7 +384,8 @@ struct SystemdTests {
 
         let folder = dir.appendingPathComponent("policies").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        _ = FileManager.default.createFile(atPath: folder + "/a.ckpt", contents: Data())
+        try FileManager.default.copyItem(atPath: policiesRoot + "/point-nav.safetensors", toPath: folder + "/point-nav.safetensors")
+        _ = FileManager.default.createFile(atPath: folder + "/bad.safetensors", contents: Data("not a checkpoint".utf8))
         let config = dir.appendingPathComponent("metasimd.yaml").path
         try "policies: \(folder)\n".write(toFile: config, atomically: true, encoding: .utf8)
         #expect(try ConfigurationFile.load(contentsOfFile: config).policies == folder)
@@ -393,7 +394,8 @@ struct SystemdTests {
         kill(daemon.process.processIdentifier, SIGTERM)
         let (status2, log2) = await daemon.exit()
         #expect(status2 == 0, "\(log2)")
-        #expect(log2.contains("policies folder: 1 entries (not loaded"), "\(log2)")
+        #expect(log2.contains("policies: 1 loaded from \(folder) (point-nav); 1 rejected"), "\(log2)")
+        #expect(log2.contains("policy rejected: bad.safetensors"), "\(log2)")
     }
 
     // MARK: Units and install
