@@ -105,6 +105,14 @@ public struct MLP: Sendable, Equatable, Codable {
                     let gw = g.baseAddress! + weightOffset(l), gb = g.baseAddress! + biasOffset(l)
                     let needPrevious = l > 0 || inputGradient
                     var previous = [Double](repeating: 0, count: needPrevious ? batch * n : 0)
+                    // W transposed ([outputs][inputs]), so the input gradient of a row is a sum of
+                    // contiguous vectors: each element still adds its m products in the order
+                    // j = 0, 1, ..., m - 1 from 0 (the same bits as a dot product per input), but
+                    // the n sums advance side by side instead of as n serial dependency chains.
+                    var transposed = [Double](repeating: 0, count: needPrevious ? n * m : 0)
+                    if needPrevious {
+                        for i in 0..<n { for j in 0..<m { transposed[j * n + i] = w[i * m + j] } }
+                    }
                     cache.activations[l].withUnsafeBufferPointer { x in
                         delta.withUnsafeBufferPointer { d in
                             previous.withUnsafeMutableBufferPointer { pd in
@@ -117,13 +125,14 @@ public struct MLP: Sendable, Equatable, Codable {
                                     }
                                     guard needPrevious else { continue }
                                     let pr = pd.baseAddress! + r * n
-                                    for i in 0..<n {
-                                        let wi = w + i * m
-                                        var s = 0.0
-                                        for j in 0..<m { s += wi[j] * dr[j] }
-                                        // Through the tanh of the layer below: 1 - tanh^2.
-                                        pr[i] = l > 0 ? s * (1 - xr[i] * xr[i]) : s
+                                    transposed.withUnsafeBufferPointer { wt in
+                                        for j in 0..<m {
+                                            let dj = dr[j], wj = wt.baseAddress! + j * n
+                                            for i in 0..<n { pr[i] += wj[i] * dj }
+                                        }
                                     }
+                                    // Through the tanh of the layer below: 1 - tanh^2.
+                                    if l > 0 { for i in 0..<n { pr[i] *= 1 - xr[i] * xr[i] } }
                                 }
                             }
                         }
