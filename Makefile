@@ -83,16 +83,23 @@ fidelity: build
 # Meta-learning checkpoints (docs/meta-learning.md): retrains the shipped policies from their
 # recorded seeds and checks that they come out bit for bit (policies/SHA256SUMS).
 POINT_NAV_TRAIN := --world point-nav --iterations 150 --inner-steps 3 --seed 1
+# track-racer: 6-second episodes (--horizon 300 instead of the world's 1000), 32-32 network.
+TRACK_RACER_TRAIN := --world track-racer --iterations 100 --inner-steps 3 --seed 1 --horizon 300 --hidden 32,32 \
+                     --normalize-observations --init-log-std=-0.5
 
 train: build
 	$(METASIM) train $(POINT_NAV_TRAIN) --algo maml --learn-inner-lr --output policies/point-nav.safetensors
 	$(METASIM) train $(POINT_NAV_TRAIN) --algo multitask --output policies/point-nav-multitask.safetensors
+	$(METASIM) train $(TRACK_RACER_TRAIN) --algo maml --learn-inner-lr --output policies/track-racer.safetensors
+	$(METASIM) train $(TRACK_RACER_TRAIN) --algo multitask --output policies/track-racer-multitask.safetensors
 	cd policies && sha256sum -c SHA256SUMS
 
 # Held-out evaluation of the shipped policies, baselines side by side.
 evaluate: build
 	$(METASIM) evaluate --world point-nav --policy policies/point-nav.safetensors \
 		--baseline policies/point-nav-multitask.safetensors --tasks 40 --json policies/point-nav-evaluation.json
+	$(METASIM) evaluate --world track-racer --policy policies/track-racer.safetensors \
+		--baseline policies/track-racer-multitask.safetensors --tasks 40 --json policies/track-racer-evaluation.json
 
 # Wall time of each inner step (20 episodes, baseline, gradient, update) of one adaptation.
 bench-adapt: build

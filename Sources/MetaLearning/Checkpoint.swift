@@ -196,3 +196,24 @@ public struct Checkpoint: Sendable, Equatable {
             : "\(path): warning: trained on a different version of \(m.worldFile) (hash \(m.worldFileHash), now \(hash))"
     }
 }
+
+extension CheckpointMetadata {
+    /// The training configuration recorded in `hyperparameters` (nil if absent or unreadable).
+    public var trainingConfig: MetaTrainingConfig? {
+        try? JSONDecoder().decode(MetaTrainingConfig.self, from: Data(hyperparameters.utf8))
+    }
+
+    /// The episode length the policy was trained with when it replaced the world's horizon
+    /// (`metasim train --horizon`); adapt and evaluate with the same to reproduce its figures.
+    public var trainingHorizon: Int? { trainingConfig?.horizon }
+}
+
+extension WorldDefinition {
+    /// The same world with episodes truncated after `horizon` steps (nil: unchanged).
+    public func withHorizon(_ horizon: Int?) -> WorldDefinition {
+        guard let horizon else { return self }
+        var d = self
+        d.episode.horizon = horizon
+        return d
+    }
+}

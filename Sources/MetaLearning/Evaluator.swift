@@ -72,7 +72,8 @@ public struct Evaluator: Sendable {
         }
         var names = methods.map(\.name)
         if scratch != nil { names.append("scratch") }
-        var report = EvaluationReport(world: definition.name, taskSeeds: taskSeeds, inner: inner, seed: seed, methods: [])
+        var report = EvaluationReport(world: definition.name, taskSeeds: taskSeeds, inner: inner,
+                                      horizon: definition.episode.horizon, seed: seed, methods: [])
         for (m, name) in names.enumerated() {
             let perTask = outcomes.map { $0.curves[m] }
             let steps = (0...inner.steps).map { k in Interval(samples: perTask.map { $0[k] }) }
@@ -114,6 +115,8 @@ public struct EvaluationReport: Sendable, Codable {
     public var world: String
     public var taskSeeds: [UInt64]
     public var inner: InnerLoop
+    /// Episode length cap (the world's horizon, or the override it was evaluated with).
+    public var horizon: Int?
     public var seed: UInt64
     /// Returns of the episodes sampled with θ_k (MAML's protocol; also the adaptation data).
     public var methods: [MethodResult]

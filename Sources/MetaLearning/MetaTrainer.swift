@@ -40,12 +40,15 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
     /// Gaussian policies act in units of the action bounds (see `PolicyArchitecture`).
     public var scaledActions: Bool
     public var seed: UInt64
+    /// Episode length in steps, replacing the world file's horizon (nil: the world's). Recorded
+    /// in the checkpoint; `adapt` and `evaluate` use it unless told otherwise.
+    public var horizon: Int?
     /// Worker threads (tasks of an iteration run in parallel; results do not depend on it, so
     /// it is not recorded: checkpoints are identical for any thread count).
     public var threads: Int
 
     enum CodingKeys: String, CodingKey {
-        case algorithm, iterations, metaBatch, inner, outerLearningRate, hidden, initialLogStd, normalizeObservations, lossAtEveryStep, learnInnerLearningRates, learningRateLearningRate, scaledActions, seed
+        case algorithm, iterations, metaBatch, inner, outerLearningRate, hidden, initialLogStd, normalizeObservations, lossAtEveryStep, learnInnerLearningRates, learningRateLearningRate, scaledActions, seed, horizon
     }
 
     public init(from decoder: any Decoder) throws {
@@ -58,13 +61,14 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
                   lossAtEveryStep: try c.decodeIfPresent(Bool.self, forKey: .lossAtEveryStep) ?? false,
                   learnInnerLearningRates: try c.decodeIfPresent(Bool.self, forKey: .learnInnerLearningRates) ?? false,
                   learningRateLearningRate: try c.decodeIfPresent(Double.self, forKey: .learningRateLearningRate) ?? 0.01,
-                  scaledActions: try c.decode(Bool.self, forKey: .scaledActions), seed: try c.decode(UInt64.self, forKey: .seed))
+                  scaledActions: try c.decode(Bool.self, forKey: .scaledActions), seed: try c.decode(UInt64.self, forKey: .seed),
+                  horizon: try c.decodeIfPresent(Int.self, forKey: .horizon))
     }
 
     public init(algorithm: MetaAlgorithm, iterations: Int = 100, metaBatch: Int = 20, inner: InnerLoop = InnerLoop(),
                 outerLearningRate: Double = 0.003, hidden: [Int] = [64, 64], initialLogStd: Double = 0,
                 normalizeObservations: Bool = false, lossAtEveryStep: Bool = true,
-                learnInnerLearningRates: Bool = false, learningRateLearningRate: Double = 0.01, scaledActions: Bool = true, seed: UInt64 = 0, threads: Int = 1) {
+                learnInnerLearningRates: Bool = false, learningRateLearningRate: Double = 0.01, scaledActions: Bool = true, seed: UInt64 = 0, horizon: Int? = nil, threads: Int = 1) {
         self.algorithm = algorithm
         self.iterations = iterations
         self.metaBatch = metaBatch
@@ -78,6 +82,7 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
         self.learningRateLearningRate = learningRateLearningRate
         self.scaledActions = scaledActions
         self.seed = seed
+        self.horizon = horizon
         self.threads = threads
     }
 
@@ -104,6 +109,7 @@ public struct MetaTrainer: Sendable {
     public let architecture: PolicyArchitecture
 
     public init(definition: WorldDefinition, config: MetaTrainingConfig) throws(WorldError) {
+        let definition = definition.withHorizon(config.horizon)
         self.definition = definition
         self.config = config
         let specs = try World(definition: definition, task: definition.nominalTask()).specs

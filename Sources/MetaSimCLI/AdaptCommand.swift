@@ -20,16 +20,18 @@ struct AdaptCommand: ParsableCommand {
 
     func run() throws {
         guard TaskSeeds.evaluation.contains(taskSeed) else { throw CLIError(EvaluationError.trainingTask(seed: taskSeed).description) }
-        let definition = try catalog.definition(world)
+        var definition = try catalog.definition(world)
         let specs = try worldSpecs(definition)
         let inner = try innerOptions.inner(defaultSteps: 3)
         let checkpoint = try loadCheckpoint(policy, definition: definition, specs: specs)
+        definition = definition.withHorizon(innerOptions.horizon ?? checkpoint.metadata.trainingHorizon)
         let result: (policy: Policy, adaptation: Adaptation)
         do {
             let program = try WorldProgram(definition: definition, task: definition.sampleTask(seed: taskSeed))
             result = try checkpoint.policy.adapted(to: program, inner: inner, seed: SplitMix64.mix(seed, taskSeed),
                                                    threads: threads, evaluate: true)
         } catch { throw CLIError(error.description) }
+        print("\(definition.name), task seed \(taskSeed): \(inner.steps) inner steps × \(inner.episodes) episodes of up to \(definition.episode.horizon) steps")
         var table = TextTable(["step", "mean return of \(inner.episodes) episodes", "step time (ms)"])
         for (k, r) in result.adaptation.returns.enumerated() {
             let t = k < result.adaptation.stepSeconds.count ? fmt(result.adaptation.stepSeconds[k] * 1000, 1) : "-"

@@ -28,10 +28,11 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Write the report as JSON to this file.") var json: String?
 
     func run() throws {
-        let definition = try catalog.definition(world)
+        var definition = try catalog.definition(world)
         let specs = try worldSpecs(definition)
         let inner = try innerOptions.inner(defaultSteps: 3)
         let meta = try loadCheckpoint(policy, definition: definition, specs: specs)
+        definition = definition.withHorizon(innerOptions.horizon ?? meta.metadata.trainingHorizon)
         var methods = [Evaluator.Method(name: meta.metadata.algorithm, policy: meta.policy)]
         if let baseline {
             let b = try loadCheckpoint(baseline, definition: definition, specs: specs)
@@ -57,7 +58,7 @@ struct EvaluateCommand: ParsableCommand {
         if !meta.policy.innerLearningRates.isEmpty {
             print("\(methods[0].name) adapts with its meta-learned inner learning rates \(meta.policy.innerLearningRates.map { fmt($0, 4) }.joined(separator: ", ")); \(sameRates ? "so do the baselines (--same-rates)" : "the others with --inner-lr")")
         }
-        print("\(definition.name): \(tasks) held-out tasks (seeds \(seeds.first!)…\(seeds.last!)), \(inner.steps) inner steps × \(inner.episodes) episodes, inner lr \(inner.learningRate)")
+        print("\(definition.name): \(tasks) held-out tasks (seeds \(seeds.first!)…\(seeds.last!)), \(inner.steps) inner steps × \(inner.episodes) episodes of up to \(definition.episode.horizon) steps, inner lr \(inner.learningRate)")
         for deterministic in [false, true] {
             print(deterministic
                   ? "\nacting deterministically (mean action) with θ_k, on \(inner.episodes) separate episodes:"

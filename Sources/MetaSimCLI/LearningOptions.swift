@@ -11,11 +11,13 @@ struct InnerLoopOptions: ParsableArguments {
     @Option(name: .customLong("inner-lr"), help: "Inner-loop SGD learning rate.") var innerLR = 0.1
     @Option(help: "Discount.") var gamma = 0.99
     @Option(name: .customLong("gae-lambda"), help: "GAE lambda.") var gaeLambda = 1.0
+    @Option(help: "Episode length in steps, replacing the world's horizon (train: recorded in the checkpoint; adapt, evaluate: default the checkpoint's).")
+    var horizon: Int?
 
     func inner(defaultSteps: Int) throws -> InnerLoop {
         let steps = innerSteps ?? defaultSteps
-        guard steps >= 0, episodes >= 1, innerLR >= 0, (0...1).contains(gamma), (0...1).contains(gaeLambda) else {
-            throw ValidationError("inner loop: need --inner-steps >= 0, --episodes >= 1, --inner-lr >= 0, gamma and lambda in [0, 1]")
+        guard steps >= 0, episodes >= 1, innerLR >= 0, (0...1).contains(gamma), (0...1).contains(gaeLambda), (horizon ?? 1) >= 1 else {
+            throw ValidationError("inner loop: need --inner-steps >= 0, --episodes >= 1, --inner-lr >= 0, gamma and lambda in [0, 1], --horizon >= 1")
         }
         return InnerLoop(steps: steps, episodes: episodes, learningRate: innerLR, gamma: gamma, lambda: gaeLambda)
     }

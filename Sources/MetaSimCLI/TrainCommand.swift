@@ -38,7 +38,7 @@ struct TrainCommand: ParsableCommand {
             algorithm: algo, iterations: iterations, metaBatch: metaBatch,
             inner: try innerOptions.inner(defaultSteps: algo == .reptile ? 3 : 1),
             outerLearningRate: outerLR ?? (algo == .reptile ? 0.5 : 0.003), hidden: try parseHidden(hidden),
-            initialLogStd: initLogStd, normalizeObservations: normalize, lossAtEveryStep: !lastStepLoss, learnInnerLearningRates: learnInnerLR, scaledActions: !rawActions, seed: seed, threads: threads)
+            initialLogStd: initLogStd, normalizeObservations: normalize, lossAtEveryStep: !lastStepLoss, learnInnerLearningRates: learnInnerLR, scaledActions: !rawActions, seed: seed, horizon: innerOptions.horizon, threads: threads)
         let trainer: MetaTrainer
         do { trainer = try MetaTrainer(definition: definition, config: config) } catch { throw CLIError(error.description) }
         let clock = ContinuousClock.now

@@ -69,6 +69,30 @@ struct RolloutTests {
         #expect(a.parameters != fresh.parameters)
     }
 
+    /// `--horizon`: training truncates episodes at the configured length, records it in the
+    /// checkpoint's hyperparameters, and leaves the JSON unchanged when it is not set.
+    @Test func horizonOverrideTruncatesEpisodesAndIsRecorded() throws {
+        let d = try Support.definition("point-nav")
+        let config = MetaTrainingConfig(algorithm: .multitask, iterations: 1, metaBatch: 2,
+                                        inner: InnerLoop(steps: 1, episodes: 2), hidden: [4], seed: 3, horizon: 7)
+        let trainer = try MetaTrainer(definition: d, config: config)
+        #expect(trainer.definition.episode.horizon == 7)
+        #expect(d.episode.horizon == 100)
+        let program = try WorldProgram(definition: d.withHorizon(7), task: d.sampleTask(seed: 1))
+        let policy = Policy(architecture: trainer.architecture, seed: 1)
+        let e = try Sampler(program: program).collect(math: PolicyMath(architecture: policy.architecture, normalizer: policy.normalizer),
+                                                      params: policy.parameters.map { Double($0) }, count: 3, seed: 2)
+        #expect(e.horizon == 7 && e.lengths == [7, 7, 7])
+        let meta = CheckpointMetadata(definition: d, specs: try World(definition: d, task: d.nominalTask()).specs, algorithm: "multitask",
+                                      hyperparameters: Checkpoint.json(config), trainingSeed: 3, metasimVersion: "test")
+        #expect(meta.trainingHorizon == 7)
+        #expect(meta.trainingConfig == config)
+        var unset = config
+        unset.horizon = nil
+        #expect(!Checkpoint.json(unset).contains("horizon"))
+        #expect(d.withHorizon(nil).episode.horizon == 100)
+    }
+
     @Test func trainingTaskSeedsStayInTheTrainingRange() throws {
         let d = try Support.definition("point-nav")
         let t = try MetaTrainer(definition: d, config: MetaTrainingConfig(algorithm: .maml, metaBatch: 50))
