@@ -207,13 +207,3 @@ extension CheckpointMetadata {
     /// (`metasim train --horizon`); adapt and evaluate with the same to reproduce its figures.
     public var trainingHorizon: Int? { trainingConfig?.horizon }
 }
-
-extension WorldDefinition {
-    /// The same world with episodes truncated after `horizon` steps (nil: unchanged).
-    public func withHorizon(_ horizon: Int?) -> WorldDefinition {
-        guard let horizon else { return self }
-        var d = self
-        d.episode.horizon = horizon
-        return d
-    }
-}

@@ -40,6 +40,9 @@ struct DemoCommand: ParsableCommand {
         let c = try server.connect("metasim-demo")
         print("Connected: \(c.hello.server), protocol \(c.hello.protocol)\n")
 
+        // A policy trained with `--horizon` is scored on episodes of that length (the session's
+        // `horizon`), as its figures in docs/meta-learning.md were.
+        let served = Dictionary(try c.listPolicies().policies.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var rows: [(family: String, policy: String, intervals: [Interval], seconds: Double)] = []
         var svgFamily: String?
         for family in names {
@@ -47,10 +50,11 @@ struct DemoCommand: ParsableCommand {
                 let clock = ContinuousClock.now
                 var perStep = [[Double]](repeating: [], count: steps + 1)
                 for k in 0..<tasks {
-                    let returns = try adaptAndScore(c, world: family, policy: policy, taskSeed: TaskSeeds.evaluation.lowerBound + UInt64(k))
+                    let returns = try adaptAndScore(c, world: family, policy: policy, horizon: served[policy]?.trainingHorizon,
+                                                    taskSeed: TaskSeeds.evaluation.lowerBound + UInt64(k))
                     for (s, r) in returns.enumerated() { perStep[s].append(r) }
                 }
-                rows.append((family, policy == family ? "meta-policy (\(try algorithm(c, policy)))" : "multi-task, fine-tuned",
+                rows.append((family, policy == family ? "meta-policy (\(served[policy]?.algorithm ?? "?"))" : "multi-task, fine-tuned",
                              perStep.map { Interval(samples: $0) }, DemoCommand.seconds(since: clock)))
             }
             if svgFamily == nil || (try? catalog.definition(family).kind) == .driving { svgFamily = family }
@@ -62,18 +66,22 @@ struct DemoCommand: ParsableCommand {
             table.add([r.family, r.policy] + r.intervals.map { "\(fmt($0.mean, 1)) [\(fmt($0.low, 1)), \(fmt($0.high, 1))]" } + [fmt(r.seconds, 1)])
         }
         print(table.render())
+        for family in names {
+            if let h = served[family]?.trainingHorizon { print("\(family): episodes of \(h) steps, the horizon its policies were trained with.") }
+        }
+        print()
 
         if let family = svgFamily {
-            try writeEpisode(c, world: family)
+            try writeEpisode(c, world: family, horizon: served[family]?.trainingHorizon)
         }
         try server.stop()  // SIGTERM: the daemon drains and exits 0
         print("metasimd stopped cleanly. Demo took \(fmt(DemoCommand.seconds(since: started), 1)) s.")
     }
 
     /// Mean deterministic return before adapting and after each inner step, on one task.
-    func adaptAndScore(_ c: MetaSimConnection, world: String, policy: String, taskSeed: UInt64) throws -> [Double] {
+    func adaptAndScore(_ c: MetaSimConnection, world: String, policy: String, horizon: Int?, taskSeed: UInt64) throws -> [Double] {
         do {
-            let s = try c.open(OpenRequest(world: world, batch: episodes, taskSeed: taskSeed))
+            let s = try c.open(OpenRequest(world: world, batch: episodes, taskSeed: taskSeed, horizon: horizon))
             defer { try? s.close() }
             _ = try s.adapt(policy: policy, steps: 0)
             func score() throws(ClientError) -> Double {
@@ -90,18 +98,14 @@ struct DemoCommand: ParsableCommand {
         }
     }
 
-    func algorithm(_ c: MetaSimConnection, _ policy: String) throws -> String {
-        (try? c.listPolicies().policies.first { $0.name == policy }?.algorithm) ?? "?"
-    }
-
     /// One adapted episode, run by the daemon and drawn from the actions it streamed.
-    func writeEpisode(_ c: MetaSimConnection, world: String) throws {
+    func writeEpisode(_ c: MetaSimConnection, world: String, horizon: Int?) throws {
         let taskSeed = TaskSeeds.evaluation.lowerBound
         let seed: UInt64 = 2_000
         var actions: [[Float]] = []
         let reply: RunEpisodesReply
         do {
-            let s = try c.open(OpenRequest(world: world, batch: 1, taskSeed: taskSeed))
+            let s = try c.open(OpenRequest(world: world, batch: 1, taskSeed: taskSeed, horizon: horizon))
             _ = try s.adapt(policy: world, steps: steps, episodes: episodes, seed: 7)
             let width = s.actionSize
             reply = try c.runEpisodes(RunEpisodesRequest(session: s.id, episodes: 1, deterministic: true, decimation: 1, seed: seed),
@@ -119,7 +123,7 @@ struct DemoCommand: ParsableCommand {
         } catch {
             throw CLIError("\(world): \(error)")
         }
-        let d = try catalog.definition(world)
+        let d = try catalog.definition(world).withHorizon(horizon)
         do {
             let w = try World(definition: d, task: d.sampleTask(seed: taskSeed))
             var renderer = SVGRenderer(world: w)

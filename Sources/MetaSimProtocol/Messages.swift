@@ -118,8 +118,13 @@ public struct OpenRequest: Codable, Sendable {
     public var params: [String: Double]?
     public var seed: UInt64?
     public var autoReset: Bool?
+    /// Protocol 1.1: the episode length for this session, replacing the world's `episode.horizon`
+    /// (e.g. a policy's `training_horizon`).
+    public var horizon: Int?
     public init(world: String? = nil, yaml: String? = nil, file: String? = nil, batch: Int? = nil, threads: Int? = nil,
-                taskSeed: UInt64? = nil, params: [String: Double]? = nil, seed: UInt64? = nil, autoReset: Bool? = nil) {
+                taskSeed: UInt64? = nil, params: [String: Double]? = nil, seed: UInt64? = nil, autoReset: Bool? = nil,
+                horizon: Int? = nil) {
+        self.horizon = horizon
         self.world = world
         self.yaml = yaml
         self.file = file
@@ -130,8 +135,8 @@ public struct OpenRequest: Codable, Sendable {
         self.seed = seed
         self.autoReset = autoReset
     }
-    public static let keys: Set<String> = ["world", "yaml", "file", "batch", "threads", "task_seed", "params", "seed", "auto_reset"]
-    enum CodingKeys: String, CodingKey { case world, yaml, file, batch, threads, taskSeed = "task_seed", params, seed, autoReset = "auto_reset" }
+    public static let keys: Set<String> = ["world", "yaml", "file", "batch", "threads", "task_seed", "params", "seed", "auto_reset", "horizon"]
+    enum CodingKeys: String, CodingKey { case world, yaml, file, batch, threads, taskSeed = "task_seed", params, seed, autoReset = "auto_reset", horizon }
 }
 
 public struct TaskInfo: Codable, Sendable, Equatable {
@@ -158,9 +163,13 @@ public struct SessionReply: Codable, Sendable {
     public var seed: UInt64
     /// Protocol 1.1: true for an external session (the client runs the world), absent otherwise.
     public var external: Bool?
+    /// Protocol 1.1: the session's episode length (0: no limit), absent for external sessions.
+    public var horizon: Int?
     public init(session: UInt32, world: String, batch: Int, threads: Int, autoReset: Bool, observation: WireTensorSpec,
-                action: WireTensorSpec, discreteActions: Int?, task: TaskInfo, seed: UInt64, external: Bool? = nil) {
+                action: WireTensorSpec, discreteActions: Int?, task: TaskInfo, seed: UInt64, external: Bool? = nil,
+                horizon: Int? = nil) {
         self.external = external
+        self.horizon = horizon
         self.session = session
         self.world = world
         self.batch = batch
@@ -172,7 +181,7 @@ public struct SessionReply: Codable, Sendable {
         self.task = task
         self.seed = seed
     }
-    enum CodingKeys: String, CodingKey { case session, world, batch, threads, autoReset = "auto_reset", observation, action, discreteActions = "discrete_actions", task, seed, external }
+    enum CodingKeys: String, CodingKey { case session, world, batch, threads, autoReset = "auto_reset", observation, action, discreteActions = "discrete_actions", task, seed, external, horizon }
 }
 
 /// Resets all instances (or `instances`): with `seeds` (one per listed instance) to those

@@ -30,8 +30,13 @@ public struct PolicyInfo: Codable, Sendable, Equatable {
     public var trainingSeed: UInt64
     /// Set on a checkpoint saved after adaptation: the task it was adapted to.
     public var adaptedTaskSeed: UInt64?
+    /// The episode length it was trained with when that replaced the world's (`metasim train
+    /// --horizon`): open sessions with this `horizon` to reproduce its figures.
+    public var trainingHorizon: Int?
     public init(name: String, world: String, worldFileHash: String, algorithm: String, observation: WireTensorSpec,
-                action: WireTensorSpec, discreteActions: Int?, inner: InnerBudget, trainingSeed: UInt64, adaptedTaskSeed: UInt64?) {
+                action: WireTensorSpec, discreteActions: Int?, inner: InnerBudget, trainingSeed: UInt64, adaptedTaskSeed: UInt64?,
+                trainingHorizon: Int? = nil) {
+        self.trainingHorizon = trainingHorizon
         self.name = name
         self.world = world
         self.worldFileHash = worldFileHash
@@ -45,7 +50,8 @@ public struct PolicyInfo: Codable, Sendable, Equatable {
     }
     enum CodingKeys: String, CodingKey {
         case name, world, worldFileHash = "world_file_hash", algorithm, observation, action, discreteActions = "discrete_actions",
-             inner, trainingSeed = "training_seed", adaptedTaskSeed = "adapted_task_seed"
+             inner, trainingSeed = "training_seed", adaptedTaskSeed = "adapted_task_seed",
+             trainingHorizon = "training_horizon"
     }
 }
 

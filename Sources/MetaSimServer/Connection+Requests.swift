@@ -152,8 +152,15 @@ extension Connection {
         guard (1...config.maxThreadsPerSession).contains(threads) else {
             throw RequestFailure(threads < 1 ? .badRequest : .limitExceeded, "threads: \(threads) is not in 1...\(config.maxThreadsPerSession)")
         }
+        if let horizon = r.horizon {
+            guard agreedMinor >= 1 else { throw RequestFailure(.badRequest, "horizon needs protocol 1.1; this connection agreed on 1.\(agreedMinor)") }
+            guard (1...WorldDefinition.maxHorizon).contains(horizon) else {
+                throw RequestFailure(.badRequest, "horizon: \(horizon) is not in 1...\(WorldDefinition.maxHorizon)")
+            }
+        }
         try checkSessionLimit()
-        let (name, definition) = try worldDefinition(world: r.world, yaml: r.yaml, file: r.file)
+        let (name, file) = try worldDefinition(world: r.world, yaml: r.yaml, file: r.file)
+        let definition = file.withHorizon(r.horizon)
         let task = try Self.task(definition, seed: r.taskSeed, params: r.params ?? [:])
         let session: Session
         do {

@@ -76,7 +76,8 @@ struct PolicyCatalog: Sendable {
         let info = PolicyInfo(name: name, world: m.world, worldFileHash: m.worldFileHash, algorithm: m.algorithm,
                               observation: m.observationSpec.wire, action: m.actionSpec.wire, discreteActions: m.discreteActions,
                               inner: InnerBudget(steps: inner.steps, episodes: inner.episodes, learningRates: rates),
-                              trainingSeed: m.trainingSeed, adaptedTaskSeed: m.adaptedTaskSeed)
+                              trainingSeed: m.trainingSeed, adaptedTaskSeed: m.adaptedTaskSeed,
+                              trainingHorizon: m.trainingHorizon)
         return Entry(name: name, path: path, checkpoint: checkpoint, info: info, inner: inner)
     }
 

@@ -65,7 +65,8 @@ final class Session: @unchecked Sendable {
         for (n, v) in zip(task.names, task.values) { params[n] = v }
         return SessionReply(session: id, world: worldName, batch: batch.count, threads: batch.threads, autoReset: autoReset,
                             observation: batch.specs.observation.wire, action: batch.specs.action.wire,
-                            discreteActions: discreteActions, task: TaskInfo(seed: task.seed, params: params), seed: seed)
+                            discreteActions: discreteActions, task: TaskInfo(seed: task.seed, params: params), seed: seed,
+                            horizon: definition.episode.horizon)
     }
 
     /// All observations, packed (count × observation_size float32).

@@ -194,6 +194,34 @@ struct PolicyTests {
         try await server.stop()
     }
 
+    @Test("a session opened with a horizon truncates episodes there; a policy lists its training horizon")
+    func sessionHorizon() async throws {
+        let (server, _) = try await policyServer()
+        let c = try server.connect()
+        let world = try c.open(OpenRequest(world: "track-racer"))
+        let s = try c.open(OpenRequest(world: "track-racer", batch: 2, horizon: 7))
+        #expect(s.info.horizon == 7)
+        #expect(world.info.horizon != 7)
+        for step in 1...7 {
+            try s.step([Float](repeating: 0, count: 2 * s.actionSize))
+            #expect(s.truncated == (step == 7 ? [1, 1] : [0, 0]), "step \(step)")
+        }
+        // The shipped track-racer policies were trained on 300-step episodes.
+        let racer = try #require(try c.listPolicies().policies.first { $0.name == "track-racer" })
+        #expect(racer.trainingHorizon == 300)
+        #expect(try c.listPolicies().policies.first { $0.name == "point-nav" }?.trainingHorizon == nil)
+        func code(_ body: () throws -> Void) -> ErrorCode? {
+            do { try body() } catch {
+                if case .server(_, _, let reply) = error as? ClientError { return reply.code }
+            }
+            return nil
+        }
+        #expect(code { _ = try c.open(OpenRequest(world: "track-racer", horizon: 0)) } == .badRequest)
+        let old = try MetaSimConnection(socketPath: server.path, protocol: ProtocolVersion(major: 1, minor: 0))
+        #expect(code { _ = try old.open(OpenRequest(world: "track-racer", horizon: 7)) } == .badRequest)
+        try await server.stop()
+    }
+
     @Test("a client that disconnects mid-adaptation has it cancelled and its session freed")
     func disconnectCancelsAdaptation() async throws {
         let (server, _) = try await policyServer()

@@ -273,8 +273,12 @@ class Client:
 
     def open(self, world: Optional[str] = None, *, yaml: Optional[str] = None, file: Optional[str] = None,
              batch: int = 1, threads: int = 1, task_seed: Optional[int] = None,
-             params: Optional[Dict[str, float]] = None, seed: int = 0, auto_reset: bool = True) -> "Session":
-        """Opens a session on a catalog world (``world``) or a world file's text (``yaml``)."""
+             params: Optional[Dict[str, float]] = None, seed: int = 0, auto_reset: bool = True,
+             horizon: Optional[int] = None) -> "Session":
+        """Opens a session on a catalog world (``world``) or a world file's text (``yaml``).
+
+        ``horizon`` (protocol 1.1) replaces the world's episode length, e.g. with a policy's
+        ``training_horizon`` from :meth:`list_policies`."""
         meta: Dict[str, Any] = {"batch": batch, "threads": threads, "seed": seed, "auto_reset": auto_reset}
         if world is not None:
             meta["world"] = world
@@ -286,6 +290,8 @@ class Client:
             meta["task_seed"] = task_seed
         if params:
             meta["params"] = params
+        if horizon is not None:
+            meta["horizon"] = horizon
         f = self.request(OPEN, meta)
         return Session(self, f.json(), f.data)
 
