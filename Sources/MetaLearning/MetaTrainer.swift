@@ -100,6 +100,8 @@ public struct IterationStats: Sendable {
     public var preReturn: Double
     public var postReturn: Double
     public var seconds: Double
+    /// Environment steps sampled in this iteration (every episode of every task).
+    public var samples: Int
 }
 
 /// Runs an outer loop over tasks of a family drawn from the training seed range.
@@ -166,7 +168,8 @@ public struct MetaTrainer: Sendable {
                 iteration: it,
                 preReturn: results.map(\.preReturn).reduce(0, +) / Double(results.count),
                 postReturn: results.map(\.postReturn).reduce(0, +) / Double(results.count),
-                seconds: Adapter.seconds(since: clock))
+                seconds: Adapter.seconds(since: clock),
+                samples: results.map(\.samples).reduce(0, +))
             logger.debug("iteration", metadata: ["i": "\(it)", "pre": "\(stats.preReturn)", "post": "\(stats.postReturn)"])
             progress(stats)
         }
@@ -185,6 +188,8 @@ public struct MetaTrainer: Sendable {
         var postReturn: Double
         /// Pre-adaptation observations, for the normalizer (empty when it is off).
         var observations: [Double]
+        /// Environment steps sampled for this task.
+        var samples = 0
     }
 
     func taskStep(math: PolicyMath, theta: [Double], rates: [Double], taskSeed: UInt64, iteration: Int, index: Int) throws -> TaskResult {
@@ -200,11 +205,12 @@ public struct MetaTrainer: Sendable {
             let g = math.surrogate(theta, batch: batch).gradient
             result = TaskResult(direction: g, preReturn: episodes.meanReturn, postReturn: .nan, observations: [])
             result.observations = normalizerRows(episodes)
+            result.samples = episodes.stepCount
         case .reptile:
             let a = try Adapter(math: math, sampler: sampler, inner: inner).run(from: theta, seed: seed, evaluateFinal: false)
             let delta = zip(a.final, theta).map { $0 - $1 }
             result = TaskResult(direction: delta, preReturn: a.returns[0], postReturn: a.returns.count > 1 ? a.returns[a.returns.count - 1] : .nan,
-                                observations: normalizerRows(a.episodes[0]))
+                                observations: normalizerRows(a.episodes[0]), samples: a.episodes.map(\.stepCount).reduce(0, +))
         case .maml, .fomaml:
             let a = try Adapter(math: math, sampler: sampler, inner: inner, learningRates: rates)
                 .run(from: theta, seed: seed, evaluateFinal: true)
@@ -215,7 +221,8 @@ public struct MetaTrainer: Sendable {
                                                 learningRates: alphas, secondOrder: config.algorithm == .maml,
                                                 everyStep: config.lossAtEveryStep)
             result = TaskResult(direction: v, rateGradient: rates.isEmpty ? [] : dRates, preReturn: a.returns[0],
-                                postReturn: a.returns[a.returns.count - 1], observations: normalizerRows(a.episodes[0]))
+                                postReturn: a.returns[a.returns.count - 1], observations: normalizerRows(a.episodes[0]),
+                                samples: a.episodes.map(\.stepCount).reduce(0, +))
         }
         return result
     }

@@ -11,7 +11,7 @@ struct AdaptCommand: ParsableCommand {
 
     @OptionGroup var catalog: CatalogOptions
     @OptionGroup var innerOptions: InnerLoopOptions
-    @Option(help: "World family (catalog name or path).") var world: String
+    @Option(name: [.customLong("world"), .customLong("family")], help: "World family (catalog name or path).") var world: String
     @Option(help: "Checkpoint to adapt.") var policy: String
     @Option(name: .customLong("task-seed"), help: "Held-out task seed.") var taskSeed: UInt64
     @Option(help: "Episode seed.") var seed: UInt64 = 0

@@ -12,11 +12,12 @@ struct EvaluateCommand: ParsableCommand {
             inner loop on the same episode seeds; the return after k steps is the mean return of \
             the episodes sampled with the k-times adapted parameters. Task seeds must lie in the \
             held-out range [1e9, 2e9). Intervals: Student t over tasks; gap closed: task bootstrap.
-            """)
+            """,
+        aliases: ["eval"])
 
     @OptionGroup var catalog: CatalogOptions
     @OptionGroup var innerOptions: InnerLoopOptions
-    @Option(help: "World family (catalog name or path).") var world: String
+    @Option(name: [.customLong("world"), .customLong("family")], help: "World family (catalog name or path).") var world: String
     @Option(help: "Meta-trained checkpoint.") var policy: String
     @Option(help: "Multi-task baseline checkpoint (the gap reference).") var baseline: String?
     @Option(help: "Held-out tasks.") var tasks = 40
@@ -26,6 +27,8 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Evaluation seed (episode seeds and scratch weights).") var seed: UInt64 = 0
     @Option(help: "Threads (tasks in parallel; results do not depend on it).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Write the report as JSON to this file.") var json: String?
+    @Option(help: "Write an SVG plot of return against adaptation steps (every method, 95% intervals, the oracle) to this file.")
+    var plot: String?
 
     func run() throws {
         var definition = try catalog.definition(world)
@@ -71,6 +74,23 @@ struct EvaluateCommand: ParsableCommand {
             e.outputFormatting = [.sortedKeys, .prettyPrinted]
             do { try AtomicFile.write(Array(try e.encode(report)), to: json) } catch { throw CLIError("\(error)") }
         }
+        if let plot {
+            do { try AtomicFile.write(Self.plot(report).render(), to: plot) } catch { throw CLIError("\(plot): \(error)") }
+            print("wrote \(plot)")
+        }
+    }
+
+    /// The report as two panels (sampled and deterministic episodes), a curve per method.
+    static func plot(_ report: EvaluationReport) -> AdaptationPlot {
+        func curves(_ results: [EvaluationReport.MethodResult]) -> [AdaptationPlot.Curve] {
+            results.map { AdaptationPlot.Curve(label: $0.name, mean: $0.returns.map(\.mean), low: $0.returns.map(\.low), high: $0.returns.map(\.high)) }
+        }
+        let levels = report.oracle.map { [(label: "oracle", value: $0.returns[0].mean)] } ?? []
+        let title = "\(report.world): mean return over \(report.taskSeeds.count) held-out tasks (95% interval), \(report.inner.episodes) episodes per step"
+        return AdaptationPlot(title: title, panels: [
+            .init(title: "episodes sampled with θ_k (MAML's protocol)", curves: curves(report.methods), levels: levels),
+            .init(title: "deterministic episodes with θ_k (mean action)", curves: curves(report.deterministic), levels: levels),
+        ])
     }
 
     func printResults(_ report: EvaluationReport, methods: [String], deterministic: Bool) {

@@ -6,8 +6,8 @@ import MetaSimCore
 
 /// The inner loop (adaptation budget), shared by train, adapt and evaluate.
 struct InnerLoopOptions: ParsableArguments {
-    @Option(name: .customLong("inner-steps"), help: "Policy-gradient steps of adaptation.") var innerSteps: Int?
-    @Option(help: "Episodes per inner step.") var episodes = 20
+    @Option(name: [.customLong("inner-steps"), .customLong("steps")], help: "Policy-gradient steps of adaptation.") var innerSteps: Int?
+    @Option(name: [.customLong("episodes"), .customLong("episodes-per-step")], help: "Episodes per inner step.") var episodes = 20
     @Option(name: .customLong("inner-lr"), help: "Inner-loop SGD learning rate.") var innerLR = 0.1
     @Option(help: "Discount.") var gamma = 0.99
     @Option(name: .customLong("gae-lambda"), help: "GAE lambda.") var gaeLambda = 1.0

@@ -15,7 +15,7 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var catalog: CatalogOptions
     @OptionGroup var innerOptions: InnerLoopOptions
-    @Option(help: "World family (catalog name or path).") var world: String
+    @Option(name: [.customLong("world"), .customLong("family")], help: "World family (catalog name or path).") var world: String
     @Option(help: "Outer loop: maml, fomaml, reptile or multitask.") var algo: MetaAlgorithm = .maml
     @Option(help: "Outer iterations.") var iterations = 100
     @Option(name: .customLong("meta-batch"), help: "Tasks per iteration.") var metaBatch = 20
@@ -28,7 +28,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("learn-inner-lr"), help: "MAML: meta-learn each inner step's learning rate (stored in the checkpoint).") var learnInnerLR = false
     @Option(help: "Training seed.") var seed: UInt64 = 0
     @Option(help: "Threads (tasks of an iteration in parallel; results do not depend on it).") var threads = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "Checkpoint to write.") var output: String
+    @Option(name: [.customLong("output"), .customLong("out")], help: "Checkpoint to write.") var output: String
     @Option(help: "Print progress every N iterations (0: only the summary).") var every = 10
     @Flag(help: "Debug logging.") var verbose = false
 
@@ -42,12 +42,9 @@ struct TrainCommand: ParsableCommand {
         let trainer: MetaTrainer
         do { trainer = try MetaTrainer(definition: definition, config: config) } catch { throw CLIError(error.description) }
         let clock = ContinuousClock.now
-        let policy = try trainer.train(logger: makeLogger(verbose: verbose)) { s in
-            if every > 0, s.iteration % every == 0 || s.iteration == iterations - 1 {
-                print("iteration \(s.iteration): return before adaptation \(fmt(s.preReturn)), after \(fmt(s.postReturn)) (\(fmt(s.seconds, 3)) s)")
-                fflush(nil)
-            }
-        }
+        var bar = TrainingProgress(iterations: iterations, every: every, terminal: isatty(STDOUT_FILENO) != 0)
+        let policy = try trainer.train(logger: makeLogger(verbose: verbose)) { bar.report($0) }
+        bar.finish()
         let elapsed = ContinuousClock.now - clock
         let specs = try worldSpecs(definition)
         let metadata = CheckpointMetadata(definition: definition, specs: specs, algorithm: algo.rawValue,
