@@ -176,7 +176,7 @@ public struct Checkpoint: Sendable, Equatable {
     /// Refuses a checkpoint trained for another world or another observation/action layout.
     /// Returns a warning when only the world file's hash differs (the file was edited since).
     @discardableResult
-    public func check(against definition: WorldDefinition, specs: WorldSpecs, path: String) throws(CheckpointError) -> String? {
+    public func check(against definition: WorldDefinition, specs: WorldSpecs, path: String, allowTaskInputs: Bool = false) throws(CheckpointError) -> String? {
         let m = metadata
         guard m.world == definition.name else {
             throw .mismatch(path: path, message: "it holds a policy for '\(m.world)', not '\(definition.name)'")
@@ -187,7 +187,14 @@ public struct Checkpoint: Sendable, Equatable {
         guard m.actionSpec.count == specs.action.count, m.discreteActions == specs.discreteActions else {
             throw .mismatch(path: path, message: "actions (\(m.actionSpec.count) entries, discrete: \(m.discreteActions.map(String.init) ?? "no")) differ from the world's (\(specs.action.count), \(specs.discreteActions.map(String.init) ?? "no"))")
         }
-        guard policy.architecture.observationCount == specs.observation.count,
+        if let inputs = policy.architecture.taskInputs, !inputs.isEmpty, !allowTaskInputs {
+            throw .mismatch(path: path, message: "it is an oracle, told the task (\(inputs.joined(separator: ", "))): it serves evaluation (metasim evaluate --oracle), not acting or adapting")
+        }
+        let familyNames = Set(definition.familyParameters.map(\.name))
+        if let inputs = policy.architecture.taskInputs, let unknown = inputs.first(where: { !familyNames.contains($0) }) {
+            throw .mismatch(path: path, message: "its task input '\(unknown)' is not a family parameter of '\(definition.name)'")
+        }
+        guard policy.architecture.worldObservationCount == specs.observation.count,
               policy.architecture.actionWidth == (specs.discreteActions == nil ? specs.action.count : 1) else {
             throw .mismatch(path: path, message: "the network's input/output sizes do not fit the world")
         }

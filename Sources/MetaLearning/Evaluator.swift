@@ -4,7 +4,8 @@ import MetaSimCore
 /// Few-shot evaluation on held-out tasks: every method starts from its parameters and adapts
 /// with the same inner loop on the same episode seeds; the return of the episodes sampled with
 /// θ_k is its score after k steps (MAML's protocol). A from-scratch policy (fresh weights per
-/// task) gets the same budget, and an analytic oracle is run where one exists.
+/// task) gets the same budget. The oracle is a trained policy told the task (`--algo oracle`),
+/// else an analytic one where it exists (point-nav).
 public struct Evaluator: Sendable {
     public struct Method: Sendable {
         public var name: String
@@ -35,12 +36,15 @@ public struct Evaluator: Sendable {
 
     /// Per-task return curves (task × step) of each method, the scratch baseline and the oracle.
     /// `scratchLearningRates`: per-step inner learning rates of the scratch policy (empty: the
-    /// inner loop's).
-    public func run(methods: [Method], scratch: PolicyArchitecture?, scratchLearningRates: [Double] = []) throws -> EvaluationReport {
+    /// inner loop's). `oracle`: a policy with task inputs, scored without adapting on the
+    /// episodes (same seeds) the methods are scored on before adapting, sampled and deterministic.
+    public func run(methods: [Method], scratch: PolicyArchitecture?, scratchLearningRates: [Double] = [],
+                    oracle oraclePolicy: Policy? = nil) throws -> EvaluationReport {
         struct TaskOutcome: Sendable {
             var curves: [[Double]]
             var deterministic: [[Double]]
             var oracle: Double?
+            var oracleDeterministic: Double?
             var stepSeconds: [Double]
         }
         let definition = self.definition, inner = self.inner, seed = self.seed
@@ -62,13 +66,21 @@ public struct Evaluator: Sendable {
                 deterministic.append(a.deterministicReturns)
                 seconds += a.stepSeconds
             }
-            var oracle: Double?
+            var oracle: Double?, oracleDeterministic: Double?
             let specs = try World(program: program).specs
-            if let o = Oracle.pointNav(program: program, specs: specs) {
+            if let oraclePolicy {
+                var zero = inner
+                zero.steps = 0
+                let a = try oraclePolicy.adapted(to: program, inner: zero, seed: episodeSeed, evaluate: true,
+                                                 deterministicEpisodes: inner.episodes).adaptation
+                oracle = a.returns[0]
+                oracleDeterministic = a.deterministicReturns[0]
+            } else if let o = Oracle.pointNav(program: program, specs: specs) {
                 oracle = try Oracle.meanReturn(program: program, policy: o, count: inner.episodes,
                                                seed: Adapter.episodeSeed(episodeSeed, step: 0))
             }
-            return TaskOutcome(curves: curves, deterministic: deterministic, oracle: oracle, stepSeconds: seconds)
+            return TaskOutcome(curves: curves, deterministic: deterministic, oracle: oracle,
+                               oracleDeterministic: oracleDeterministic, stepSeconds: seconds)
         }
         var names = methods.map(\.name)
         if scratch != nil { names.append("scratch") }
@@ -85,6 +97,10 @@ public struct Evaluator: Sendable {
         if outcomes.allSatisfy({ $0.oracle != nil }) {
             let o = outcomes.map { $0.oracle! }
             report.oracle = .init(name: "oracle", returns: [Interval(samples: o)], perTask: o.map { [$0] })
+        }
+        if outcomes.allSatisfy({ $0.oracleDeterministic != nil }) {
+            let o = outcomes.map { $0.oracleDeterministic! }
+            report.oracleDeterministic = .init(name: "oracle", returns: [Interval(samples: o)], perTask: o.map { [$0] })
         }
         let times = outcomes.flatMap(\.stepSeconds).sorted()
         report.innerStepSecondsMedian = times.isEmpty ? 0 : times[times.count / 2]
@@ -122,15 +138,23 @@ public struct EvaluationReport: Sendable, Codable {
     public var methods: [MethodResult]
     /// Returns of θ_k acting deterministically (mean or most likely action) on separate episodes.
     public var deterministic: [MethodResult] = []
+    /// The oracle's return: analytic, or a trained oracle's sampled episodes.
     public var oracle: MethodResult?
+    /// A trained oracle acting deterministically (nil: `oracle` serves both tables).
+    public var oracleDeterministic: MethodResult?
     public var innerStepSecondsMedian = 0.0
+
+    /// The oracle the sampled or the deterministic table compares with.
+    public func oracle(deterministic: Bool) -> MethodResult? {
+        deterministic ? (oracleDeterministic ?? oracle) : oracle
+    }
 
     /// Fraction of the gap between `reference` before adaptation and the oracle that `method`
     /// closes after each step: (R_method,k − R_ref,0) / (R_oracle − R_ref,0), means over tasks,
     /// with a task-bootstrap 95% interval.
     public func gapClosed(method: String, reference: String, deterministic: Bool = false) -> [Interval]? {
         let results = deterministic ? self.deterministic : methods
-        guard let oracle, let m = results.first(where: { $0.name == method }),
+        guard let oracle = oracle(deterministic: deterministic), let m = results.first(where: { $0.name == method }),
               let r = results.first(where: { $0.name == reference }) else { return nil }
         let o = oracle.perTask.map { $0[0] }
         return (0...inner.steps).map { k in

@@ -16,6 +16,10 @@ public enum MetaAlgorithm: String, Sendable, Codable, CaseIterable {
     /// The multi-task baseline: plain policy gradient (Adam) on the pooled episodes of the same
     /// tasks, the same number of episodes per task as MAML, no meta objective.
     case multitask
+    /// The oracle: the multi-task baseline's training with every family parameter appended to the
+    /// observations, so the policy is told its task (MAML's oracle for HalfCheetahVel, which
+    /// receives the goal velocity). Evaluation uses it, without adapting, as the level to reach.
+    case oracle
 }
 
 /// Meta-training settings (all recorded in the checkpoint).
@@ -115,8 +119,14 @@ public struct MetaTrainer: Sendable {
         self.definition = definition
         self.config = config
         let specs = try World(definition: definition, task: definition.nominalTask()).specs
-        architecture = PolicyArchitecture(specs: specs, hidden: config.hidden, initialLogStd: config.initialLogStd,
-                                          scaledActions: config.scaledActions)
+        var architecture = PolicyArchitecture(specs: specs, hidden: config.hidden, initialLogStd: config.initialLogStd,
+                                              scaledActions: config.scaledActions)
+        if config.algorithm == .oracle {
+            let names = definition.familyParameters.map(\.name)
+            architecture.taskInputs = names
+            architecture.observationCount += names.count
+        }
+        self.architecture = architecture
     }
 
     /// The task seeds of iteration i (uniform in the training range).
@@ -199,7 +209,7 @@ public struct MetaTrainer: Sendable {
         let inner = config.inner
         var result: TaskResult
         switch config.algorithm {
-        case .multitask:
+        case .multitask, .oracle:
             let episodes = try sampler.collect(math: math, params: theta, count: config.episodesPerTask, seed: seed)
             let batch = episodes.sampleBatch(weights: Advantages.gae(episodes, gamma: inner.gamma, lambda: inner.lambda))
             let g = math.surrogate(theta, batch: batch).gradient

@@ -17,6 +17,12 @@ public struct PolicyArchitecture: Sendable, Equatable, Codable {
     /// `actionOffset + actionScale * u` for the policy's sample u (empty: u itself).
     public var actionScale: [Double]
     public var actionOffset: [Double]
+    /// Family parameters appended, in this order, to the world's observations (nil: none). Only
+    /// the trained oracle has them (`metasim train --algo oracle`): it is told the task.
+    public var taskInputs: [String]?
+
+    /// The world's observation size (the network's input without the task inputs).
+    public var worldObservationCount: Int { observationCount - (taskInputs?.count ?? 0) }
 
     public init(kind: Kind, observationCount: Int, actionCount: Int, hidden: [Int] = [64, 64], initialLogStd: Double = 0,
                 actionScale: [Double] = [], actionOffset: [Double] = []) {
@@ -51,7 +57,7 @@ public struct PolicyArchitecture: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case kind, observationCount, actionCount, hidden, initialLogStd, actionScale, actionOffset
+        case kind, observationCount, actionCount, hidden, initialLogStd, actionScale, actionOffset, taskInputs
     }
 
     /// Absent action scale and offset mean the identity (world units).
@@ -62,6 +68,7 @@ public struct PolicyArchitecture: Sendable, Equatable, Codable {
                   initialLogStd: try c.decode(Double.self, forKey: .initialLogStd),
                   actionScale: try c.decodeIfPresent([Double].self, forKey: .actionScale) ?? [],
                   actionOffset: try c.decodeIfPresent([Double].self, forKey: .actionOffset) ?? [])
+        taskInputs = try c.decodeIfPresent([String].self, forKey: .taskInputs)
     }
 
     /// The world's action value for the policy's sample `u` of component k.

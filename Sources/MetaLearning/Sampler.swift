@@ -27,7 +27,13 @@ public struct Sampler: Sendable {
                         deterministic: Bool = false, cancel: Cancellation? = nil) throws(WorldError) -> Episodes {
         let batch = try WorldBatch(program: program, count: count, threads: threads, seed: seed, autoReset: true)
         let arch = math.architecture
-        precondition(batch.observationCount == arch.observationCount, "policy observation size does not match the world")
+        // An oracle's task inputs: the task's values of the named family parameters, the same in every row.
+        let taskValues = (arch.taskInputs ?? []).map { name in
+            guard let v = program.task[name] else { preconditionFailure("task input '\(name)' is not a parameter of \(program.name)") }
+            return v
+        }
+        let worldCount = batch.observationCount
+        precondition(worldCount + taskValues.count == arch.observationCount, "policy observation size does not match the world")
         precondition(batch.actionCount == arch.actionWidth, "policy action size does not match the world")
         let obsCount = arch.observationCount, width = arch.actionWidth
         var episodes = Episodes(count: count, horizon: maxSteps, observationCount: obsCount, actionWidth: width)
@@ -38,7 +44,10 @@ public struct Sampler: Sendable {
         var cache = MLP.Cache()
         for t in 0..<maxSteps where remaining > 0 {
             if let cancel, cancel.isCancelled { break }
-            for k in 0..<(count * obsCount) { obs[k] = Double(batch.observations[k]) }
+            for i in 0..<count {
+                for k in 0..<worldCount { obs[i * obsCount + k] = Double(batch.observations[i * worldCount + k]) }
+                for (k, v) in taskValues.enumerated() { obs[i * obsCount + worldCount + k] = v }
+            }
             math.forward(params, observations: obs, count: count, cache: &cache)
             for i in 0..<count {
                 let row = i * maxSteps + t

@@ -20,6 +20,8 @@ struct EvaluateCommand: ParsableCommand {
     @Option(name: [.customLong("world"), .customLong("family")], help: "World family (catalog name or path).") var world: String
     @Option(help: "Meta-trained checkpoint.") var policy: String
     @Option(help: "Multi-task baseline checkpoint (the gap reference).") var baseline: String?
+    @Option(help: "Oracle checkpoint (metasim train --algo oracle: told the task), the level the gap is measured to; default: the analytic oracle where one exists.")
+    var oracle: String?
     @Option(help: "Held-out tasks.") var tasks = 40
     @Option(name: .customLong("first-task-seed"), help: "First held-out task seed (tasks use consecutive seeds).") var firstTaskSeed: UInt64 = TaskSeeds.evaluation.lowerBound
     @Flag(name: .customLong("no-scratch"), help: "Skip the from-scratch baseline.") var noScratch = false
@@ -44,13 +46,22 @@ struct EvaluateCommand: ParsableCommand {
             if sameRates { bp.innerLearningRates = meta.policy.innerLearningRates }
             methods.append(Evaluator.Method(name: name, policy: bp))
         }
+        var oraclePolicy: Policy?
+        if let oracle {
+            let o = try loadCheckpoint(oracle, definition: definition, specs: specs, oracle: true)
+            guard o.policy.architecture.taskInputs?.isEmpty == false else {
+                throw CLIError("\(oracle): not an oracle (it is not told the task: train one with --algo oracle)")
+            }
+            oraclePolicy = o.policy
+        }
         let seeds = (0..<tasks).map { firstTaskSeed &+ UInt64($0) }
         let report: EvaluationReport
         do {
             let evaluator = try Evaluator(definition: definition, inner: inner, taskSeeds: seeds, seed: seed, threads: threads)
             let clock = ContinuousClock.now
             report = try evaluator.run(methods: methods, scratch: noScratch ? nil : meta.policy.architecture,
-                                       scratchLearningRates: sameRates ? meta.policy.innerLearningRates : [])
+                                       scratchLearningRates: sameRates ? meta.policy.innerLearningRates : [],
+                                       oracle: oraclePolicy)
             let d = ContinuousClock.now - clock
             FileHandle.standardError.write(Data("evaluated in \(d.components.seconds) s\n".utf8))
         } catch let e as EvaluationError {
@@ -85,11 +96,13 @@ struct EvaluateCommand: ParsableCommand {
         func curves(_ results: [EvaluationReport.MethodResult]) -> [AdaptationPlot.Curve] {
             results.map { AdaptationPlot.Curve(label: $0.name, mean: $0.returns.map(\.mean), low: $0.returns.map(\.low), high: $0.returns.map(\.high)) }
         }
-        let levels = report.oracle.map { [(label: "oracle", value: $0.returns[0].mean)] } ?? []
+        func levels(_ deterministic: Bool) -> [(label: String, value: Double)] {
+            report.oracle(deterministic: deterministic).map { [(label: "oracle", value: $0.returns[0].mean)] } ?? []
+        }
         let title = "\(report.world): mean return over \(report.taskSeeds.count) held-out tasks (95% interval), \(report.inner.episodes) episodes per step"
         return AdaptationPlot(title: title, panels: [
-            .init(title: "episodes sampled with θ_k (MAML's protocol)", curves: curves(report.methods), levels: levels),
-            .init(title: "deterministic episodes with θ_k (mean action)", curves: curves(report.deterministic), levels: levels),
+            .init(title: "episodes sampled with θ_k (MAML's protocol)", curves: curves(report.methods), levels: levels(false)),
+            .init(title: "deterministic episodes with θ_k (mean action)", curves: curves(report.deterministic), levels: levels(true)),
         ])
     }
 
@@ -101,7 +114,7 @@ struct EvaluateCommand: ParsableCommand {
         var table = TextTable(header)
         let ci: (Interval) -> String = { "\(fmt($0.mean)) [\(fmt($0.low)), \(fmt($0.high))]" }
         for m in results { table.add([m.name] + m.returns.map(ci)) }
-        if let o = report.oracle { table.add(["oracle"] + (0...steps).map { _ in ci(o.returns[0]) }) }
+        if let o = report.oracle(deterministic: deterministic) { table.add(["oracle"] + (0...steps).map { _ in ci(o.returns[0]) }) }
         print(table.render(), terminator: "")
         if report.oracle != nil, methods.count > 1 {
             let reference = methods[1]

@@ -40,8 +40,12 @@ struct PolicyCatalog: Sendable {
                 catalog.rejected.append(RejectedPolicy(file: file, error: "the name '\(name)' is not a policy name (letters, digits, '.', '_', '-')"))
                 continue
             }
-            do {
-                catalog.add(name: name, path: path, checkpoint: try Checkpoint.load(path: path))
+            do throws(CheckpointError) {
+                let checkpoint = try Checkpoint.load(path: path)
+                if let inputs = checkpoint.policy.architecture.taskInputs, !inputs.isEmpty {
+                    throw CheckpointError.mismatch(path: path, message: "it is an oracle, told the task (\(inputs.joined(separator: ", "))): it serves evaluation, not sessions")
+                }
+                catalog.add(name: name, path: path, checkpoint: checkpoint)
             } catch {
                 logger.error("policy not loaded: \(error.description)")
                 catalog.rejected.append(RejectedPolicy(file: file, error: error.description))
