@@ -126,13 +126,15 @@ extension Connection {
             if let lr = r.learningRate { inner.learningRate = lr }
             let adapter = Adapter(math: binding.math, sampler: Sampler(program: session.batch.program, threads: threads), inner: inner,
                                   learningRates: binding.learningRates(override: r.learningRate))
-            let start = binding.parameters, seed = r.seed ?? 0, sessionID = session.id
+            let start = binding.parameters, seed = r.seed ?? 0, sessionID = session.id, core = self.core
             let outcome = try runAdaptation(requestID: frame.header.id) { job, wake in
                 do throws(WorldError) {
                     let a = try adapter.run(from: start, seed: seed, evaluateFinal: evaluate, cancel: job.cancel) { k, e in
                         job.report(AdaptProgress(session: sessionID, step: k, steps: steps, episodes: k * episodes, meanReturn: e.meanReturn))
                         wake()
                     }
+                    // The adaptation's episodes count in status.steps, as run_episodes' do.
+                    core.stepCount.add(UInt64(a.episodes.map(\.stepCount).reduce(0, +)), ordering: .relaxed)
                     return .success(AdaptOutcome(parameters: a.final, steps: steps, returns: a.returns, cancelled: a.cancelled))
                 } catch {
                     return .failure(Self.failure(error))

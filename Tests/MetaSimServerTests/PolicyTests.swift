@@ -63,6 +63,23 @@ struct PolicyTests {
         try await server.stop()
     }
 
+    @Test("an oracle checkpoint (told the task) in the policies folder is rejected with the reason")
+    func oracleIsRejected() async throws {
+        let folder = try temporaryPolicies()
+        let d = try WorldCatalog.resolve("point-nav", root: worldsRoot)
+        let specs = try World(definition: d, task: d.nominalTask()).specs
+        let trainer = try MetaTrainer(definition: d, config: MetaTrainingConfig(algorithm: .oracle, hidden: [4]))
+        let meta = CheckpointMetadata(definition: d, specs: specs, algorithm: "oracle", hyperparameters: "{}", trainingSeed: 1, metasimVersion: "test")
+        try Checkpoint(policy: Policy(architecture: trainer.architecture, seed: 1), metadata: meta).write(to: folder + "/point-nav-oracle.safetensors")
+        let server = try await TestServer { $0.policiesRoot = folder }
+        let list = try server.connect().listPolicies()
+        #expect(!list.policies.contains { $0.name == "point-nav-oracle" })
+        #expect(list.policies.contains { $0.name == "point-nav" })
+        let rejected = try #require(list.rejected.first { $0.file == "point-nav-oracle.safetensors" })
+        #expect(rejected.error.contains("oracle"))
+        try await server.stop()
+    }
+
     @Test("adapt then act beats act without adapt on held-out point-nav tasks")
     func adaptBeatsUnadapted() async throws {
         let (server, _) = try await policyServer()
@@ -96,7 +113,9 @@ struct PolicyTests {
         let c = try server.connect()
         let task = heldOutTasks[0]
         let s = try c.open(OpenRequest(world: "point-nav", batch: 3, taskSeed: task, seed: 4))
+        let stepsBefore = try c.status().steps
         let remote = try s.adapt(policy: "point-nav", steps: 2, episodes: 8, seed: 9, evaluate: true)
+        let stepsAfter = try c.status().steps
         let obs: [Float] = [0.1, -0.2, 0.3, 0.4, -0.5, 0.05]
         let remoteActions = try s.act(obs)
 
@@ -106,6 +125,9 @@ struct PolicyTests {
         let local = try checkpoint.policy.adapted(to: program, inner: InnerLoop(steps: 2, episodes: 8, learningRate: 0.1),
                                                   seed: 9, evaluate: true)
         #expect(remote.returns == local.adaptation.returns)
+        // status.steps counts the adaptation's episodes (2 steps and the final evaluation, 8 each).
+        #expect(stepsAfter - stepsBefore == UInt64(local.adaptation.episodes.map(\.stepCount).reduce(0, +)))
+        #expect(stepsAfter - stepsBefore == 3 * 8 * 100)
         var rng = SeededGenerator(seed: 0)
         #expect(remoteActions == local.policy.act(observations: obs, count: 3, deterministic: true, rng: &rng))
         try await server.stop()
