@@ -179,7 +179,7 @@ extension Connection {
                                                    returns: [], episodesPerStep: 0, seconds: Self.seconds(since: started)))
             return
         }
-        guard let episodes = e.takeEpisodes() else {
+        guard let episodes = e.recordedEpisodes() else {
             throw RequestFailure(.noExperience, "session \(e.id) has no complete episode recorded since its last adapt (record until an episode ends)")
         }
         let math = binding.math, inner = binding.entry.inner, start = binding.parameters
@@ -192,6 +192,7 @@ extension Connection {
             return .success(AdaptOutcome(parameters: theta, steps: 1, returns: [episodes.meanReturn], cancelled: false))
         }
         binding.adapted(to: outcome.parameters, steps: 1)
+        e.forgetEpisodes(count: episodes.count)
         reply(.adapt, id: requestID, AdaptReply(session: e.id, policy: binding.entry.name, adaptedSteps: binding.adaptedSteps,
                                                returns: outcome.returns, episodesPerStep: episodes.count, seconds: Self.seconds(since: started)))
     }

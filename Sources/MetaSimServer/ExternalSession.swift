@@ -105,9 +105,9 @@ final class ExternalSession {
         return (a - arch.actionOffset[k]) / arch.actionScale[k]
     }
 
-    /// The complete episodes recorded since the last adapt, as one batch; forgets them (the
-    /// unfinished ones stay).
-    func takeEpisodes() -> Episodes? {
+    /// The complete episodes recorded since the last adapt, as one batch (kept until
+    /// `forgetEpisodes(count:)`, so an adaptation that fails or is cancelled loses nothing).
+    func recordedEpisodes() -> Episodes? {
         guard !complete.isEmpty else { return nil }
         let horizon = complete.map { $0.trace.length }.max()!
         let o = observationCount, w = actionWidth
@@ -123,9 +123,15 @@ final class ExternalSession {
             e.lengths[j] = t.length
             e.terminated[j] = c.terminated
         }
-        transitions -= complete.reduce(0) { $0 + $1.trace.length }
-        complete.removeAll()
         return e
+    }
+
+    /// Forgets the first `count` complete episodes (those an adaptation learned from; the
+    /// unfinished ones stay).
+    func forgetEpisodes(count: Int) {
+        let used = complete.prefix(count)
+        transitions -= used.reduce(0) { $0 + $1.trace.length }
+        complete.removeFirst(used.count)
     }
 
     /// Forgets everything recorded (a new policy was taken: its experience would not fit).
