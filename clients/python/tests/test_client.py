@@ -67,6 +67,16 @@ def test_batch_auto_reset_and_determinism(daemon):
             assert r1.final_observations.shape == (len(r1.ended_index), 24)
 
 
+def test_session_horizon(daemon):
+    with Client(daemon) as c:
+        s = c.open("pendulum", batch=2, horizon=5)
+        assert s.info["horizon"] == 5
+        for step in range(1, 6):
+            r = s.step(np.zeros((2, 1), np.float32))
+            assert r.truncated.tolist() == ([True, True] if step == 5 else [False, False])
+        assert c.open("pendulum").info["horizon"] != 5
+
+
 def test_discrete_world(daemon):
     with Client(daemon) as c:
         s = c.open("cartpole", batch=3, seed=1)

@@ -77,13 +77,16 @@ def run_external(session, envs, deterministic, seed=None):
 
 
 def test_list_policies(policy_daemon):
-    path, _ = policy_daemon
+    path, folder = policy_daemon
     with Client(path) as c:
         assert c.server["protocol"] == [1, 1]
         for capability in ("policies", "adapt", "act", "run_episodes", "external_sessions", "save_policy"):
             assert capability in c.server["capabilities"]
         policies = {p["name"]: p for p in c.list_policies()}
-        assert set(policies) == {"point-nav", "point-nav-multitask"}
+        shipped = {f[: -len(".safetensors")] for f in os.listdir(folder) if f.endswith(".safetensors")}
+        assert {"point-nav", "point-nav-multitask", "track-racer"} <= shipped
+        assert set(policies) == shipped
+        assert policies["track-racer"]["training_horizon"] == 300 and "training_horizon" not in policies["point-nav"]
         p = policies["point-nav"]
         assert p["world"] == "point-nav" and p["algorithm"] == "maml"
         assert p["observation"]["entries"] == ["position_x", "position_y"]
@@ -91,7 +94,7 @@ def test_list_policies(policy_daemon):
         assert p["inner"]["steps"] == 3 and p["inner"]["episodes"] == 20 and len(p["inner"]["learning_rates"]) == 3
         assert policies["point-nav-multitask"]["algorithm"] == "multitask"
         assert c.rejected_policies() == []
-        assert c.status()["policies"] == 2
+        assert c.status()["policies"] == len(shipped)
 
 
 def test_a_1_0_client_gets_unknown_kind(policy_daemon):
