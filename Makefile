@@ -97,9 +97,11 @@ train: build
 # Held-out evaluation of the shipped policies, baselines side by side.
 evaluate: build
 	$(METASIM) evaluate --world point-nav --policy policies/point-nav.safetensors \
-		--baseline policies/point-nav-multitask.safetensors --tasks 40 --json policies/point-nav-evaluation.json
+		--baseline policies/point-nav-multitask.safetensors --tasks 40 --json policies/point-nav-evaluation.json \
+		--plot policies/point-nav-evaluation.svg
 	$(METASIM) evaluate --world track-racer --policy policies/track-racer.safetensors \
-		--baseline policies/track-racer-multitask.safetensors --tasks 40 --json policies/track-racer-evaluation.json
+		--baseline policies/track-racer-multitask.safetensors --tasks 40 --json policies/track-racer-evaluation.json \
+		--plot policies/track-racer-evaluation.svg
 
 # Wall time of each inner step (20 episodes, baseline, gradient, update) of one adaptation.
 bench-adapt: build

@@ -26,7 +26,7 @@ struct AdaptationPlotTests {
         }
         #expect(try y("maml", step: 2) < y("multi&lt;task&gt;", step: 2))
         #expect(try abs(y("maml", step: 0) - y("multi&lt;task&gt;", step: 0)) < 1e-9)
-        let oracle = try #require(svg.components(separatedBy: "<line").first { $0.contains("stroke-dasharray") && $0.contains("x2=\"740.0\"") })
+        let oracle = try #require(svg.components(separatedBy: "<line").first { $0.contains("stroke-dasharray") && $0.contains("x2=\"860.0\"") })
         let oracleText = try #require(oracle.components(separatedBy: "y1=\"").dropFirst().first?.components(separatedBy: "\"").first)
         let oracleY = try #require(Double(oracleText))
         #expect(try oracleY < y("maml", step: 2))

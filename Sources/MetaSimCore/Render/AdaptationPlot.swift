@@ -39,13 +39,13 @@ public struct AdaptationPlot {
         self.panels = panels
     }
 
-    static let width = 760.0
+    static let width = 880.0
     static let margin = 20.0
     static let plotHeight = 220.0
     static let palette = ["#c33", "#357", "#3a3", "#e80", "#a3a", "#777"]
 
     public func render() -> String {
-        var body = text(Self.margin, Self.margin + 14, title, size: 16, bold: true)
+        var body = text(Self.margin, Self.margin + 14, title, size: 14, bold: true)
         var y = Self.margin + 34
         for panel in panels {
             let steps = panel.curves.map(\.mean.count).max() ?? 1
