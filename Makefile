@@ -7,7 +7,7 @@ APT_PACKAGES := libbox2d-dev libyaml-dev pkg-config python3-venv systemd
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 METASIM      := .build/release/metasim
 PEERS_PYTHON ?= /tmp/metasim-peers/bin/python
-# The Python client's tests run in their own virtual environment (numpy, pytest, safetensors from PyPI).
+# The Python client's tests run in their own virtual environment (numpy, pytest, safetensors, gymnasium from PyPI).
 TEST_VENV    := .venv-test
 PYTHON       ?= python3
 
@@ -57,7 +57,7 @@ $(TEST_VENV)/.ready: clients/python/pyproject.toml
 	$(PYTHON) -m venv $(TEST_VENV)
 	$(TEST_VENV)/bin/pip install -q --upgrade pip
 	$(TEST_VENV)/bin/pip install -q numpy pytest safetensors
-	$(TEST_VENV)/bin/pip install -q -e clients/python
+	$(TEST_VENV)/bin/pip install -q -e 'clients/python[gymnasium]'
 	touch $@
 
 test-python: deps $(TEST_VENV)/.ready

@@ -16,6 +16,11 @@ sessions (``client.open_external(...)``: the client runs the world, the daemon a
 
 Every request gets exactly one response, in order; an error response raises MetaSimError (the
 connection stays usable unless ``error.fatal``).
+
+With Gymnasium installed (``pip install metasim-client[gymnasium]``), importing this package also
+registers every catalog world as ``metasim/<world>`` (``gymnasium.make("metasim/lunar-lander",
+socket=PATH)``, ``gymnasium.make_vec(..., num_envs=16)``) and provides :class:`MetaSimEnv` and
+:class:`MetaSimVectorEnv` (see ``metasim_client.gym_env``).
 """
 
 from .client import (
@@ -28,7 +33,19 @@ from .client import (
     ObserverEvent,
     PROTOCOL_VERSION,
 )
-from .vector_env import MetaSimVectorEnv
+
+try:  # Gymnasium is optional: the client itself needs numpy only.
+    import gymnasium as _gymnasium  # noqa: F401
+except ImportError:  # pragma: no cover - exercised only without gymnasium
+    _gymnasium = None
+
+if _gymnasium is not None:
+    from .gym_env import MetaSimEnv, MetaSimVectorEnv, register_worlds
+else:
+    def __getattr__(name: str):
+        if name in ("MetaSimEnv", "MetaSimVectorEnv", "register_worlds"):
+            raise ImportError(f"metasim_client.{name} needs gymnasium>=1.1: pip install 'metasim-client[gymnasium]'")
+        raise AttributeError(name)
 
 __all__ = [
     "Client",
@@ -38,6 +55,8 @@ __all__ = [
     "ExternalSession",
     "StepResult",
     "ObserverEvent",
+    "MetaSimEnv",
     "MetaSimVectorEnv",
+    "register_worlds",
     "PROTOCOL_VERSION",
 ]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, binary
-from metasim_client import Client, MetaSimError, MetaSimVectorEnv
+from metasim_client import Client, MetaSimError
 from metasim_client.client import STEP
 
 
@@ -149,15 +149,3 @@ def test_observer_sees_steps(daemon):
             assert np.array_equal(e.step.observations, r.observations)
         assert events[-1].event == "closed" and events[-1].final
 
-
-def test_vector_env(daemon):
-    env = MetaSimVectorEnv("cartpole", num_envs=4, path=daemon, seed=2)
-    obs, _ = env.reset(seed=2)
-    assert obs.shape == (4, 4)
-    finished = 0
-    for _ in range(300):
-        obs, rew, term, trunc, info = env.step(np.ones(4, np.int32))
-        if "final_info" in info:
-            finished += sum(1 for x in info["final_info"] if x is not None)
-    assert finished > 0
-    env.close()

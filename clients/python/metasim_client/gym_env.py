@@ -1,0 +1,253 @@
+"""Gymnasium adapters over metasimd sessions (needs ``gymnasium>=1.1``: ``pip install metasim-client[gymnasium]``).
+
+- :class:`MetaSimEnv` is a ``gymnasium.Env`` for one instance of a world.
+- :class:`MetaSimVectorEnv` is a ``gymnasium.vector.VectorEnv`` for a batch of N instances stepped
+  by the daemon in one request (its ``threads`` step them in parallel), with same-step autoreset.
+
+Importing ``metasim_client`` registers every catalog world as ``metasim/<world>``::
+
+    import gymnasium, metasim_client
+    env = gymnasium.make("metasim/lunar-lander", socket="/run/metasim/metasim.sock")
+    envs = gymnasium.make_vec("metasim/lunar-lander", num_envs=16, socket=..., threads=2)
+
+(``gymnasium.make("metasim_client:metasim/lunar-lander", ...)`` imports the package itself). A world
+outside the catalog that a daemon serves (its ``--worlds`` folder) is registered by
+:func:`register_worlds`, which asks the daemon for its catalog.
+
+Both take the task family's arguments: ``task_seed`` (a world drawn from the family) or ``params``
+(named values, the rest nominal), and ``horizon`` (replaces the world's episode length). ``reset``
+takes ``options={"task_seed": S}`` or ``options={"params": {...}}`` to move to another world of the
+family, the few-shot setting of meta-learning.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+import numpy as np
+
+import gymnasium
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from .client import Client, Session
+
+# The catalog shipped in the repository's worlds/ folder (tests/test_gymnasium.py checks this list
+# against a daemon's list_worlds, so it cannot drift).
+CATALOG_WORLDS = (
+    "acrobot", "bipedal-walker", "cartpole", "cheetah-vel", "lane-keep", "lunar-lander",
+    "lunar-lander-discrete", "mountain-car", "parking", "point-nav", "pendulum", "reacher", "track-racer",
+)
+
+NAMESPACE = "metasim"
+
+
+def _bounds(values: Iterable[Optional[float]], infinity: float) -> np.ndarray:
+    return np.array([infinity if v is None else v for v in values], dtype=np.float32)
+
+
+def observation_space(session: Session) -> spaces.Box:
+    """The Box of one instance's observation, from the session's spec (null bounds are infinite)."""
+    spec = session.observation_spec
+    shape = tuple(spec["shape"])
+    low = _bounds(spec["low"], -np.inf).reshape(shape)
+    high = _bounds(spec["high"], np.inf).reshape(shape)
+    return spaces.Box(low, high, shape, np.float32)
+
+
+def action_space(session: Session) -> spaces.Space:
+    """``Discrete(n)`` for a discrete world, else the Box of one instance's action."""
+    if session.discrete_actions:
+        return spaces.Discrete(session.discrete_actions)
+    spec = session.action_spec
+    shape = tuple(spec["shape"])
+    low = _bounds(spec["low"], -np.inf).reshape(shape)
+    high = _bounds(spec["high"], np.inf).reshape(shape)
+    return spaces.Box(low, high, shape, np.float32)
+
+
+def _open(client: Client, world: str, count: int, threads: int, task_seed: Optional[int],
+          params: Optional[Dict[str, float]], horizon: Optional[int], auto_reset: bool, seed: int = 0) -> Session:
+    return client.open(world, batch=count, threads=threads, task_seed=task_seed, params=params, seed=seed,
+                       auto_reset=auto_reset, horizon=horizon)
+
+
+def _set_task_from_options(session: Session, options: Optional[Dict[str, Any]]) -> bool:
+    """Applies ``options["task_seed"]`` / ``options["params"]`` (a new world of the family)."""
+    if not options:
+        return False
+    unknown = set(options) - {"task_seed", "params"}
+    if unknown:
+        raise ValueError(f"unknown reset options {sorted(unknown)}; metasim takes 'task_seed' and 'params'")
+    if options.get("task_seed") is None and not options.get("params"):
+        return False
+    session.set_task(task_seed=options.get("task_seed"), params=options.get("params"))
+    return True
+
+
+class MetaSimEnv(gymnasium.Env):
+    """One instance of a metasim world as a ``gymnasium.Env``.
+
+    ``reset(seed=S)`` starts episode seed S (the same S gives the same episode, bit for bit, as
+    ``metasim run``/``trace`` and in-process stepping do); ``reset()`` starts the next episode.
+    ``info`` of ``reset`` and ``step`` is empty but for ``task`` (the task parameters) on reset.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, world: str, *, socket: Optional[str] = None, task_seed: Optional[int] = None,
+                 params: Optional[Dict[str, float]] = None, horizon: Optional[int] = None,
+                 client: Optional[Client] = None, render_mode: Optional[str] = None):
+        if render_mode is not None:
+            raise ValueError("metasim worlds have no render mode here; `metasim render` writes an SVG")
+        self._owns_client = client is None
+        self.client = client if client is not None else Client(socket)
+        self.world = world
+        self.session = _open(self.client, world, 1, 1, task_seed, params, horizon, auto_reset=False)
+        self.observation_space = observation_space(self.session)
+        self.action_space = action_space(self.session)
+        self._discrete = bool(self.session.discrete_actions)
+        self._closed = False
+
+    def reset(self, *, seed: Optional[int] = None,
+              options: Optional[Dict[str, Any]] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
+        super().reset(seed=seed)
+        _set_task_from_options(self.session, options)
+        if seed is not None:
+            obs = self.session.reset(seeds=[seed])
+        else:
+            obs = self.session.reset()
+        return obs[0].copy(), {"task": copy.deepcopy(self.session.info.get("task", {}))}
+
+    def step(self, action: Any) -> Tuple[np.ndarray, float, bool, bool, Dict[str, Any]]:
+        if self._discrete:
+            a = np.asarray([int(action)], dtype=np.int32)
+        else:
+            a = np.asarray(action, dtype=np.float32).reshape(1, -1)
+        r = self.session.step(a)
+        return r.observations[0].copy(), float(r.rewards[0]), bool(r.terminated[0]), bool(r.truncated[0]), {}
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.session.close()
+        finally:
+            if self._owns_client:
+                self.client.close()
+
+
+class MetaSimVectorEnv(VectorEnv):
+    """``num_envs`` instances of a world in one daemon session, as a ``gymnasium.vector.VectorEnv``.
+
+    Autoreset is same-step (``metadata["autoreset_mode"] == AutoresetMode.SAME_STEP``): when an
+    instance's episode ends, the returned observation is its next episode's first, and ``info``
+    holds ``final_obs`` and ``final_info`` (with ``{"episode": {"r": return, "l": length}}``) for
+    the ended instances, masked by ``_final_obs`` / ``_final_info``, as Gymnasium's own vector
+    environments write them. ``reset(seed=S)`` and ``seed=S`` at construction are the protocol's
+    batch seed, so the same S gives the same episodes as ``Client.open(world, batch=N, seed=S)``.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+
+    def __init__(self, world: str, num_envs: int = 1, *, socket: Optional[str] = None, threads: int = 1,
+                 task_seed: Optional[int] = None, params: Optional[Dict[str, float]] = None,
+                 horizon: Optional[int] = None, client: Optional[Client] = None, path: Optional[str] = None,
+                 seed: int = 0, render_mode: Optional[str] = None):
+        if render_mode is not None:
+            raise ValueError("metasim worlds have no render mode here; `metasim render` writes an SVG")
+        self._owns_client = client is None
+        self.client = client if client is not None else Client(socket if socket is not None else path)
+        self.world = world
+        self.session = _open(self.client, world, num_envs, threads, task_seed, params, horizon, auto_reset=True,
+                             seed=seed)
+        self.num_envs = num_envs
+        self.single_observation_space = observation_space(self.session)
+        self.single_action_space = action_space(self.session)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self._discrete = bool(self.session.discrete_actions)
+        self._closed = False
+
+    def reset(self, *, seed: Optional[Any] = None,
+              options: Optional[Dict[str, Any]] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
+        """``seed``: an int (the batch seed: instance i gets episode seed ``splitmix64_mix(seed, i)``,
+        as ``open`` and ``reset`` do in docs/protocol.md), a list of one episode seed per instance,
+        or None (every instance starts its next episode)."""
+        meta: Dict[str, Any] = {}
+        if isinstance(seed, (list, tuple, np.ndarray)):
+            seeds = [int(s) for s in seed]
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"{len(seeds)} seeds for {self.num_envs} environments")
+            meta["seeds"] = seeds
+            self._np_random, self._np_random_seed = seeding.np_random(seeds[0])
+        elif seed is not None:
+            meta["seed"] = int(seed)
+            self._np_random, self._np_random_seed = seeding.np_random(int(seed))
+        _set_task_from_options(self.session, options)
+        obs = self.session.reset(**meta)
+        return obs.copy(), {}
+
+    def step(self, actions: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any]]:
+        if self._discrete:
+            a = np.asarray(actions, dtype=np.int32).reshape(self.num_envs)
+        else:
+            a = np.asarray(actions, dtype=np.float32).reshape(self.num_envs, -1)
+        r = self.session.step(a)
+        info: Dict[str, Any] = {}
+        if len(r.ended_index):
+            n = self.num_envs
+            ended = np.zeros(n, dtype=bool)
+            ended[r.ended_index] = True
+            final_obs = np.full(n, None, dtype=object)
+            returns = np.zeros(n, dtype=np.float64)
+            lengths = np.zeros(n, dtype=np.int64)
+            for k, i in enumerate(r.ended_index):
+                final_obs[i] = r.final_observations[k]
+                returns[i] = r.ended_return[k]
+                lengths[i] = r.ended_length[k]
+            info = {
+                "final_obs": final_obs, "_final_obs": ended,
+                "final_info": {"episode": {"r": returns, "l": lengths, "_r": ended, "_l": ended}, "_episode": ended},
+                "_final_info": ended,
+            }
+        return r.observations, r.rewards.astype(np.float64), r.terminated, r.truncated, info
+
+    def close_extras(self, **kwargs: Any) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.session.close()
+        finally:
+            if self._owns_client:
+                self.client.close()
+
+
+def register_world(world: str) -> str:
+    """Registers ``metasim/<world>`` (single and vector entry points); returns the id."""
+    env_id = f"{NAMESPACE}/{world}"
+    if env_id not in gymnasium.registry:
+        gymnasium.register(id=env_id, entry_point=MetaSimEnv, vector_entry_point=MetaSimVectorEnv,
+                           kwargs={"world": world}, disable_env_checker=False)
+    return env_id
+
+
+def register_worlds(socket: Optional[str] = None, client: Optional[Client] = None) -> List[str]:
+    """Registers every world a daemon serves (its catalog); returns their ids."""
+    own = client is None
+    c = client if client is not None else Client(socket)
+    try:
+        return [register_world(w["name"]) for w in c.list_worlds()]
+    finally:
+        if own:
+            c.close()
+
+
+for _world in CATALOG_WORLDS:
+    register_world(_world)
