@@ -8,6 +8,8 @@ back to back and --repeat times (interleaved, so the machine's noise hits every 
                  threads, seed and actions (the figure the socket is measured against)
   Swift socket   the same process stepping a daemon session through MetaSimClient
   Python socket  this script stepping a daemon session through clients/python (numpy actions)
+  Python gym     the same through gymnasium.make_vec("metasim/<world>") (MetaSimVectorEnv: the
+                 Gymnasium VectorEnv adapter, with its info dicts), as a Gymnasium user steps it
   EnvPool        ../shared/peers/bench.py: EnvPool with the same batch and threads
   echo           a raw Unix-socket echo of a step's request and reply sizes (the floor of a
                  round trip), and a protocol ping through the daemon
@@ -67,6 +69,24 @@ def python_client_sps(sock, world, batch, threads, steps, seed=0):
     return iterations * batch / seconds
 
 
+def gymnasium_vector_sps(sock, world, batch, threads, steps, seed=0):
+    """Steps per second through gymnasium.make_vec (the adapter), the same action bank."""
+    import gymnasium
+    envs = gymnasium.make_vec(f"metasim/{world}", num_envs=batch, socket=sock, threads=threads, seed=seed)
+    envs.action_space.seed(seed)
+    bank = [envs.action_space.sample() for _ in range(64)]
+    envs.reset(seed=seed)
+    iterations = max(1, steps // batch)
+    for k in range(min(200, iterations)):
+        envs.step(bank[k & 63])
+    t0 = time.perf_counter()
+    for k in range(iterations):
+        envs.step(bank[k & 63])
+    seconds = time.perf_counter() - t0
+    envs.close()
+    return iterations * batch / seconds
+
+
 def start_daemon(metasimd, sock):
     proc = subprocess.Popen([str(metasimd), "--socket", sock, "--worlds", str(REPO / "worlds"), "--log-level", "warning"],
                             stderr=subprocess.PIPE)
@@ -102,12 +122,13 @@ def main():
             for world, env, continuous in CASES:
                 for batch, threads in CONFIGS:
                     key = (world, batch, threads)
-                    row = runs.setdefault(key, {"swift": [], "python": [], "envpool": []})
+                    row = runs.setdefault(key, {"swift": [], "python": [], "gym": [], "envpool": []})
                     row["swift"].append(run_json([str(metasim), "client", "bench", "--socket", sock, "--worlds",
                                                   str(REPO / "worlds"), "--world", world, "--batch", str(batch),
                                                   "--threads", str(threads), "--steps", str(args.steps), "--repeat", "1",
                                                   "--json"], REPO, 600))
                     row["python"].append(python_client_sps(sock, world, batch, threads, args.steps))
+                    row["gym"].append(gymnasium_vector_sps(sock, world, batch, threads, args.steps))
                     cmd = [sys.executable, str(PEERS_DIR / "bench.py"), "--env", env, "--impl", "envpool",
                            "--num-envs", str(batch), "--threads", str(threads), "--steps", str(args.steps)]
                     if continuous:
@@ -129,17 +150,20 @@ def main():
         python = median(row["python"])
         envpool = median(row["envpool"])
         py_vs_envpool = median([p / e for p, e in zip(row["python"], row["envpool"])])
+        gym = median(row["gym"])
+        gym_vs_envpool = median([p / e for p, e in zip(row["gym"], row["envpool"])])
         rtt = median([x["round_trip_microseconds"] for x in sw])
         echo = median([x["echo_round_trip_microseconds"] for x in sw])
         step = median([x["step_microseconds"] for x in sw])
         ping = median([x["ping_round_trip_microseconds"] for x in sw])
         budget = median([x["round_trip_budget_ratio"] for x in sw])
         rows.append([world, f"{batch}/{threads}", fmt_rate(inproc), fmt_rate(swift), fmt_ratio(ratio), fmt_rate(python),
-                     fmt_rate(envpool), fmt_ratio(py_vs_envpool), f"{rtt:.1f}", f"{step:.1f}", f"{echo:.1f}", f"{ping:.1f}",
+                     fmt_rate(gym), fmt_rate(envpool), fmt_ratio(py_vs_envpool), fmt_ratio(gym_vs_envpool), f"{rtt:.1f}", f"{step:.1f}", f"{echo:.1f}", f"{ping:.1f}",
                      fmt_ratio(budget)])
         results.append({"world": world, "batch": batch, "threads": threads, "in_process_sps": inproc, "swift_socket_sps": swift,
                         "swift_over_in_process": ratio, "python_socket_sps": python, "envpool_sps": envpool,
-                        "python_over_envpool": py_vs_envpool, "round_trip_us": rtt, "step_us": step, "echo_us": echo,
+                        "python_over_envpool": py_vs_envpool,
+                        "gymnasium_vector_sps": gym, "gymnasium_vector_over_envpool": gym_vs_envpool, "round_trip_us": rtt, "step_us": step, "echo_us": echo,
                         "ping_us": ping, "round_trip_budget_ratio": budget})
         if batch == 16 and ratio < SOCKET_VS_IN_PROCESS:
             missed.append(f"{world} batch 16: socket {ratio:.2f} x in-process (target >= {SOCKET_VS_IN_PROCESS})")
@@ -147,8 +171,8 @@ def main():
             missed.append(f"{world} batch 16: Python client {py_vs_envpool:.2f} x EnvPool (target >= 1)")
         if batch == 1 and budget > RTT_BUDGET:
             missed.append(f"{world} batch 1: round trip {budget:.2f} x (2 echo + step) (target <= 1)")
-    print(render_table(["world", "batch/thr", "in-process", "Swift socket", "sock/in-proc", "Python socket", "EnvPool",
-                        "Py/EnvPool", "rtt µs", "step µs", "echo µs", "ping µs", "rtt/(2echo+step)"], rows))
+    print(render_table(["world", "batch/thr", "in-process", "Swift socket", "sock/in-proc", "Python socket", "Python gym",
+                        "EnvPool", "Py/EnvPool", "gym/EnvPool", "rtt µs", "step µs", "echo µs", "ping µs", "rtt/(2echo+step)"], rows))
     print()
     print("targets: " + ("all met" if not missed else "MISSED:\n  " + "\n  ".join(missed)))
     write_atomic(args.output, {"machine": platform.node(), "cpus": os.cpu_count(), "steps": args.steps,
