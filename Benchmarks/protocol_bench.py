@@ -48,6 +48,17 @@ SOCKET_VS_IN_PROCESS = 0.9
 RTT_BUDGET = 1.0
 
 
+def timed_steps(step, bank, batch, steps):
+    """Environment steps per second of ``step`` over a bank of 64 action batches, after a warm-up."""
+    iterations = max(1, steps // batch)
+    for k in range(min(200, iterations)):
+        step(bank[k & 63])
+    t0 = time.perf_counter()
+    for k in range(iterations):
+        step(bank[k & 63])
+    return iterations * batch / (time.perf_counter() - t0)
+
+
 def python_client_sps(sock, world, batch, threads, steps, seed=0):
     """Steps per second of the Python client, random actions drawn up front (64 batches)."""
     with Client(sock, client_name="protocol-bench") as c:
@@ -58,15 +69,9 @@ def python_client_sps(sock, world, batch, threads, steps, seed=0):
         else:
             bank = [rng.uniform(s.action_low, s.action_high, size=(batch, s.action_size)).astype(np.float32)
                     for _ in range(64)]
-        iterations = max(1, steps // batch)
-        for k in range(min(200, iterations)):  # warm up
-            s.step(bank[k & 63])
-        t0 = time.perf_counter()
-        for k in range(iterations):
-            s.step(bank[k & 63])
-        seconds = time.perf_counter() - t0
+        sps = timed_steps(s.step, bank, batch, steps)
         s.close()
-    return iterations * batch / seconds
+    return sps
 
 
 def gymnasium_vector_sps(sock, world, batch, threads, steps, seed=0):
@@ -76,15 +81,9 @@ def gymnasium_vector_sps(sock, world, batch, threads, steps, seed=0):
     envs.action_space.seed(seed)
     bank = [envs.action_space.sample() for _ in range(64)]
     envs.reset(seed=seed)
-    iterations = max(1, steps // batch)
-    for k in range(min(200, iterations)):
-        envs.step(bank[k & 63])
-    t0 = time.perf_counter()
-    for k in range(iterations):
-        envs.step(bank[k & 63])
-    seconds = time.perf_counter() - t0
+    sps = timed_steps(envs.step, bank, batch, steps)
     envs.close()
-    return iterations * batch / seconds
+    return sps
 
 
 def start_daemon(metasimd, sock):

@@ -89,6 +89,17 @@ def _set_task_from_options(session: Session, options: Optional[Dict[str, Any]]) 
     return True
 
 
+def _close(session: Session, own_client: Optional[Client], closed: bool) -> bool:
+    """Closes the session (and the client the adapter opened) once; returns True."""
+    if not closed:
+        try:
+            session.close()
+        finally:
+            if own_client is not None:
+                own_client.close()
+    return True
+
+
 class MetaSimEnv(gymnasium.Env):
     """One instance of a metasim world as a ``gymnasium.Env``.
 
@@ -132,14 +143,7 @@ class MetaSimEnv(gymnasium.Env):
         return r.observations[0].copy(), float(r.rewards[0]), bool(r.terminated[0]), bool(r.truncated[0]), {}
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self.session.close()
-        finally:
-            if self._owns_client:
-                self.client.close()
+        self._closed = _close(self.session, self.client if self._owns_client else None, self._closed)
 
 
 class MetaSimVectorEnv(VectorEnv):
@@ -219,14 +223,7 @@ class MetaSimVectorEnv(VectorEnv):
         return r.observations, r.rewards.astype(np.float64), r.terminated, r.truncated, info
 
     def close_extras(self, **kwargs: Any) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self.session.close()
-        finally:
-            if self._owns_client:
-                self.client.close()
+        self._closed = _close(self.session, self.client if self._owns_client else None, self._closed)
 
 
 def register_world(world: str) -> str:
