@@ -35,17 +35,15 @@ from .client import (
 )
 
 try:  # Gymnasium is optional: the client itself needs numpy only.
-    import gymnasium as _gymnasium  # noqa: F401
-except ImportError:  # pragma: no cover - exercised only without gymnasium
-    _gymnasium = None
-
-if _gymnasium is not None:
     from .gym_env import MetaSimEnv, MetaSimVectorEnv, register_worlds
-else:
+except ImportError as _gymnasium_error:  # gymnasium missing, or older than 1.1 (no AutoresetMode)
+    _GYMNASIUM_ERROR = f"{_gymnasium_error}"
+
     def __getattr__(name: str):
         if name in ("MetaSimEnv", "MetaSimVectorEnv", "register_worlds"):
-            raise ImportError(f"metasim_client.{name} needs gymnasium>=1.1: pip install 'metasim-client[gymnasium]'")
-        raise AttributeError(name)
+            raise ImportError(f"metasim_client.{name} needs gymnasium>=1.1 (pip install 'metasim-client[gymnasium]'): "
+                              f"{_GYMNASIUM_ERROR}")
+        raise AttributeError(f"module 'metasim_client' has no attribute {name!r}")
 
 __all__ = [
     "Client",

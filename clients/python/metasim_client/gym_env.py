@@ -220,7 +220,7 @@ class MetaSimVectorEnv(VectorEnv):
                 "final_info": {"episode": {"r": returns, "l": lengths, "_r": ended, "_l": ended}, "_episode": ended},
                 "_final_info": ended,
             }
-        return r.observations, r.rewards.astype(np.float64), r.terminated, r.truncated, info
+        return r.observations, r.rewards, r.terminated, r.truncated, info
 
     def close_extras(self, **kwargs: Any) -> None:
         self._closed = _close(self.session, self.client if self._owns_client else None, self._closed)
@@ -231,7 +231,7 @@ def register_world(world: str) -> str:
     env_id = f"{NAMESPACE}/{world}"
     if env_id not in gymnasium.registry:
         gymnasium.register(id=env_id, entry_point=MetaSimEnv, vector_entry_point=MetaSimVectorEnv,
-                           kwargs={"world": world}, disable_env_checker=False)
+                           kwargs={"world": world})
     return env_id
 
 

@@ -130,3 +130,15 @@ def test_vector_env_continuous_actions_bounds(daemon):
 def test_register_worlds_from_daemon(daemon):
     ids = metasim_client.register_worlds(daemon)
     assert sorted(ids) == sorted(f"metasim/{w}" for w in CATALOG_WORLDS)
+
+
+def test_client_imports_without_gymnasium():
+    """The client needs numpy only: without gymnasium it imports, and the adapters explain."""
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['gymnasium'] = None\n"
+            "import metasim_client\n"
+            "assert metasim_client.Client is not None\n"
+            "try:\n    metasim_client.MetaSimEnv\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "needs gymnasium>=1.1" in out
