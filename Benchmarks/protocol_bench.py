@@ -157,13 +157,13 @@ def main():
         ping = median([x["ping_round_trip_microseconds"] for x in sw])
         budget = median([x["round_trip_budget_ratio"] for x in sw])
         rows.append([world, f"{batch}/{threads}", fmt_rate(inproc), fmt_rate(swift), fmt_ratio(ratio), fmt_rate(python),
-                     fmt_rate(gym), fmt_rate(envpool), fmt_ratio(py_vs_envpool), fmt_ratio(gym_vs_envpool), f"{rtt:.1f}", f"{step:.1f}", f"{echo:.1f}", f"{ping:.1f}",
-                     fmt_ratio(budget)])
+                     fmt_rate(gym), fmt_rate(envpool), fmt_ratio(py_vs_envpool), fmt_ratio(gym_vs_envpool),
+                     f"{rtt:.1f}", f"{step:.1f}", f"{echo:.1f}", f"{ping:.1f}", fmt_ratio(budget)])
         results.append({"world": world, "batch": batch, "threads": threads, "in_process_sps": inproc, "swift_socket_sps": swift,
                         "swift_over_in_process": ratio, "python_socket_sps": python, "envpool_sps": envpool,
-                        "python_over_envpool": py_vs_envpool,
-                        "gymnasium_vector_sps": gym, "gymnasium_vector_over_envpool": gym_vs_envpool, "round_trip_us": rtt, "step_us": step, "echo_us": echo,
-                        "ping_us": ping, "round_trip_budget_ratio": budget})
+                        "python_over_envpool": py_vs_envpool, "gymnasium_vector_sps": gym,
+                        "gymnasium_vector_over_envpool": gym_vs_envpool, "round_trip_us": rtt, "step_us": step,
+                        "echo_us": echo, "ping_us": ping, "round_trip_budget_ratio": budget})
         if batch == 16 and ratio < SOCKET_VS_IN_PROCESS:
             missed.append(f"{world} batch 16: socket {ratio:.2f} x in-process (target >= {SOCKET_VS_IN_PROCESS})")
         if batch == 16 and py_vs_envpool < 1:

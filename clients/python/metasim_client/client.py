@@ -399,6 +399,10 @@ class _PolicyHost:
         return self.client.request(SAVE_POLICY, {"session": self.id, "name": name, "overwrite": bool(overwrite)}).json()
 
 
+def _bound_array(values: Sequence[Optional[float]], infinity: float) -> np.ndarray:
+    return np.array([infinity if v is None else v for v in values])
+
+
 class Session(_PolicyHost):
     """An open session: ``count`` instances of one world. ``spec`` gives the observation and
     action specs (name, shape, dtype, low, high; a null bound is unbounded)."""
@@ -418,8 +422,11 @@ class Session(_PolicyHost):
         self.discrete_actions: Optional[int] = info.get("discrete_actions")
         self.observation_size = int(np.prod(self.observation_spec["shape"]))
         self.action_size = 1 if self.discrete_actions else int(np.prod(self.action_spec["shape"]))
-        self.action_low = np.array([-np.inf if v is None else v for v in self.action_spec["low"]])
-        self.action_high = np.array([np.inf if v is None else v for v in self.action_spec["high"]])
+        # Bounds as arrays (a null bound is infinite), for the Gymnasium adapters' spaces too.
+        self.observation_low = _bound_array(self.observation_spec["low"], -np.inf)
+        self.observation_high = _bound_array(self.observation_spec["high"], np.inf)
+        self.action_low = _bound_array(self.action_spec["low"], -np.inf)
+        self.action_high = _bound_array(self.action_spec["high"], np.inf)
 
     def step(self, actions: Any) -> StepResult:
         """Steps every instance: (count, action_size) float32 actions, or (count,) int32 indices

@@ -23,8 +23,7 @@ family, the few-shot setting of meta-learning.
 from __future__ import annotations
 
 import copy
-
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -46,61 +45,55 @@ CATALOG_WORLDS = (
 NAMESPACE = "metasim"
 
 
-def _bounds(values: Iterable[Optional[float]], infinity: float) -> np.ndarray:
-    return np.array([infinity if v is None else v for v in values], dtype=np.float32)
+def _box(low: np.ndarray, high: np.ndarray, shape: List[int]) -> spaces.Box:
+    """A float32 Box (the specs' dtype) from a session's bounds; null bounds are already infinite."""
+    shape = tuple(shape)
+    return spaces.Box(low.astype(np.float32).reshape(shape), high.astype(np.float32).reshape(shape), shape, np.float32)
 
 
 def observation_space(session: Session) -> spaces.Box:
-    """The Box of one instance's observation, from the session's spec (null bounds are infinite)."""
-    spec = session.observation_spec
-    shape = tuple(spec["shape"])
-    low = _bounds(spec["low"], -np.inf).reshape(shape)
-    high = _bounds(spec["high"], np.inf).reshape(shape)
-    return spaces.Box(low, high, shape, np.float32)
+    """The Box of one instance's observation, from the session's spec."""
+    return _box(session.observation_low, session.observation_high, session.observation_spec["shape"])
 
 
 def action_space(session: Session) -> spaces.Space:
     """``Discrete(n)`` for a discrete world, else the Box of one instance's action."""
     if session.discrete_actions:
         return spaces.Discrete(session.discrete_actions)
-    spec = session.action_spec
-    shape = tuple(spec["shape"])
-    low = _bounds(spec["low"], -np.inf).reshape(shape)
-    high = _bounds(spec["high"], np.inf).reshape(shape)
-    return spaces.Box(low, high, shape, np.float32)
+    return _box(session.action_low, session.action_high, session.action_spec["shape"])
 
 
-def _open(client: Client, world: str, count: int, threads: int, task_seed: Optional[int],
-          params: Optional[Dict[str, float]], horizon: Optional[int], auto_reset: bool, seed: int = 0) -> Session:
-    return client.open(world, batch=count, threads=threads, task_seed=task_seed, params=params, seed=seed,
-                       auto_reset=auto_reset, horizon=horizon)
-
-
-def _set_task_from_options(session: Session, options: Optional[Dict[str, Any]]) -> bool:
+def _set_task_from_options(session: Session, options: Optional[Dict[str, Any]]) -> None:
     """Applies ``options["task_seed"]`` / ``options["params"]`` (a new world of the family)."""
     if not options:
-        return False
+        return
     unknown = set(options) - {"task_seed", "params"}
     if unknown:
         raise ValueError(f"unknown reset options {sorted(unknown)}; metasim takes 'task_seed' and 'params'")
-    if options.get("task_seed") is None and not options.get("params"):
-        return False
-    session.set_task(task_seed=options.get("task_seed"), params=options.get("params"))
-    return True
+    if options.get("task_seed") is not None or options.get("params"):
+        session.set_task(task_seed=options.get("task_seed"), params=options.get("params"))
 
 
-def _close(session: Session, own_client: Optional[Client], closed: bool) -> bool:
-    """Closes the session (and the client the adapter opened) once; returns True."""
-    if not closed:
+class _SessionOwner:
+    """Closes an adapter's session, and the connection it opened, once."""
+
+    session: Session
+    client: Client
+    _owns_client: bool
+    _closed = False
+
+    def _close_session(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         try:
-            session.close()
+            self.session.close()
         finally:
-            if own_client is not None:
-                own_client.close()
-    return True
+            if self._owns_client:
+                self.client.close()
 
 
-class MetaSimEnv(gymnasium.Env):
+class MetaSimEnv(_SessionOwner, gymnasium.Env):
     """One instance of a metasim world as a ``gymnasium.Env``.
 
     ``reset(seed=S)`` starts episode seed S (the same S gives the same episode, bit for bit, as
@@ -118,11 +111,10 @@ class MetaSimEnv(gymnasium.Env):
         self._owns_client = client is None
         self.client = client if client is not None else Client(socket)
         self.world = world
-        self.session = _open(self.client, world, 1, 1, task_seed, params, horizon, auto_reset=False)
+        self.session = self.client.open(world, task_seed=task_seed, params=params, horizon=horizon, auto_reset=False)
         self.observation_space = observation_space(self.session)
         self.action_space = action_space(self.session)
         self._discrete = bool(self.session.discrete_actions)
-        self._closed = False
 
     def reset(self, *, seed: Optional[int] = None,
               options: Optional[Dict[str, Any]] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
@@ -140,13 +132,14 @@ class MetaSimEnv(gymnasium.Env):
         else:
             a = np.asarray(action, dtype=np.float32).reshape(1, -1)
         r = self.session.step(a)
-        return r.observations[0].copy(), float(r.rewards[0]), bool(r.terminated[0]), bool(r.truncated[0]), {}
+        # parse_step_reply gives fresh arrays every step: nothing to copy.
+        return r.observations[0], float(r.rewards[0]), bool(r.terminated[0]), bool(r.truncated[0]), {}
 
     def close(self) -> None:
-        self._closed = _close(self.session, self.client if self._owns_client else None, self._closed)
+        self._close_session()
 
 
-class MetaSimVectorEnv(VectorEnv):
+class MetaSimVectorEnv(_SessionOwner, VectorEnv):
     """``num_envs`` instances of a world in one daemon session, as a ``gymnasium.vector.VectorEnv``.
 
     Autoreset is same-step (``metadata["autoreset_mode"] == AutoresetMode.SAME_STEP``): when an
@@ -161,22 +154,21 @@ class MetaSimVectorEnv(VectorEnv):
 
     def __init__(self, world: str, num_envs: int = 1, *, socket: Optional[str] = None, threads: int = 1,
                  task_seed: Optional[int] = None, params: Optional[Dict[str, float]] = None,
-                 horizon: Optional[int] = None, client: Optional[Client] = None, path: Optional[str] = None,
-                 seed: int = 0, render_mode: Optional[str] = None):
+                 horizon: Optional[int] = None, client: Optional[Client] = None, seed: int = 0,
+                 render_mode: Optional[str] = None):
         if render_mode is not None:
             raise ValueError("metasim worlds have no render mode here; `metasim render` writes an SVG")
         self._owns_client = client is None
-        self.client = client if client is not None else Client(socket if socket is not None else path)
+        self.client = client if client is not None else Client(socket)
         self.world = world
-        self.session = _open(self.client, world, num_envs, threads, task_seed, params, horizon, auto_reset=True,
-                             seed=seed)
+        self.session = self.client.open(world, batch=num_envs, threads=threads, task_seed=task_seed, params=params,
+                                        horizon=horizon, seed=seed, auto_reset=True)
         self.num_envs = num_envs
         self.single_observation_space = observation_space(self.session)
         self.single_action_space = action_space(self.session)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._discrete = bool(self.session.discrete_actions)
-        self._closed = False
 
     def reset(self, *, seed: Optional[Any] = None,
               options: Optional[Dict[str, Any]] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
@@ -223,7 +215,7 @@ class MetaSimVectorEnv(VectorEnv):
         return r.observations, r.rewards, r.terminated, r.truncated, info
 
     def close_extras(self, **kwargs: Any) -> None:
-        self._closed = _close(self.session, self.client if self._owns_client else None, self._closed)
+        self._close_session()
 
 
 def register_world(world: str) -> str:

@@ -13,6 +13,7 @@ import metasim_client
 from metasim_client import Client, MetaSimEnv, MetaSimError, MetaSimVectorEnv
 from metasim_client.gym_env import CATALOG_WORLDS
 
+
 def test_registered_catalog_is_the_daemons(daemon):
     with Client(daemon) as c:
         served = sorted(w["name"] for w in c.list_worlds())
