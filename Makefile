@@ -87,11 +87,16 @@ POINT_NAV_TRAIN := --world point-nav --iterations 150 --inner-steps 3 --seed 1
 TRACK_RACER_TRAIN := --world track-racer --iterations 100 --inner-steps 3 --seed 1 --horizon 300 --hidden 32,32 \
                      --normalize-observations --init-log-std=-0.5
 
+# cartpole: meta-Q-learning (a Q-network; discrete actions), 100 iterations of 8 tasks.
+CARTPOLE_TRAIN := --world cartpole --algo metaq --iterations 100 --meta-batch 8 --episodes 5 --q-updates 100 \
+                  --q-lr 1e-5 --seed 1
+
 train: build
 	$(METASIM) train $(POINT_NAV_TRAIN) --algo maml --learn-inner-lr --output policies/point-nav.safetensors
 	$(METASIM) train $(POINT_NAV_TRAIN) --algo multitask --output policies/point-nav-multitask.safetensors
 	$(METASIM) train $(TRACK_RACER_TRAIN) --algo maml --learn-inner-lr --output policies/track-racer.safetensors
 	$(METASIM) train $(TRACK_RACER_TRAIN) --algo multitask --output policies/track-racer-multitask.safetensors
+	$(METASIM) train $(CARTPOLE_TRAIN) --output policies/cartpole.safetensors
 	cd policies && sha256sum -c SHA256SUMS
 
 # Held-out evaluation of the shipped policies, baselines side by side.
@@ -102,6 +107,8 @@ evaluate: build
 	$(METASIM) evaluate --world track-racer --policy policies/track-racer.safetensors \
 		--baseline policies/track-racer-multitask.safetensors --tasks 40 --json policies/track-racer-evaluation.json \
 		--plot policies/track-racer-evaluation.svg
+	$(METASIM) evaluate --world cartpole --policy policies/cartpole.safetensors --tasks 40 \
+		--json policies/cartpole-evaluation.json --plot policies/cartpole-evaluation.svg
 
 # Wall time of each inner step (20 episodes, baseline, gradient, update) of one adaptation.
 bench-adapt: build

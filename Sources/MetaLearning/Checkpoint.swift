@@ -55,7 +55,7 @@ public struct CheckpointMetadata: Sendable, Equatable {
 /// A policy with its metadata, stored as safetensors. Tensors: `layers.L.weight` [in, out] and
 /// `layers.L.bias` [out] (y = x W + b; tanh between layers), `log_std` [actions] for Gaussian
 /// policies, `obs_norm.mean` and `obs_norm.var` [observations]. Meta-learned inner learning rates, if any, are
-/// in the metadata (`inner_learning_rates`).
+/// in the metadata (`inner_learning_rates`), and so are a Q-network's Q-learning settings (`q_learning`).
 public struct Checkpoint: Sendable, Equatable {
     public static let format = "metasim-policy"
     public static let formatVersion = "1"
@@ -98,6 +98,7 @@ public struct Checkpoint: Sendable, Equatable {
         ]
         if let d = m.discreteActions { meta["discrete_actions"] = String(d) }
         if !policy.innerLearningRates.isEmpty { meta["inner_learning_rates"] = Self.json(policy.innerLearningRates) }
+        if let q = policy.qLearning { meta["q_learning"] = Self.json(q) }
         if let s = m.adaptedTaskSeed { meta["adapted_task_seed"] = String(s) }
         return SafeTensors.encode(tensors, metadata: meta)
     }
@@ -169,7 +170,12 @@ public struct Checkpoint: Sendable, Equatable {
         var rates: [Double] = []
         if meta["inner_learning_rates"] != nil { rates = try decoded([Double].self, "inner_learning_rates") }
         guard rates.allSatisfy({ $0.isFinite && $0 >= 0 }) else { throw .malformed(path: path, message: "inner_learning_rates must be finite and non-negative") }
-        return Checkpoint(policy: Policy(architecture: arch, parameters: params, normalizer: norm, innerLearningRates: rates),
+        var q: QLearning?
+        if meta["q_learning"] != nil {
+            q = try decoded(QLearning.self, "q_learning")
+            guard arch.kind == .categorical else { throw .malformed(path: path, message: "a Q-network (q_learning) needs discrete actions") }
+        }
+        return Checkpoint(policy: Policy(architecture: arch, parameters: params, normalizer: norm, innerLearningRates: rates, qLearning: q),
                           metadata: metadata)
     }
 

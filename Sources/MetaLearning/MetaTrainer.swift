@@ -20,6 +20,10 @@ public enum MetaAlgorithm: String, Sendable, Codable, CaseIterable {
     /// observations, so the policy is told its task (MAML's oracle for HalfCheetahVel, which
     /// receives the goal velocity). Evaluation uses it, without adapting, as the level to reach.
     case oracle
+    /// Meta-Q-learning, for discrete actions (after MQL, Fakoor et al. 2020): a Q-network
+    /// initialization learned by Q-learning on the family's multi-task TD objective, adapted to a
+    /// new task by a few Q-learning rounds on its own experience (`QLearning`, `QLearner`).
+    case metaq
 }
 
 /// Meta-training settings (all recorded in the checkpoint).
@@ -50,9 +54,12 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
     /// Worker threads (tasks of an iteration run in parallel; results do not depend on it, so
     /// it is not recorded: checkpoints are identical for any thread count).
     public var threads: Int
+    /// Meta-Q-learning: the inner loop's Q-learning settings (nil for the policy-gradient
+    /// algorithms). Rounds, episodes per round and γ are `inner`'s.
+    public var qLearning: QLearning?
 
     enum CodingKeys: String, CodingKey {
-        case algorithm, iterations, metaBatch, inner, outerLearningRate, hidden, initialLogStd, normalizeObservations, lossAtEveryStep, learnInnerLearningRates, learningRateLearningRate, scaledActions, seed, horizon
+        case algorithm, iterations, metaBatch, inner, outerLearningRate, hidden, initialLogStd, normalizeObservations, lossAtEveryStep, learnInnerLearningRates, learningRateLearningRate, scaledActions, seed, horizon, qLearning
     }
 
     public init(from decoder: any Decoder) throws {
@@ -66,13 +73,15 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
                   learnInnerLearningRates: try c.decodeIfPresent(Bool.self, forKey: .learnInnerLearningRates) ?? false,
                   learningRateLearningRate: try c.decodeIfPresent(Double.self, forKey: .learningRateLearningRate) ?? 0.01,
                   scaledActions: try c.decode(Bool.self, forKey: .scaledActions), seed: try c.decode(UInt64.self, forKey: .seed),
-                  horizon: try c.decodeIfPresent(Int.self, forKey: .horizon))
+                  horizon: try c.decodeIfPresent(Int.self, forKey: .horizon),
+                  qLearning: try c.decodeIfPresent(QLearning.self, forKey: .qLearning))
     }
 
     public init(algorithm: MetaAlgorithm, iterations: Int = 100, metaBatch: Int = 20, inner: InnerLoop = InnerLoop(),
                 outerLearningRate: Double = 0.003, hidden: [Int] = [64, 64], initialLogStd: Double = 0,
                 normalizeObservations: Bool = false, lossAtEveryStep: Bool = true,
-                learnInnerLearningRates: Bool = false, learningRateLearningRate: Double = 0.01, scaledActions: Bool = true, seed: UInt64 = 0, horizon: Int? = nil, threads: Int = 1) {
+                learnInnerLearningRates: Bool = false, learningRateLearningRate: Double = 0.01, scaledActions: Bool = true, seed: UInt64 = 0, horizon: Int? = nil, threads: Int = 1,
+                qLearning: QLearning? = nil) {
         self.algorithm = algorithm
         self.iterations = iterations
         self.metaBatch = metaBatch
@@ -88,11 +97,12 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
         self.seed = seed
         self.horizon = horizon
         self.threads = threads
+        self.qLearning = algorithm == .metaq ? (qLearning ?? QLearning()) : qLearning
     }
 
     /// Episodes sampled per task and iteration (the same for MAML and its multi-task baseline).
     public var episodesPerTask: Int {
-        algorithm == .reptile ? inner.steps * inner.episodes : (inner.steps + 1) * inner.episodes
+        algorithm == .metaq ? inner.episodes : algorithm == .reptile ? inner.steps * inner.episodes : (inner.steps + 1) * inner.episodes
     }
 }
 
@@ -139,6 +149,7 @@ public struct MetaTrainer: Sendable {
 
     /// Trains and returns the policy. `progress` sees every iteration.
     public func train(logger: Logger, progress: (IterationStats) -> Void = { _ in }) throws -> Policy {
+        if config.algorithm == .metaq { return try trainMetaQ(logger: logger, progress: progress) }
         var theta = architecture.initialParameters(seed: SplitMix64.mix(config.seed, 0xB0B))
         var normalizer = ObservationNormalizer(size: architecture.observationCount, enabled: config.normalizeObservations)
         var adam = Adam(count: theta.count, learningRate: config.outerLearningRate)
@@ -209,6 +220,8 @@ public struct MetaTrainer: Sendable {
         let inner = config.inner
         var result: TaskResult
         switch config.algorithm {
+        case .metaq:
+            preconditionFailure("meta-Q-learning trains in trainMetaQ")
         case .multitask, .oracle:
             let episodes = try sampler.collect(math: math, params: theta, count: config.episodesPerTask, seed: seed)
             let batch = episodes.sampleBatch(weights: Advantages.gae(episodes, gamma: inner.gamma, lambda: inner.lambda))

@@ -100,14 +100,20 @@ public struct Policy: Sendable, Equatable {
     public var normalizer: ObservationNormalizer
     /// Meta-learned learning rate of each inner step (empty: the inner loop's fixed rate).
     public var innerLearningRates: [Double]
+    /// Set on a Q-network (meta-Q-learning, categorical architecture): the network's outputs are
+    /// action values, the deterministic action is the greedy one, and adaptation is Q-learning
+    /// with these settings instead of a policy-gradient step.
+    public var qLearning: QLearning?
 
     public init(architecture: PolicyArchitecture, parameters: [Float], normalizer: ObservationNormalizer,
-                innerLearningRates: [Double] = []) {
+                innerLearningRates: [Double] = [], qLearning: QLearning? = nil) {
         precondition(parameters.count == architecture.parameterCount, "parameter count does not match the architecture")
+        precondition(qLearning == nil || architecture.kind == .categorical, "a Q-network needs discrete actions")
         self.architecture = architecture
         self.parameters = parameters
         self.normalizer = normalizer
         self.innerLearningRates = innerLearningRates
+        self.qLearning = qLearning
     }
 
     /// A freshly initialized policy (Glorot weights from `seed`).

@@ -26,6 +26,8 @@ struct EvaluateCommand: ParsableCommand {
     @Option(name: .customLong("first-task-seed"), help: "First held-out task seed (tasks use consecutive seeds).") var firstTaskSeed: UInt64 = TaskSeeds.evaluation.lowerBound
     @Flag(name: .customLong("no-scratch"), help: "Skip the from-scratch baseline.") var noScratch = false
     @Flag(name: .customLong("same-rates"), help: "Baselines adapt with the meta-policy's meta-learned inner learning rates too.") var sameRates = false
+    @Option(name: .customLong("scratch-q-lr"), help: "metaq: Adam learning rate of the from-scratch Q-network (default: the rate meta-training trained its Q-network from scratch with, --outer-lr).")
+    var scratchQLR: Double?
     @Option(help: "Evaluation seed (episode seeds and scratch weights).") var seed: UInt64 = 0
     @Option(help: "Threads (tasks in parallel; results do not depend on it).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Write the report as JSON to this file.") var json: String?
@@ -54,6 +56,10 @@ struct EvaluateCommand: ParsableCommand {
             }
             oraclePolicy = o.policy
         }
+        // The from-scratch Q-network learns at the rate that trained meta-Q's own network from
+        // scratch (its outer rate), not at the meta-policy's adaptation rate.
+        var scratchQ = meta.policy.qLearning
+        if let lr = scratchQLR ?? meta.metadata.trainingConfig.map(\.outerLearningRate) { scratchQ?.learningRate = lr }
         let seeds = (0..<tasks).map { firstTaskSeed &+ UInt64($0) }
         let report: EvaluationReport
         do {
@@ -61,6 +67,7 @@ struct EvaluateCommand: ParsableCommand {
             let clock = ContinuousClock.now
             report = try evaluator.run(methods: methods, scratch: noScratch ? nil : meta.policy.architecture,
                                        scratchLearningRates: sameRates ? meta.policy.innerLearningRates : [],
+                                       scratchQLearning: scratchQ,
                                        oracle: oraclePolicy)
             let d = ContinuousClock.now - clock
             FileHandle.standardError.write(Data("evaluated in \(d.components.seconds) s\n".utf8))
@@ -72,11 +79,16 @@ struct EvaluateCommand: ParsableCommand {
         if !meta.policy.innerLearningRates.isEmpty {
             print("\(methods[0].name) adapts with its meta-learned inner learning rates \(meta.policy.innerLearningRates.map { fmt($0, 4) }.joined(separator: ", ")); \(sameRates ? "so do the baselines (--same-rates)" : "the others with --inner-lr")")
         }
-        print("\(definition.name): \(tasks) held-out tasks (seeds \(seeds.first!)…\(seeds.last!)), \(inner.steps) inner steps × \(inner.episodes) episodes of up to \(definition.episode.horizon) steps, inner lr \(inner.learningRate)")
+        let rule = meta.policy.qLearning.map { q in
+            "Q-learning (\(q.updates) updates of \(q.batchSize) transitions per step, Adam lr \(q.learningRate), ε \(q.epsilon), target every \(q.targetPeriod))"
+        } ?? "inner lr \(inner.learningRate)"
+        print("\(definition.name): \(tasks) held-out tasks (seeds \(seeds.first!)…\(seeds.last!)), \(inner.steps) inner steps × \(inner.episodes) episodes of up to \(definition.episode.horizon) steps, \(rule)")
+        if let q = scratchQ, !noScratch { print("scratch: a fresh Q-network with the same budget, Adam lr \(q.learningRate)") }
         for deterministic in [false, true] {
+            let q = meta.policy.qLearning != nil
             print(deterministic
-                  ? "\nacting deterministically (mean action) with θ_k, on \(inner.episodes) separate episodes:"
-                  : "\nsampled episodes with θ_k (MAML's protocol; the data of step k + 1):")
+                  ? "\nacting deterministically (\(q ? "greedy" : "mean") action) with θ_k, on \(inner.episodes) separate episodes:"
+                  : q ? "\nε-greedy episodes with θ_k (the data of step k + 1):" : "\nsampled episodes with θ_k (MAML's protocol; the data of step k + 1):")
             printResults(report, methods: methods.map(\.name), deterministic: deterministic)
         }
         print("one inner step (\(inner.episodes) episodes + gradient + update, 1 thread): median \(fmt(report.innerStepSecondsMedian * 1000, 1)) ms")

@@ -23,6 +23,22 @@ struct InnerLoopOptions: ParsableArguments {
     }
 }
 
+/// Meta-Q-learning's inner-loop settings (train --algo metaq; adapt and evaluate use the checkpoint's).
+struct QLearningOptions: ParsableArguments {
+    @Option(name: .customLong("q-updates"), help: "metaq: Q-learning updates per inner step.") var updates = 250
+    @Option(name: .customLong("q-batch"), help: "metaq: minibatch size.") var batch = 64
+    @Option(name: .customLong("q-lr"), help: "metaq: Adam learning rate of the TD loss.") var learningRate = 1e-3
+    @Option(help: "metaq: probability of a random action while collecting episodes.") var epsilon = 0.1
+    @Option(name: .customLong("target-period"), help: "metaq: updates between target-network refreshes.") var targetPeriod = 100
+
+    func settings() throws -> QLearning {
+        guard updates >= 0, batch >= 1, learningRate >= 0, (0...1).contains(epsilon), targetPeriod >= 1 else {
+            throw ValidationError("Q-learning: need --q-updates >= 0, --q-batch >= 1, --q-lr >= 0, --epsilon in [0, 1], --target-period >= 1")
+        }
+        return QLearning(updates: updates, batchSize: batch, learningRate: learningRate, epsilon: epsilon, targetPeriod: targetPeriod)
+    }
+}
+
 /// Parses "64,64" into layer sizes.
 func parseHidden(_ text: String) throws -> [Int] {
     let sizes = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }

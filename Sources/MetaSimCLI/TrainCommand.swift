@@ -15,11 +15,12 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var catalog: CatalogOptions
     @OptionGroup var innerOptions: InnerLoopOptions
+    @OptionGroup var qOptions: QLearningOptions
     @Option(name: [.customLong("world"), .customLong("family")], help: "World family (catalog name or path).") var world: String
-    @Option(help: "Outer loop: maml, fomaml, reptile or multitask.") var algo: MetaAlgorithm = .maml
+    @Option(help: "Outer loop: maml, fomaml, reptile, multitask, oracle, or metaq (discrete actions).") var algo: MetaAlgorithm = .maml
     @Option(help: "Outer iterations.") var iterations = 100
     @Option(name: .customLong("meta-batch"), help: "Tasks per iteration.") var metaBatch = 20
-    @Option(name: .customLong("outer-lr"), help: "Outer learning rate (Adam; Reptile's step size). Default 0.003, Reptile 0.5.") var outerLR: Double?
+    @Option(name: .customLong("outer-lr"), help: "Outer learning rate (Adam; Reptile's step size; metaq: Adam's on the multi-task TD loss). Default 0.003, Reptile 0.5, metaq 0.001.") var outerLR: Double?
     @Option(help: "Hidden layer sizes.") var hidden = "64,64"
     @Option(name: .customLong("init-log-std"), help: "Initial log standard deviation (Gaussian policies).") var initLogStd = 0.0
     @Flag(name: .customLong("normalize-observations"), help: "Running observation normalization.") var normalize = false
@@ -36,9 +37,13 @@ struct TrainCommand: ParsableCommand {
         let definition = try catalog.definition(world)
         let config = MetaTrainingConfig(
             algorithm: algo, iterations: iterations, metaBatch: metaBatch,
-            inner: try innerOptions.inner(defaultSteps: algo == .reptile ? 3 : 1),
-            outerLearningRate: outerLR ?? (algo == .reptile ? 0.5 : 0.003), hidden: try parseHidden(hidden),
-            initialLogStd: initLogStd, normalizeObservations: normalize, lossAtEveryStep: !lastStepLoss, learnInnerLearningRates: learnInnerLR, scaledActions: !rawActions, seed: seed, horizon: innerOptions.horizon, threads: threads)
+            inner: try innerOptions.inner(defaultSteps: algo == .reptile || algo == .metaq ? 3 : 1),
+            outerLearningRate: outerLR ?? (algo == .reptile ? 0.5 : algo == .metaq ? 0.001 : 0.003), hidden: try parseHidden(hidden),
+            initialLogStd: initLogStd, normalizeObservations: normalize, lossAtEveryStep: !lastStepLoss, learnInnerLearningRates: learnInnerLR, scaledActions: !rawActions, seed: seed, horizon: innerOptions.horizon, threads: threads,
+            qLearning: algo == .metaq ? try qOptions.settings() : nil)
+        if algo == .metaq, try worldSpecs(definition).discreteActions == nil {
+            throw CLIError("--algo metaq learns a Q-network: \(definition.name) has continuous actions (use a world with discrete_actions, e.g. cartpole)")
+        }
         let trainer: MetaTrainer
         do { trainer = try MetaTrainer(definition: definition, config: config) } catch { throw CLIError(error.description) }
         let clock = ContinuousClock.now

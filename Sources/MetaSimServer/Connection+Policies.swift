@@ -126,12 +126,22 @@ extension Connection {
             if let lr = r.learningRate { inner.learningRate = lr }
             let adapter = Adapter(math: binding.math, sampler: Sampler(program: session.batch.program, threads: threads), inner: inner,
                                   learningRates: binding.learningRates(override: r.learningRate))
+            // A Q-network (meta-Q-learning) adapts by Q-learning, on one thread; learning_rate is its Adam rate.
+            var q = entry.checkpoint.policy.qLearning
+            if let lr = r.learningRate { q?.learningRate = lr }
+            let learner = q.map { QLearner(math: binding.math, program: session.batch.program, inner: inner, q: $0) }
             let start = binding.parameters, seed = r.seed ?? 0, sessionID = session.id, core = self.core
             let outcome = try runAdaptation(requestID: frame.header.id) { job, wake in
                 do throws(WorldError) {
-                    let a = try adapter.run(from: start, seed: seed, evaluateFinal: evaluate, cancel: job.cancel) { k, e in
+                    let report: (Int, Episodes) -> Void = { k, e in
                         job.report(AdaptProgress(session: sessionID, step: k, steps: steps, episodes: k * episodes, meanReturn: e.meanReturn))
                         wake()
+                    }
+                    let a: Adaptation
+                    if let learner {
+                        a = try learner.run(from: start, seed: seed, evaluateFinal: evaluate, cancel: job.cancel, progress: report)
+                    } else {
+                        a = try adapter.run(from: start, seed: seed, evaluateFinal: evaluate, cancel: job.cancel, progress: report)
                     }
                     // The adaptation's episodes count in status.steps, as run_episodes' do.
                     core.stepCount.add(UInt64(a.episodes.map(\.stepCount).reduce(0, +)), ordering: .relaxed)
@@ -174,6 +184,9 @@ extension Connection {
         }
         var binding = try PolicyHost.external(e).takeBinding()
         defer { e.binding = binding }
+        if binding.entry.checkpoint.policy.qLearning != nil {
+            throw RequestFailure(.badRequest, "policy '\(binding.entry.name)' is a Q-network (meta-Q-learning): it adapts by Q-learning on a session the server steps (open one on the world), not on recorded episodes")
+        }
         guard steps == 1 else {
             reply(.adapt, id: requestID, AdaptReply(session: e.id, policy: binding.entry.name, adaptedSteps: binding.adaptedSteps,
                                                    returns: [], episodesPerStep: 0, seconds: Self.seconds(since: started)))

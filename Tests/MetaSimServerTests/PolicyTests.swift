@@ -133,6 +133,35 @@ struct PolicyTests {
         try await server.stop()
     }
 
+    @Test("a meta-Q checkpoint (a Q-network) adapts by Q-learning on the daemon, exactly as in process, and acts greedily")
+    func qNetworkAdaptsByQLearning() async throws {
+        let (server, folder) = try await policyServer()
+        let c = try server.connect()
+        let task = heldOutTasks[2]
+        let s = try c.open(OpenRequest(world: "cartpole", batch: 2, taskSeed: task, seed: 4))
+        let remote = try s.adapt(policy: "cartpole", steps: 1, episodes: 4, seed: 9, evaluate: true)
+        let obs: [Float] = [0.1, -0.2, 0.03, 0.4, -0.5, 0.05, -0.02, -0.3]
+        let remoteActions = try s.act(obs, deterministic: true)
+
+        let checkpoint = try Checkpoint.load(path: folder + "/cartpole.safetensors")
+        let q = try #require(checkpoint.policy.qLearning)
+        let d = try WorldCatalog.resolve("cartpole", root: worldsRoot)
+        let program = try WorldProgram(definition: d, task: d.sampleTask(seed: task))
+        let local = try checkpoint.policy.adapted(to: program, inner: InnerLoop(steps: 1, episodes: 4), seed: 9, evaluate: true)
+        #expect(remote.returns == local.adaptation.returns && remote.returns.count == 2)
+        // Q-learning moved the weights (a policy-gradient step would have moved them differently).
+        #expect(local.policy.parameters != checkpoint.policy.parameters)
+        let math = PolicyMath(architecture: checkpoint.policy.architecture, normalizer: checkpoint.policy.normalizer)
+        let pg = Adapter(math: math, sampler: Sampler(program: program), inner: InnerLoop(steps: 1, episodes: 4))
+        let pgFinal = try pg.run(from: checkpoint.policy.parameters.map { Double($0) }, seed: 9, evaluateFinal: false).final
+        #expect(pgFinal.map { Float($0) } != local.policy.parameters)
+        #expect(q.updates > 0)
+        var rng = SeededGenerator(seed: 0)
+        let expected = local.policy.act(observations: obs, count: 2, deterministic: true, rng: &rng)
+        #expect(remoteActions == expected)
+        try await server.stop()
+    }
+
     @Test("run_episodes streams the in-process rollout of the adapted policy bit for bit")
     func runEpisodesMatchesInProcess() async throws {
         let (server, folder) = try await policyServer()
