@@ -107,7 +107,7 @@ evaluate: build
 	$(METASIM) evaluate --world track-racer --policy policies/track-racer.safetensors \
 		--baseline policies/track-racer-multitask.safetensors --tasks 40 --json policies/track-racer-evaluation.json \
 		--plot policies/track-racer-evaluation.svg
-	$(METASIM) evaluate --world cartpole --policy policies/cartpole.safetensors --tasks 40 \
+	$(METASIM) evaluate --world cartpole --policy policies/cartpole.safetensors --tasks 40 --first-task-seed 1000001000 \
 		--json policies/cartpole-evaluation.json --plot policies/cartpole-evaluation.svg
 
 # Wall time of each inner step (20 episodes, baseline, gradient, update) of one adaptation.

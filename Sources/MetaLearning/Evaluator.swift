@@ -105,6 +105,7 @@ public struct Evaluator: Sendable {
             let o = outcomes.map { $0.oracleDeterministic! }
             report.oracleDeterministic = .init(name: "oracle", returns: [Interval(samples: o)], perTask: o.map { [$0] })
         }
+        report.qLearning = methods.first?.policy.qLearning
         let times = outcomes.flatMap(\.stepSeconds).sorted()
         report.innerStepSecondsMedian = times.isEmpty ? 0 : times[times.count / 2]
         return report
@@ -146,6 +147,9 @@ public struct EvaluationReport: Sendable, Codable {
     /// A trained oracle acting deterministically (nil: `oracle` serves both tables).
     public var oracleDeterministic: MethodResult?
     public var innerStepSecondsMedian = 0.0
+    /// Set when the first method is a Q-network (meta-Q-learning): its Q-learning settings. The
+    /// sampled episodes are then ε-greedy and the deterministic ones greedy.
+    public var qLearning: QLearning?
 
     /// The oracle the sampled or the deterministic table compares with.
     public func oracle(deterministic: Bool) -> MethodResult? {

@@ -113,8 +113,10 @@ struct EvaluateCommand: ParsableCommand {
         }
         let title = "\(report.world): mean return over \(report.taskSeeds.count) held-out tasks (95% interval), \(report.inner.episodes) episodes per step"
         return AdaptationPlot(title: title, panels: [
-            .init(title: "episodes sampled with θ_k (MAML's protocol)", curves: curves(report.methods), levels: levels(false)),
-            .init(title: "deterministic episodes with θ_k (mean action)", curves: curves(report.deterministic), levels: levels(true)),
+            .init(title: report.qLearning == nil ? "episodes sampled with θ_k (MAML's protocol)" : "ε-greedy episodes with θ_k",
+                  curves: curves(report.methods), levels: levels(false)),
+            .init(title: report.qLearning == nil ? "deterministic episodes with θ_k (mean action)" : "greedy episodes with θ_k",
+                  curves: curves(report.deterministic), levels: levels(true)),
         ])
     }
 
