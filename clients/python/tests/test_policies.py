@@ -178,6 +178,14 @@ def test_external_session_errors(policy_daemon):
         with pytest.raises(MetaSimError) as e:
             d.record(np.zeros(3), np.zeros((3, 4)), np.array([0, 1, 1]), [False] * 3, [False] * 3)
         assert e.value.code == "no_policy"
+        # The shipped cartpole policy is a Q-network (meta-Q-learning): it acts on an external
+        # session, but adapts only by Q-learning on a session the server steps.
+        d.adapt(policy="cartpole")
+        assert d.act(np.zeros((3, 4), np.float32)).shape == (3,)
+        d.record(np.ones(3), np.zeros((3, 4)), np.array([0, 1, 1]), [True] * 3, [False] * 3)
+        with pytest.raises(MetaSimError) as e:
+            d.adapt()
+        assert e.value.code == "bad_request" and "Q-network" in str(e.value), e.value
         d.close()
 
         s = c.open_external("point-nav", obs, act, batch=2)
