@@ -52,44 +52,18 @@ public struct Adapter: Sendable {
     /// `cancel` is looked at between episode steps and stops the run early (`cancelled`).
     public func run(from start: [Double], seed: UInt64, evaluateFinal: Bool, deterministicEpisodes: Int = 0,
                     cancel: Cancellation? = nil, progress: (Int, Episodes) -> Void = { _, _ in }) throws(WorldError) -> Adaptation {
-        var out = Adaptation()
-        var theta = start
-        out.parameters.append(theta)
-        func scoreDeterministic(_ k: Int) throws(WorldError) {
-            guard deterministicEpisodes > 0 else { return }
-            let e = try sampler.collect(math: math, params: theta, count: deterministicEpisodes,
-                                        seed: SplitMix64.mix(seed, UInt64(k), 0xDE7), deterministic: true)
-            out.deterministicReturns.append(e.meanReturn)
-        }
-        for k in 0..<inner.steps {
-            try scoreDeterministic(k)
-            let clock = ContinuousClock.now
-            let episodes = try sampler.collect(math: math, params: theta, count: inner.episodes, seed: Self.episodeSeed(seed, step: k),
-                                               cancel: cancel)
-            if cancel?.isCancelled == true {
-                out.cancelled = true
-                return out
-            }
-            let batch = update(&theta, episodes: episodes, step: k)
-            out.stepSeconds.append(Self.seconds(since: clock))
-            out.episodes.append(episodes)
-            out.batches.append(batch)
-            out.returns.append(episodes.meanReturn)
-            out.parameters.append(theta)
-            progress(k + 1, episodes)
-        }
-        try scoreDeterministic(inner.steps)
-        if evaluateFinal {
-            let episodes = try sampler.collect(math: math, params: theta, count: inner.episodes,
-                                               seed: Self.episodeSeed(seed, step: inner.steps), cancel: cancel)
-            if cancel?.isCancelled == true {
-                out.cancelled = true
-                return out
-            }
-            out.episodes.append(episodes)
-            out.returns.append(episodes.meanReturn)
-        }
-        return out
+        try Adaptation.run(
+            steps: inner.steps, from: start, evaluateFinal: evaluateFinal, cancel: cancel,
+            scoreDeterministic: { theta, k throws(WorldError) in
+                guard deterministicEpisodes > 0 else { return nil }
+                return try sampler.collect(math: math, params: theta, count: deterministicEpisodes,
+                                           seed: SplitMix64.mix(seed, UInt64(k), 0xDE7), deterministic: true).meanReturn
+            },
+            collect: { theta, k throws(WorldError) in
+                try sampler.collect(math: math, params: theta, count: inner.episodes, seed: Self.episodeSeed(seed, step: k), cancel: cancel)
+            },
+            update: { theta, episodes, k in update(&theta, episodes: episodes, step: k) },
+            progress: progress)
     }
 
     /// One inner step on `episodes` (sampled with `theta`): GAE advantages with the linear
@@ -113,6 +87,49 @@ public struct Adapter: Sendable {
     static func seconds(since start: ContinuousClock.Instant) -> Double {
         let d = ContinuousClock.now - start
         return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+}
+
+extension Adaptation {
+    /// The protocol every inner loop follows (policy gradient and Q-learning alike): for
+    /// k = 0 … steps − 1, score θ_k deterministically (when `scoreDeterministic` gives a value),
+    /// collect episodes with θ_k and update to θ_{k+1}; then score θ_K, and with
+    /// `evaluateFinal` collect θ_K's episodes too (k = steps). Stops early (`cancelled`) when
+    /// `cancel` fires during a collection, keeping the trajectory so far.
+    static func run(steps: Int, from start: [Double], evaluateFinal: Bool, cancel: Cancellation?,
+                    scoreDeterministic: ([Double], Int) throws(WorldError) -> Double?,
+                    collect: ([Double], Int) throws(WorldError) -> Episodes,
+                    update: (inout [Double], Episodes, Int) -> SampleBatch?,
+                    progress: (Int, Episodes) -> Void) throws(WorldError) -> Adaptation {
+        var out = Adaptation()
+        var theta = start
+        out.parameters.append(theta)
+        for k in 0..<steps {
+            if let r = try scoreDeterministic(theta, k) { out.deterministicReturns.append(r) }
+            let clock = ContinuousClock.now
+            let episodes = try collect(theta, k)
+            if cancel?.isCancelled == true {
+                out.cancelled = true
+                return out
+            }
+            if let batch = update(&theta, episodes, k) { out.batches.append(batch) }
+            out.stepSeconds.append(Adapter.seconds(since: clock))
+            out.episodes.append(episodes)
+            out.returns.append(episodes.meanReturn)
+            out.parameters.append(theta)
+            progress(k + 1, episodes)
+        }
+        if let r = try scoreDeterministic(theta, steps) { out.deterministicReturns.append(r) }
+        if evaluateFinal {
+            let episodes = try collect(theta, steps)
+            if cancel?.isCancelled == true {
+                out.cancelled = true
+                return out
+            }
+            out.episodes.append(episodes)
+            out.returns.append(episodes.meanReturn)
+        }
+        return out
     }
 }
 

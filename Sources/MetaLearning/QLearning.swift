@@ -265,51 +265,34 @@ public struct QLearner: Sendable {
     /// `deterministicReturns[k]` is θ_k's greedy return on that many separate episodes.
     public func run(from start: [Double], seed: UInt64, evaluateFinal: Bool, deterministicEpisodes: Int = 0,
                     cancel: Cancellation? = nil, progress: (Int, Episodes) -> Void = { _, _ in }) throws(WorldError) -> Adaptation {
-        var out = Adaptation()
-        var theta = start, target = start
-        out.parameters.append(theta)
+        var target = start
         var replay: ReplayBuffer? = ReplayBuffer(capacity: q.replayCapacity, observationCount: math.architecture.observationCount)
-        var adam = Adam(count: theta.count, learningRate: q.learningRate)
+        var adam = Adam(count: start.count, learningRate: q.learningRate)
         var rng = SeededGenerator(seed: SplitMix64.mix(seed, 0x9E91A7), stream: RandomStream.policy)
         var none: ReplayBuffer?
         var updates = 0
-        func scoreGreedy(_ k: Int) throws(WorldError) {
-            guard deterministicEpisodes > 0 else { return }
-            let e = try collect(params: theta, count: deterministicEpisodes, epsilon: 0, seed: SplitMix64.mix(seed, UInt64(k), 0xDE7),
-                                replay: &none)
-            out.deterministicReturns.append(e.meanReturn)
-        }
-        for k in 0..<inner.steps {
-            try scoreGreedy(k)
-            let clock = ContinuousClock.now
-            let episodes = try collect(params: theta, count: inner.episodes, epsilon: q.epsilon, seed: Self.episodeSeed(seed, step: k),
-                                       replay: &replay, cancel: cancel)
-            if cancel?.isCancelled == true {
-                out.cancelled = true
-                return out
-            }
-            for _ in 0..<q.updates {
-                update(&theta, target: target, replay: replay!, adam: &adam, rng: &rng)
-                updates += 1
-                if updates % q.targetPeriod == 0 { target = theta }
-            }
-            out.stepSeconds.append(Adapter.seconds(since: clock))
-            out.episodes.append(episodes)
-            out.returns.append(episodes.meanReturn)
-            out.parameters.append(theta)
-            progress(k + 1, episodes)
-        }
-        try scoreGreedy(inner.steps)
-        if evaluateFinal {
-            let episodes = try collect(params: theta, count: inner.episodes, epsilon: q.epsilon,
-                                       seed: Self.episodeSeed(seed, step: inner.steps), replay: &none, cancel: cancel)
-            if cancel?.isCancelled == true {
-                out.cancelled = true
-                return out
-            }
-            out.episodes.append(episodes)
-            out.returns.append(episodes.meanReturn)
-        }
-        return out
+        return try Adaptation.run(
+            steps: inner.steps, from: start, evaluateFinal: evaluateFinal, cancel: cancel,
+            scoreDeterministic: { theta, k throws(WorldError) in
+                guard deterministicEpisodes > 0 else { return nil }
+                return try collect(params: theta, count: deterministicEpisodes, epsilon: 0, seed: SplitMix64.mix(seed, UInt64(k), 0xDE7),
+                                   replay: &none).meanReturn
+            },
+            // The final evaluation's episodes (k = steps) are not learned from.
+            collect: { theta, k throws(WorldError) in
+                let s = Self.episodeSeed(seed, step: k)
+                return k < inner.steps
+                    ? try collect(params: theta, count: inner.episodes, epsilon: q.epsilon, seed: s, replay: &replay, cancel: cancel)
+                    : try collect(params: theta, count: inner.episodes, epsilon: q.epsilon, seed: s, replay: &none, cancel: cancel)
+            },
+            update: { theta, _, _ in
+                for _ in 0..<q.updates {
+                    update(&theta, target: target, replay: replay!, adam: &adam, rng: &rng)
+                    updates += 1
+                    if updates % q.targetPeriod == 0 { target = theta }
+                }
+                return nil
+            },
+            progress: progress)
     }
 }
