@@ -45,35 +45,26 @@ public struct ReplayBuffer: Sendable {
     public let observationCount: Int
     public private(set) var count = 0
     private var next = 0
-    private var observations: [Double]
-    private var nextObservations: [Double]
-    private var actions: [Int]
-    private var rewards: [Double]
-    /// 1 when the episode terminated at this transition (no bootstrap), else 0 (also at a
-    /// truncation or the horizon: the next state's value still counts).
-    private var terminal: [Double]
+    /// `capacity` rows; row `i` is valid for i < count.
+    private var rows: TransitionBatch
 
     public init(capacity: Int, observationCount: Int) {
         precondition(capacity > 0)
         self.capacity = capacity
         self.observationCount = observationCount
-        observations = [Double](repeating: 0, count: capacity * observationCount)
-        nextObservations = observations
-        actions = [Int](repeating: 0, count: capacity)
-        rewards = [Double](repeating: 0, count: capacity)
-        terminal = rewards
+        rows = TransitionBatch(count: capacity, observationCount: observationCount)
     }
 
     public mutating func append(observation: UnsafeBufferPointer<Double>, action: Int, reward: Double,
                                 next nextObservation: UnsafeBufferPointer<Double>, terminated: Bool) {
         let n = observationCount, o = next * n
         for k in 0..<n {
-            observations[o + k] = observation[k]
-            nextObservations[o + k] = nextObservation[k]
+            rows.observations[o + k] = observation[k]
+            rows.nextObservations[o + k] = nextObservation[k]
         }
-        actions[next] = action
-        rewards[next] = reward
-        terminal[next] = terminated ? 1 : 0
+        rows.actions[next] = action
+        rows.rewards[next] = reward
+        rows.terminal[next] = terminated ? 1 : 0
         next = (next + 1) % capacity
         count = min(count + 1, capacity)
     }
@@ -81,15 +72,15 @@ public struct ReplayBuffer: Sendable {
     /// Appends every transition of `other`, oldest first.
     public mutating func append(contentsOf other: ReplayBuffer) {
         precondition(other.observationCount == observationCount)
-        let n = observationCount
+        let n = observationCount, r = other.rows
         let first = other.count < other.capacity ? 0 : other.next
         for k in 0..<other.count {
             let i = (first + k) % other.capacity
-            other.observations.withUnsafeBufferPointer { o in
-                other.nextObservations.withUnsafeBufferPointer { nx in
-                    append(observation: UnsafeBufferPointer(rebasing: o[(i * n)..<((i + 1) * n)]), action: other.actions[i],
-                           reward: other.rewards[i], next: UnsafeBufferPointer(rebasing: nx[(i * n)..<((i + 1) * n)]),
-                           terminated: other.terminal[i] != 0)
+            r.observations.withUnsafeBufferPointer { o in
+                r.nextObservations.withUnsafeBufferPointer { nx in
+                    append(observation: UnsafeBufferPointer(rebasing: o[(i * n)..<((i + 1) * n)]), action: r.actions[i],
+                           reward: r.rewards[i], next: UnsafeBufferPointer(rebasing: nx[(i * n)..<((i + 1) * n)]),
+                           terminated: r.terminal[i] != 0)
                 }
             }
         }
@@ -103,10 +94,10 @@ public struct ReplayBuffer: Sendable {
         for r in 0..<size {
             let i = Int(rng.next(upperBound: UInt64(count)))
             for k in 0..<n {
-                b.observations[r * n + k] = observations[i * n + k]
-                b.nextObservations[r * n + k] = nextObservations[i * n + k]
+                b.observations[r * n + k] = rows.observations[i * n + k]
+                b.nextObservations[r * n + k] = rows.nextObservations[i * n + k]
             }
-            b.actions[r] = actions[i]; b.rewards[r] = rewards[i]; b.terminal[r] = terminal[i]
+            b.actions[r] = rows.actions[i]; b.rewards[r] = rows.rewards[i]; b.terminal[r] = rows.terminal[i]
         }
         return b
     }
@@ -119,6 +110,8 @@ public struct TransitionBatch: Sendable {
     public var nextObservations: [Double]
     public var actions: [Int]
     public var rewards: [Double]
+    /// 1 when the episode terminated at this transition (no bootstrap), else 0 (also at a
+    /// truncation or the horizon: the next state's value still counts).
     public var terminal: [Double]
 
     public init(count: Int, observationCount n: Int) {
