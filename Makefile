@@ -91,6 +91,9 @@ TRACK_RACER_TRAIN := --world track-racer --iterations 100 --inner-steps 3 --seed
 # normalization; the oracle is told the target speed and trained for half the iterations (it sits in
 # policies/oracles/, out of the daemon's policies folder: it only serves evaluation).
 CHEETAH_VEL_TRAIN := --world cheetah-vel --inner-steps 1 --episodes 20 --normalize-observations --init-log-std=-0.5 --seed 1
+# lunar-lander (continuous; family over gravity, wind and engine power): 400-step episodes.
+LUNAR_LANDER_TRAIN := --world lunar-lander --iterations 100 --inner-steps 1 --episodes 20 --normalize-observations \
+                      --init-log-std=-0.5 --horizon 400 --seed 1
 # cartpole: meta-Q-learning (a Q-network; discrete actions), 100 iterations of 8 tasks.
 CARTPOLE_TRAIN := --world cartpole --algo metaq --iterations 100 --meta-batch 8 --episodes 5 --q-updates 100 \
                   --q-lr 1e-5 --seed 1
@@ -103,6 +106,8 @@ train: build
 	$(METASIM) train $(CHEETAH_VEL_TRAIN) --iterations 400 --algo maml --learn-inner-lr --output policies/cheetah-vel.safetensors
 	$(METASIM) train $(CHEETAH_VEL_TRAIN) --iterations 400 --algo multitask --output policies/cheetah-vel-multitask.safetensors
 	$(METASIM) train $(CHEETAH_VEL_TRAIN) --iterations 200 --algo oracle --output policies/oracles/cheetah-vel-oracle.safetensors
+	$(METASIM) train $(LUNAR_LANDER_TRAIN) --algo maml --learn-inner-lr --output policies/lunar-lander.safetensors
+	$(METASIM) train $(LUNAR_LANDER_TRAIN) --algo multitask --output policies/lunar-lander-multitask.safetensors
 	$(METASIM) train $(CARTPOLE_TRAIN) --output policies/cartpole.safetensors
 	cd policies && sha256sum -c SHA256SUMS
 
@@ -117,6 +122,9 @@ evaluate: build
 	$(METASIM) evaluate --world cheetah-vel --policy policies/cheetah-vel.safetensors \
 		--baseline policies/cheetah-vel-multitask.safetensors --oracle policies/oracles/cheetah-vel-oracle.safetensors --tasks 40 \
 		--json policies/cheetah-vel-evaluation.json --plot policies/cheetah-vel-evaluation.svg
+	$(METASIM) evaluate --world lunar-lander --policy policies/lunar-lander.safetensors \
+		--baseline policies/lunar-lander-multitask.safetensors --tasks 40 \
+		--json policies/lunar-lander-evaluation.json --plot policies/lunar-lander-evaluation.svg
 	$(METASIM) evaluate --world cartpole --policy policies/cartpole.safetensors --tasks 40 --first-task-seed 1000001000 \
 		--json policies/cartpole-evaluation.json --plot policies/cartpole-evaluation.svg
 
