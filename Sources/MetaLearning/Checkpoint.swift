@@ -174,6 +174,7 @@ public struct Checkpoint: Sendable, Equatable {
         if meta["q_learning"] != nil {
             q = try decoded(QLearning.self, "q_learning")
             guard arch.kind == .categorical else { throw .malformed(path: path, message: "a Q-network (q_learning) needs discrete actions") }
+            if let problem = q?.problem { throw .malformed(path: path, message: "q_learning \(problem)") }
         }
         return Checkpoint(policy: Policy(architecture: arch, parameters: params, normalizer: norm, innerLearningRates: rates, qLearning: q),
                           metadata: metadata)

@@ -39,6 +39,22 @@ public struct QLearning: Sendable, Codable, Equatable {
     }
 }
 
+extension QLearning {
+    /// Why these settings cannot run (nil when they can): a checkpoint's are checked on load.
+    public var problem: String? {
+        guard updates >= 0, batchSize >= 1, targetPeriod >= 1, replayCapacity >= 1 else {
+            return "needs updates >= 0, batchSize >= 1, targetPeriod >= 1 and replayCapacity >= 1"
+        }
+        guard learningRate.isFinite, learningRate >= 0, (0...1).contains(epsilon) else {
+            return "needs a finite, non-negative learningRate and epsilon in [0, 1]"
+        }
+        guard huberDelta.isFinite, huberDelta > 0, gradientClip.isFinite, gradientClip > 0 else {
+            return "needs finite, positive huberDelta and gradientClip"
+        }
+        return nil
+    }
+}
+
 /// Transitions of one task, in a ring of fixed capacity.
 public struct ReplayBuffer: Sendable {
     public let capacity: Int

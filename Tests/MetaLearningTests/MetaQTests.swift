@@ -117,6 +117,25 @@ struct MetaQTests {
         }
     }
 
+    @Test("a checkpoint whose Q-learning settings cannot run is refused on load, not run", arguments: [
+        QLearning(updates: 1, targetPeriod: 0), QLearning(batchSize: 0), QLearning(replayCapacity: 0),
+        QLearning(learningRate: .nan), QLearning(epsilon: 2), QLearning(huberDelta: 0),
+    ])
+    func invalidQLearningIsRefused(q: QLearning) throws {
+        let d = try Support.definition("cartpole")
+        let specs = try World(definition: d, task: d.nominalTask()).specs
+        var policy = Policy(architecture: PolicyArchitecture(specs: specs, hidden: [4]), seed: 1)
+        policy.qLearning = q
+        let bytes = Checkpoint(policy: policy, metadata: CheckpointMetadata(definition: d, specs: specs, algorithm: "metaq",
+                                                                           hyperparameters: "{}", trainingSeed: 1, metasimVersion: "test")).encoded()
+        #expect {
+            _ = try Checkpoint.decode(bytes, path: "cp.safetensors")
+        } throws: { error in
+            // A NaN cannot even be written as JSON: that checkpoint is refused as "not valid".
+            "\(error)".contains("q_learning needs") || "\(error)".contains("'q_learning' is not valid")
+        }
+    }
+
     @Test("after a short meta-training run, meta-Q beats a Q-network from scratch at every step of the same adaptation budget")
     func metaQBeatsScratch() throws {
         let config = Self.config()
