@@ -171,13 +171,13 @@ public struct QLearner: Sendable {
         var active = [Bool](repeating: true, count: count)
         var remaining = count
         var obs = [Double](repeating: 0, count: count * n), nextRow = [Double](repeating: 0, count: n)
+        var chosen = [Int](repeating: 0, count: count)
         var cache = MLP.Cache()
         for t in 0..<maxSteps where remaining > 0 {
             if let cancel, cancel.isCancelled { break }
             for k in 0..<(count * n) { obs[k] = Double(batch.observations[k]) }
             math.forward(params, observations: obs, count: count, cache: &cache)
             let values = cache.output
-            var chosen = [Int](repeating: 0, count: count)
             for i in 0..<count {
                 // Both draws happen on every step, so an instance's sequence does not depend on ε.
                 let explore = rngs[i].unit() < epsilon

@@ -70,13 +70,18 @@ struct PolicyCatalog: Sendable {
     static func entry(name: String, path: String, checkpoint: Checkpoint) -> Entry {
         let m = checkpoint.metadata
         var inner = InnerLoop(steps: 3, episodes: 20, learningRate: 0.1)
+        let q = checkpoint.policy.qLearning
         if let trained = trainedInner(m.hyperparameters) {
-            inner.episodes = trained.episodes
+            // A Q-network's training episodes are what each iteration collected per task, not an
+            // adaptation budget: it keeps the default 20 per step, as `metasim evaluate` does.
+            if q == nil { inner.episodes = trained.episodes }
             inner.learningRate = trained.learningRate
             inner.gamma = trained.gamma
             inner.lambda = trained.lambda
         }
-        let rates = checkpoint.policy.innerLearningRates.isEmpty ? [inner.learningRate] : checkpoint.policy.innerLearningRates
+        // A Q-network adapts at its Q-learning (Adam) rate, which `learning_rate` replaces.
+        let rates = q.map { [$0.learningRate] }
+            ?? (checkpoint.policy.innerLearningRates.isEmpty ? [inner.learningRate] : checkpoint.policy.innerLearningRates)
         let info = PolicyInfo(name: name, world: m.world, worldFileHash: m.worldFileHash, algorithm: m.algorithm,
                               observation: m.observationSpec.wire, action: m.actionSpec.wire, discreteActions: m.discreteActions,
                               inner: InnerBudget(steps: inner.steps, episodes: inner.episodes, learningRates: rates),

@@ -156,6 +156,10 @@ struct PolicyTests {
         let pgFinal = try pg.run(from: checkpoint.policy.parameters.map { Double($0) }, seed: 9, evaluateFinal: false).final
         #expect(pgFinal.map { Float($0) } != local.policy.parameters)
         #expect(q.updates > 0)
+        // list_policies advertises the Q-network's adaptation budget and its Adam rate, not its
+        // meta-training's per-iteration episode count.
+        let listed = try #require(try c.listPolicies().policies.first { $0.name == "cartpole" })
+        #expect(listed.inner.episodes == 20 && listed.inner.learningRates == [q.learningRate])
         var rng = SeededGenerator(seed: 0)
         let expected = local.policy.act(observations: obs, count: 2, deterministic: true, rng: &rng)
         #expect(remoteActions == expected)
