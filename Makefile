@@ -84,6 +84,7 @@ fidelity: build
 # recorded seeds and checks that they come out bit for bit (policies/SHA256SUMS).
 POINT_NAV_TRAIN := --world point-nav --iterations 150 --inner-steps 3 --seed 1
 # track-racer: 6-second episodes (--horizon 300 instead of the world's 1000), 32-32 network.
+# The oracles of track-racer and lunar-lander (told the task) get the same budget as the policies.
 TRACK_RACER_TRAIN := --world track-racer --iterations 100 --inner-steps 3 --seed 1 --horizon 300 --hidden 32,32 \
                      --normalize-observations --init-log-std=-0.5
 
@@ -103,11 +104,13 @@ train: build
 	$(METASIM) train $(POINT_NAV_TRAIN) --algo multitask --output policies/point-nav-multitask.safetensors
 	$(METASIM) train $(TRACK_RACER_TRAIN) --algo maml --learn-inner-lr --output policies/track-racer.safetensors
 	$(METASIM) train $(TRACK_RACER_TRAIN) --algo multitask --output policies/track-racer-multitask.safetensors
+	$(METASIM) train $(TRACK_RACER_TRAIN) --algo oracle --output policies/oracles/track-racer-oracle.safetensors
 	$(METASIM) train $(CHEETAH_VEL_TRAIN) --iterations 400 --algo maml --learn-inner-lr --output policies/cheetah-vel.safetensors
 	$(METASIM) train $(CHEETAH_VEL_TRAIN) --iterations 400 --algo multitask --output policies/cheetah-vel-multitask.safetensors
 	$(METASIM) train $(CHEETAH_VEL_TRAIN) --iterations 200 --algo oracle --output policies/oracles/cheetah-vel-oracle.safetensors
 	$(METASIM) train $(LUNAR_LANDER_TRAIN) --algo maml --learn-inner-lr --output policies/lunar-lander.safetensors
 	$(METASIM) train $(LUNAR_LANDER_TRAIN) --algo multitask --output policies/lunar-lander-multitask.safetensors
+	$(METASIM) train $(LUNAR_LANDER_TRAIN) --algo oracle --output policies/oracles/lunar-lander-oracle.safetensors
 	$(METASIM) train $(CARTPOLE_TRAIN) --output policies/cartpole.safetensors
 	cd policies && sha256sum -c SHA256SUMS
 
@@ -117,13 +120,13 @@ evaluate: build
 		--baseline policies/point-nav-multitask.safetensors --tasks 40 --json policies/point-nav-evaluation.json \
 		--plot policies/point-nav-evaluation.svg
 	$(METASIM) evaluate --world track-racer --policy policies/track-racer.safetensors \
-		--baseline policies/track-racer-multitask.safetensors --tasks 40 --json policies/track-racer-evaluation.json \
-		--plot policies/track-racer-evaluation.svg
+		--baseline policies/track-racer-multitask.safetensors --oracle policies/oracles/track-racer-oracle.safetensors --tasks 40 \
+		--json policies/track-racer-evaluation.json --plot policies/track-racer-evaluation.svg
 	$(METASIM) evaluate --world cheetah-vel --policy policies/cheetah-vel.safetensors \
 		--baseline policies/cheetah-vel-multitask.safetensors --oracle policies/oracles/cheetah-vel-oracle.safetensors --tasks 40 \
 		--json policies/cheetah-vel-evaluation.json --plot policies/cheetah-vel-evaluation.svg
 	$(METASIM) evaluate --world lunar-lander --policy policies/lunar-lander.safetensors \
-		--baseline policies/lunar-lander-multitask.safetensors --tasks 40 \
+		--baseline policies/lunar-lander-multitask.safetensors --oracle policies/oracles/lunar-lander-oracle.safetensors --tasks 40 \
 		--json policies/lunar-lander-evaluation.json --plot policies/lunar-lander-evaluation.svg
 	$(METASIM) evaluate --world cartpole --policy policies/cartpole.safetensors --tasks 40 --first-task-seed 1000001000 \
 		--json policies/cartpole-evaluation.json --plot policies/cartpole-evaluation.svg

@@ -143,7 +143,7 @@ extension Policy {
                         evaluate: Bool = false, deterministicEpisodes: Int = 0) throws(WorldError) -> (policy: Policy, adaptation: Adaptation) {
         let math = PolicyMath(architecture: architecture, normalizer: normalizer)
         if let q = qLearning {
-            let a = try QLearner(math: math, program: program, inner: inner, q: q)
+            let a = try QLearner(math: math, program: program, inner: inner, q: q, threads: threads)
                 .run(from: parameters.map { Double($0) }, seed: seed, evaluateFinal: evaluate, deterministicEpisodes: deterministicEpisodes)
             var p = self
             p.parameters = a.final.map { Float($0) }

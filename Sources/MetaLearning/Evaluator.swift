@@ -156,13 +156,23 @@ public struct EvaluationReport: Sendable, Codable {
         deterministic ? (oracleDeterministic ?? oracle) : oracle
     }
 
+    /// The gap itself: the oracle's return minus `reference`'s before adaptation, per task
+    /// (paired), mean over tasks with a Student-t 95% interval.
+    public func oracleGap(reference: String, deterministic: Bool = false) -> Interval? {
+        let results = deterministic ? self.deterministic : methods
+        guard let oracle = oracle(deterministic: deterministic), let r = results.first(where: { $0.name == reference }) else { return nil }
+        return Interval(samples: zip(oracle.perTask, r.perTask).map { $0[0] - $1[0] })
+    }
+
     /// Fraction of the gap between `reference` before adaptation and the oracle that `method`
     /// closes after each step: (R_method,k − R_ref,0) / (R_oracle − R_ref,0), means over tasks,
-    /// with a task-bootstrap 95% interval.
+    /// with a task-bootstrap 95% interval. Nil when there is no measurable gap to close: the 95%
+    /// interval of `oracleGap` is not above 0 (the ratio of two noises would mean nothing).
     public func gapClosed(method: String, reference: String, deterministic: Bool = false) -> [Interval]? {
         let results = deterministic ? self.deterministic : methods
         guard let oracle = oracle(deterministic: deterministic), let m = results.first(where: { $0.name == method }),
-              let r = results.first(where: { $0.name == reference }) else { return nil }
+              let r = results.first(where: { $0.name == reference }),
+              let gap = oracleGap(reference: reference, deterministic: deterministic), gap.low > 0 else { return nil }
         let o = oracle.perTask.map { $0[0] }
         return (0...inner.steps).map { k in
             Interval.bootstrap(count: taskSeeds.count, seed: SplitMix64.mix(seed, UInt64(k))) { idx in

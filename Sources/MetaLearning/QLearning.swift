@@ -147,13 +147,17 @@ public struct QLearner: Sendable {
     public let inner: InnerLoop
     public let q: QLearning
     public let maxSteps: Int
+    /// Threads stepping the collection batch (the episodes do not depend on it; updates run on
+    /// the calling thread).
+    public let threads: Int
 
-    public init(math: PolicyMath, program: WorldProgram, inner: InnerLoop, q: QLearning) {
+    public init(math: PolicyMath, program: WorldProgram, inner: InnerLoop, q: QLearning, threads: Int = 1) {
         precondition(math.architecture.kind == .categorical, "Q-learning needs discrete actions")
         self.math = math
         self.program = program
         self.inner = inner
         self.q = q
+        self.threads = max(1, threads)
         let horizon = program.spec.episode.horizon
         maxSteps = horizon > 0 ? horizon : 1000
     }
@@ -163,7 +167,7 @@ public struct QLearner: Sendable {
     /// from (seed, i), so the result does not depend on anything else.
     public func collect(params: [Double], count: Int, epsilon: Double, seed: UInt64, replay: inout ReplayBuffer?,
                         cancel: Cancellation? = nil) throws(WorldError) -> Episodes {
-        let batch = try WorldBatch(program: program, count: count, threads: 1, seed: seed, autoReset: true)
+        let batch = try WorldBatch(program: program, count: count, threads: threads, seed: seed, autoReset: true)
         let n = batch.observationCount, actionsCount = math.architecture.actionCount
         precondition(n == math.architecture.observationCount && batch.actionCount == 1, "Q-network does not fit the world")
         var episodes = Episodes(count: count, horizon: maxSteps, observationCount: n, actionWidth: 1)

@@ -130,15 +130,20 @@ struct EvaluateCommand: ParsableCommand {
         for m in results { table.add([m.name] + m.returns.map(ci)) }
         if let o = report.oracle(deterministic: deterministic) { table.add(["oracle"] + (0...steps).map { _ in ci(o.returns[0]) }) }
         print(table.render(), terminator: "")
-        if report.oracle != nil, methods.count > 1 {
+        if report.oracle != nil, methods.count > 1, let size = report.oracleGap(reference: methods[1], deterministic: deterministic) {
             let reference = methods[1]
-            var gap = TextTable(["gap closed vs \(reference) at step 0"] + (0...steps).map { "after \($0) (95% CI)" })
-            for m in results {
-                if let g = report.gapClosed(method: m.name, reference: reference, deterministic: deterministic) {
-                    gap.add([m.name] + g.map { "\(fmt($0.mean * 100, 1))% [\(fmt($0.low * 100, 1)), \(fmt($0.high * 100, 1))]" })
+            print("oracle − \(reference) before adaptation (per task): \(ci(size))")
+            if size.low > 0 {
+                var gap = TextTable(["gap closed vs \(reference) at step 0"] + (0...steps).map { "after \($0) (95% CI)" })
+                for m in results {
+                    if let g = report.gapClosed(method: m.name, reference: reference, deterministic: deterministic) {
+                        gap.add([m.name] + g.map { "\(fmt($0.mean * 100, 1))% [\(fmt($0.low * 100, 1)), \(fmt($0.high * 100, 1))]" })
+                    }
                 }
+                print(gap.render(), terminator: "")
+            } else {
+                print("gap closed: no measurable gap to close (the oracle's 95% interval over \(reference) is not above 0)")
             }
-            print(gap.render(), terminator: "")
         }
         let first = results[0]
         for other in results.dropFirst() {

@@ -13,13 +13,13 @@ struct PolicyBenchCommand: ParsableCommand {
         abstract: "Benchmark adapt latency and act throughput of a private metasimd, against the same work in process.",
         discussion: """
             Adapt: the default budget (3 inner steps of 20 episodes) on held-out tasks of point-nav \
-            (the shipped meta-policy) and lunar-lander (a freshly initialized policy of the same \
-            architecture: no lander checkpoint ships; its episodes end early, which makes the figure \
-            depend on the policy). Act: deterministic actions for batches of 1 and 64 observations.
+            and lunar-lander, with the shipped meta-policies (episodes of the world file's length, \
+            as a daemon session has them). Act: deterministic actions for batches of 1 and 64 \
+            observations.
             """)
 
     @OptionGroup var catalog: CatalogOptions
-    @Option(help: "Folder holding point-nav.safetensors (default: as metasim demo).") var policies: String?
+    @Option(help: "Folder holding point-nav.safetensors and lunar-lander.safetensors (default: as metasim demo).") var policies: String?
     @Option(help: "The metasimd binary (default: next to this one).") var daemon: String?
     @Option(help: "Adaptations per world (the median is reported).") var repeats = 5
     @Option(help: "Seconds of act requests per batch size.") var seconds = 2.0
@@ -39,18 +39,16 @@ struct PolicyBenchCommand: ParsableCommand {
         try? FileManager.default.removeItem(atPath: folder)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        try FileManager.default.copyItem(atPath: source + "/point-nav.safetensors", toPath: folder + "/point-nav.safetensors")
-        let lander = try catalog.definition("lunar-lander")
-        let landerSpecs = try worldSpecs(lander)
-        let untrained = Checkpoint(policy: Policy(architecture: PolicyArchitecture(specs: landerSpecs), seed: 0),
-                                   metadata: CheckpointMetadata(definition: lander, specs: landerSpecs, algorithm: "untrained",
-                                                                hyperparameters: "{}", trainingSeed: 0, metasimVersion: MetaSimVersion.string))
-        do { try untrained.write(to: folder + "/lunar-lander-untrained.safetensors") } catch { throw CLIError(error.description) }
+        let worlds = ["point-nav", "lunar-lander"]
+        for w in worlds {
+            try FileManager.default.copyItem(atPath: source + "/\(w).safetensors", toPath: folder + "/\(w).safetensors")
+        }
 
         let server = try PrivateDaemon(binary: daemon, worlds: root, policies: folder)
         let c = try server.connect("metasim-bench-policy")
         var rows: [Row] = []
-        for (world, policy) in [("point-nav", "point-nav"), ("lunar-lander", "lunar-lander-untrained")] {
+        for world in worlds {
+            let policy = world
             let d = try catalog.definition(world)
             var remote: [Double] = [], local: [Double] = []
             let checkpoint: Checkpoint

@@ -60,6 +60,6 @@ struct TrainCommand: ParsableCommand {
         if !policy.innerLearningRates.isEmpty {
             print("meta-learned inner learning rates: \(policy.innerLearningRates.map { fmt($0, 4) }.joined(separator: ", "))")
         }
-        print("wrote \(output): \(algo.rawValue) on \(definition.name), \(iterations) iterations × \(metaBatch) tasks × \(config.episodesPerTask) episodes in \(fmt(seconds, 1)) s (\(threads) threads)")
+        print("wrote \(output): \(algo.rawValue) on \(definition.name), \(iterations) iterations × \(metaBatch) tasks × \(config.episodesPerTask) episodes in \(fmt(seconds, 1)) s (\(threads) thread\(threads == 1 ? "" : "s"))")
     }
 }

@@ -21,7 +21,9 @@ struct TrainingProgress {
     mutating func report(_ s: IterationStats) {
         samples += s.samples
         seconds += s.seconds
-        let returns = "return before adaptation \(fmt(s.preReturn)), after \(fmt(s.postReturn))"
+        // multitask, oracle and metaq do not adapt while training: they have no "after".
+        let returns = s.postReturn.isNaN ? "return \(fmt(s.preReturn)) (no adaptation in training)"
+            : "return before adaptation \(fmt(s.preReturn)), after \(fmt(s.postReturn))"
         let used = "samples \(Self.count(samples))"
         if terminal {
             let done = s.iteration + 1, width = 24

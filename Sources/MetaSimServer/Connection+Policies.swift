@@ -126,10 +126,11 @@ extension Connection {
             if let lr = r.learningRate { inner.learningRate = lr }
             let adapter = Adapter(math: binding.math, sampler: Sampler(program: session.batch.program, threads: threads), inner: inner,
                                   learningRates: binding.learningRates(override: r.learningRate))
-            // A Q-network (meta-Q-learning) adapts by Q-learning, on one thread; learning_rate is its Adam rate.
+            // A Q-network (meta-Q-learning) adapts by Q-learning (episodes on `threads`, updates on
+            // one); learning_rate is its Adam rate.
             var q = entry.checkpoint.policy.qLearning
             if let lr = r.learningRate { q?.learningRate = lr }
-            let learner = q.map { QLearner(math: binding.math, program: session.batch.program, inner: inner, q: $0) }
+            let learner = q.map { QLearner(math: binding.math, program: session.batch.program, inner: inner, q: $0, threads: threads) }
             let start = binding.parameters, seed = r.seed ?? 0, sessionID = session.id, core = self.core
             let outcome = try runAdaptation(requestID: frame.header.id) { job, wake in
                 do throws(WorldError) {

@@ -91,11 +91,13 @@ struct MetaQTests {
         let loaded = try Checkpoint.load(path: path)
         #expect(loaded.policy == one)
         #expect(loaded.metadata.trainingConfig?.qLearning == Self.config().qLearning)
-        // Adapting a Q-network runs Q-learning: the same seed gives the same adapted weights.
+        // Adapting a Q-network runs Q-learning: the same seed gives the same adapted weights, on
+        // any number of threads stepping its episodes.
         let program = try Support.program("cartpole", taskSeed: Self.heldOut[0])
         let a = try loaded.policy.adapted(to: program, inner: InnerLoop(steps: 1, episodes: 3), seed: 9)
-        let b = try one.adapted(to: program, inner: InnerLoop(steps: 1, episodes: 3), seed: 9)
+        let b = try one.adapted(to: program, inner: InnerLoop(steps: 1, episodes: 3), seed: 9, threads: 2)
         #expect(a.policy == b.policy && a.policy.parameters != one.parameters)
+        #expect(a.adaptation.returns == b.adaptation.returns)
     }
 
     @Test("a continuous-action policy cannot carry Q-learning settings in a checkpoint")

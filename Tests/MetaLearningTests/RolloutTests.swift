@@ -170,3 +170,37 @@ struct EvaluatorTests {
         #expect(again.methods.map(\.perTask) == r.methods.map(\.perTask))
     }
 }
+
+/// The gap-closed ratio of a report, by hand-made per-task returns.
+struct GapClosedTests {
+    func report(oracle: [Double]) -> EvaluationReport {
+        func result(_ name: String, _ perTask: [[Double]]) -> EvaluationReport.MethodResult {
+            .init(name: name, returns: (0..<perTask[0].count).map { k in Interval(samples: perTask.map { $0[k] }) }, perTask: perTask)
+        }
+        return EvaluationReport(world: "w", taskSeeds: [1, 2, 3], inner: InnerLoop(steps: 1), horizon: nil, seed: 0,
+                                methods: [result("maml", [[0, 5], [1, 7], [2, 8]]), result("multitask", [[1, 2], [2, 3], [3, 3]])],
+                                oracle: result("oracle", oracle.map { [$0] }))
+    }
+
+    @Test("gap closed is (R_k − R_ref,0) / (R_oracle − R_ref,0), and undefined when the oracle is not measurably above the reference")
+    func gapClosed() throws {
+        // Reference before adapting: 1, 2, 3 (mean 2); oracle 11, 12, 13: a gap of 10 on every task.
+        let r = report(oracle: [11, 12, 13])
+        let size = try #require(r.oracleGap(reference: "multitask"))
+        #expect(size.mean == 10 && size.low == 10 && size.high == 10)
+        let gap = try #require(r.gapClosed(method: "maml", reference: "multitask"))
+        #expect(abs(gap[0].mean - (-1.0 / 10)) < 1e-12)   // (1 − 2) / 10
+        #expect(abs(gap[1].mean - (14.0 / 3 / 10)) < 1e-12) // (20/3 − 2) / 10
+        let reference = try #require(r.gapClosed(method: "multitask", reference: "multitask"))
+        #expect(reference[0].mean == 0)
+        // An oracle no better than the reference leaves no gap: no ratio, and the gap says so.
+        let worse = report(oracle: [1, 2, 2.5])
+        #expect(try #require(worse.oracleGap(reference: "multitask")).mean < 0)
+        #expect(worse.gapClosed(method: "maml", reference: "multitask") == nil)
+        // Better on average but not measurably (per-task gaps 2, −1, 0.5: the interval spans 0).
+        let noisy = report(oracle: [3, 1, 3.5])
+        let small = try #require(noisy.oracleGap(reference: "multitask"))
+        #expect(small.mean > 0 && small.low < 0)
+        #expect(noisy.gapClosed(method: "maml", reference: "multitask") == nil)
+    }
+}
