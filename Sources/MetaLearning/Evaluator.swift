@@ -156,6 +156,15 @@ public struct EvaluationReport: Sendable, Codable {
         deterministic ? (oracleDeterministic ?? oracle) : oracle
     }
 
+    /// `method` minus `other` after each step, per task (same tasks and episode seeds: paired),
+    /// mean over tasks with a Student-t 95% interval. Tighter than comparing the two methods'
+    /// own intervals, whose width is mostly the spread between tasks.
+    public func pairedDifference(method: String, other: String, deterministic: Bool = false) -> [Interval]? {
+        let results = deterministic ? self.deterministic : methods
+        guard let m = results.first(where: { $0.name == method }), let o = results.first(where: { $0.name == other }) else { return nil }
+        return (0...inner.steps).map { k in Interval(samples: zip(m.perTask, o.perTask).map { $0[k] - $1[k] }) }
+    }
+
     /// The gap itself: the oracle's return minus `reference`'s before adaptation, per task
     /// (paired), mean over tasks with a Student-t 95% interval.
     public func oracleGap(reference: String, deterministic: Bool = false) -> Interval? {

@@ -149,6 +149,9 @@ struct EvaluateCommand: ParsableCommand {
         for other in results.dropFirst() {
             let wins = (0...steps).map { first.returns[$0].above(other.returns[$0]) ? "yes" : "no" }
             print("\(first.name) interval above \(other.name) at steps 0…\(steps): \(wins.joined(separator: " "))")
+            if let d = report.pairedDifference(method: first.name, other: other.name, deterministic: deterministic) {
+                print("  \(first.name) − \(other.name) per task (paired): \(d.map(ci).joined(separator: ", "))")
+            }
         }
     }
 }

@@ -203,4 +203,13 @@ struct GapClosedTests {
         #expect(small.mean > 0 && small.low < 0)
         #expect(noisy.gapClosed(method: "maml", reference: "multitask") == nil)
     }
+
+    @Test("the paired difference is the per-task difference at each step, with a Student-t interval")
+    func pairedDifference() throws {
+        let d = try #require(report(oracle: [11, 12, 13]).pairedDifference(method: "maml", other: "multitask"))
+        // Per task: step 0 −1, −1, −1; step 1 3, 4, 5.
+        #expect(d[0] == Interval(samples: [-1, -1, -1]) && d[0].mean == -1)
+        #expect(d[1] == Interval(samples: [3, 4, 5]) && d[1].mean == 4 && d[1].low > 0)
+        #expect(report(oracle: [1, 2, 3]).pairedDifference(method: "maml", other: "nobody") == nil)
+    }
 }
