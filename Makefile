@@ -89,7 +89,7 @@ TRACK_RACER_TRAIN := --world track-racer --iterations 100 --inner-steps 3 --seed
                      --normalize-observations --init-log-std=-0.5
 
 # cheetah-vel: one inner step of 20 episodes in training (3 at evaluation), observation
-# normalization; the oracle is told the target speed and trained for half the iterations (it sits in
+# normalization; the oracle is told the target speed and trained for as many iterations (it sits in
 # policies/oracles/, out of the daemon's policies folder: it only serves evaluation).
 CHEETAH_VEL_TRAIN := --world cheetah-vel --inner-steps 1 --episodes 20 --normalize-observations --init-log-std=-0.5 --seed 1
 # lunar-lander (continuous; family over gravity, wind and engine power): 400-step episodes.
@@ -107,7 +107,7 @@ train: build
 	$(METASIM) train $(TRACK_RACER_TRAIN) --algo oracle --output policies/oracles/track-racer-oracle.safetensors
 	$(METASIM) train $(CHEETAH_VEL_TRAIN) --iterations 400 --algo maml --learn-inner-lr --output policies/cheetah-vel.safetensors
 	$(METASIM) train $(CHEETAH_VEL_TRAIN) --iterations 400 --algo multitask --output policies/cheetah-vel-multitask.safetensors
-	$(METASIM) train $(CHEETAH_VEL_TRAIN) --iterations 200 --algo oracle --output policies/oracles/cheetah-vel-oracle.safetensors
+	$(METASIM) train $(CHEETAH_VEL_TRAIN) --iterations 400 --algo oracle --output policies/oracles/cheetah-vel-oracle.safetensors
 	$(METASIM) train $(LUNAR_LANDER_TRAIN) --algo maml --learn-inner-lr --output policies/lunar-lander.safetensors
 	$(METASIM) train $(LUNAR_LANDER_TRAIN) --algo multitask --output policies/lunar-lander-multitask.safetensors
 	$(METASIM) train $(LUNAR_LANDER_TRAIN) --algo oracle --output policies/oracles/lunar-lander-oracle.safetensors
