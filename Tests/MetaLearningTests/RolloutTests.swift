@@ -171,7 +171,7 @@ struct EvaluatorTests {
     }
 }
 
-/// The gap-closed ratio of a report, by hand-made per-task returns.
+/// The gap-closed ratio and the paired differences of a report, on hand-made per-task returns.
 struct GapClosedTests {
     func report(oracle: [Double]) -> EvaluationReport {
         func result(_ name: String, _ perTask: [[Double]]) -> EvaluationReport.MethodResult {
