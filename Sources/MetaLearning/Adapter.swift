@@ -44,6 +44,9 @@ public struct Adapter: Sendable {
     /// The seed of the episodes of inner step k (k = inner.steps: the evaluation episodes).
     public static func episodeSeed(_ seed: UInt64, step k: Int) -> UInt64 { SplitMix64.mix(seed, UInt64(k)) }
 
+    /// The seed of the separate episodes that score θ_k acting deterministically.
+    static func deterministicSeed(_ seed: UInt64, step k: Int) -> UInt64 { SplitMix64.mix(seed, UInt64(k), 0xDE7) }
+
     /// Runs `inner.steps` policy-gradient steps from `start`; with `evaluateFinal`, also samples
     /// episodes with the final parameters (their mean return is `returns.last`).
     /// With `deterministicEpisodes` > 0, also scores every θ_k acting deterministically on that
@@ -57,7 +60,7 @@ public struct Adapter: Sendable {
             scoreDeterministic: { theta, k throws(WorldError) in
                 guard deterministicEpisodes > 0 else { return nil }
                 return try sampler.collect(math: math, params: theta, count: deterministicEpisodes,
-                                           seed: SplitMix64.mix(seed, UInt64(k), 0xDE7), deterministic: true).meanReturn
+                                           seed: Self.deterministicSeed(seed, step: k), deterministic: true).meanReturn
             },
             collect: { theta, k throws(WorldError) in
                 try sampler.collect(math: math, params: theta, count: inner.episodes, seed: Self.episodeSeed(seed, step: k), cancel: cancel)

@@ -268,9 +268,6 @@ public struct QLearner: Sendable {
         return (loss / Double(size), g)
     }
 
-    /// The seed of the episodes of inner step k (k = inner.steps: the evaluation episodes).
-    static func episodeSeed(_ seed: UInt64, step k: Int) -> UInt64 { Adapter.episodeSeed(seed, step: k) }
-
     /// Adapts from `start`: `inner.steps` rounds of (ε-greedy episodes, `q.updates` updates), one
     /// replay buffer and one Adam state for the whole adaptation, the target network refreshed
     /// every `q.targetPeriod` updates. `returns[k]` is the mean return of the ε-greedy episodes
@@ -288,15 +285,13 @@ public struct QLearner: Sendable {
             steps: inner.steps, from: start, evaluateFinal: evaluateFinal, cancel: cancel,
             scoreDeterministic: { theta, k throws(WorldError) in
                 guard deterministicEpisodes > 0 else { return nil }
-                return try collect(params: theta, count: deterministicEpisodes, epsilon: 0, seed: SplitMix64.mix(seed, UInt64(k), 0xDE7),
-                                   replay: &none).meanReturn
+                return try collect(params: theta, count: deterministicEpisodes, epsilon: 0,
+                                   seed: Adapter.deterministicSeed(seed, step: k), replay: &none).meanReturn
             },
-            // The final evaluation's episodes (k = steps) are not learned from.
+            // The final evaluation's episodes (k = steps) go into the buffer too, but no update follows.
             collect: { theta, k throws(WorldError) in
-                let s = Self.episodeSeed(seed, step: k)
-                return k < inner.steps
-                    ? try collect(params: theta, count: inner.episodes, epsilon: q.epsilon, seed: s, replay: &replay, cancel: cancel)
-                    : try collect(params: theta, count: inner.episodes, epsilon: q.epsilon, seed: s, replay: &none, cancel: cancel)
+                try collect(params: theta, count: inner.episodes, epsilon: q.epsilon, seed: Adapter.episodeSeed(seed, step: k),
+                            replay: &replay, cancel: cancel)
             },
             update: { theta, _, _ in
                 for _ in 0..<q.updates {

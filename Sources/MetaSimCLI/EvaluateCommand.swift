@@ -133,16 +133,16 @@ struct EvaluateCommand: ParsableCommand {
         if report.oracle != nil, methods.count > 1, let size = report.oracleGap(reference: methods[1], deterministic: deterministic) {
             let reference = methods[1]
             print("oracle − \(reference) before adaptation (per task): \(ci(size))")
-            if size.low > 0 {
+            // gapClosed is nil when that gap is not measurably above 0.
+            let closed = results.compactMap { m in report.gapClosed(method: m.name, reference: reference, deterministic: deterministic).map { (m.name, $0) } }
+            if closed.isEmpty {
+                print("gap closed: no measurable gap to close (the oracle's 95% interval over \(reference) is not above 0)")
+            } else {
                 var gap = TextTable(["gap closed vs \(reference) at step 0"] + (0...steps).map { "after \($0) (95% CI)" })
-                for m in results {
-                    if let g = report.gapClosed(method: m.name, reference: reference, deterministic: deterministic) {
-                        gap.add([m.name] + g.map { "\(fmt($0.mean * 100, 1))% [\(fmt($0.low * 100, 1)), \(fmt($0.high * 100, 1))]" })
-                    }
+                for (name, g) in closed {
+                    gap.add([name] + g.map { "\(fmt($0.mean * 100, 1))% [\(fmt($0.low * 100, 1)), \(fmt($0.high * 100, 1))]" })
                 }
                 print(gap.render(), terminator: "")
-            } else {
-                print("gap closed: no measurable gap to close (the oracle's 95% interval over \(reference) is not above 0)")
             }
         }
         let first = results[0]

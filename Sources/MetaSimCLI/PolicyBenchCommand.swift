@@ -48,17 +48,16 @@ struct PolicyBenchCommand: ParsableCommand {
         let c = try server.connect("metasim-bench-policy")
         var rows: [Row] = []
         for world in worlds {
-            let policy = world
             let d = try catalog.definition(world)
             var remote: [Double] = [], local: [Double] = []
             let checkpoint: Checkpoint
-            do { checkpoint = try Checkpoint.load(path: folder + "/\(policy).safetensors") } catch { throw CLIError(error.description) }
+            do { checkpoint = try Checkpoint.load(path: folder + "/\(world).safetensors") } catch { throw CLIError(error.description) }
             for k in 0..<repeats {
                 let task = TaskSeeds.evaluation.lowerBound + UInt64(k)
                 do {
                     let s = try c.open(OpenRequest(world: world, taskSeed: task))
                     let clock = ContinuousClock.now
-                    _ = try s.adapt(policy: policy, steps: 3, episodes: 20, seed: UInt64(k))
+                    _ = try s.adapt(policy: world, steps: 3, episodes: 20, seed: UInt64(k))
                     remote.append(DemoCommand.seconds(since: clock))
                     try s.close()
                     let program = try WorldProgram(definition: d, task: d.sampleTask(seed: task))
