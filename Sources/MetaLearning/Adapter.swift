@@ -28,12 +28,16 @@ public struct Adapter: Sendable {
     /// Per-step learning rates (meta-learned); empty: `inner.learningRate` for every step. Steps
     /// beyond the list use its last rate.
     public let learningRates: [Double]
+    /// Meta-learned per-parameter multipliers of every step's rate (Meta-SGD); empty: all 1.
+    public let scales: [Double]
 
-    public init(math: PolicyMath, sampler: Sampler, inner: InnerLoop, learningRates: [Double] = []) {
+    public init(math: PolicyMath, sampler: Sampler, inner: InnerLoop, learningRates: [Double] = [], scales: [Double] = []) {
+        precondition(scales.isEmpty || scales.count == math.architecture.parameterCount, "one rate scale per parameter")
         self.math = math
         self.sampler = sampler
         self.inner = inner
         self.learningRates = learningRates
+        self.scales = scales
     }
 
     /// The learning rate of inner step k.
@@ -74,16 +78,21 @@ public struct Adapter: Sendable {
     /// surrogate. Returns the sample batch it learned from.
     @discardableResult
     public func update(_ theta: inout [Double], episodes: Episodes, step k: Int) -> SampleBatch {
-        Self.update(&theta, episodes: episodes, math: math, inner: inner, learningRate: learningRate(step: k))
+        Self.update(&theta, episodes: episodes, math: math, inner: inner, learningRate: learningRate(step: k), scales: scales)
     }
 
     /// One inner step without a sampler: for episodes collected elsewhere (an external world).
+    /// Parameter i moves by −α · scales[i] · g_i (`scales` empty: −α g_i).
     @discardableResult
     public static func update(_ theta: inout [Double], episodes: Episodes, math: PolicyMath, inner: InnerLoop,
-                              learningRate alpha: Double) -> SampleBatch {
+                              learningRate alpha: Double, scales: [Double] = []) -> SampleBatch {
         let batch = episodes.sampleBatch(weights: Advantages.gae(episodes, gamma: inner.gamma, lambda: inner.lambda))
         let g = math.surrogate(theta, batch: batch).gradient
-        for i in 0..<theta.count { theta[i] -= alpha * g[i] }
+        if scales.isEmpty {
+            for i in 0..<theta.count { theta[i] -= alpha * g[i] }
+        } else {
+            for i in 0..<theta.count { theta[i] -= alpha * scales[i] * g[i] }
+        }
         return batch
     }
 
@@ -153,7 +162,7 @@ extension Policy {
             return (p, a)
         }
         let adapter = Adapter(math: math, sampler: Sampler(program: program, threads: threads), inner: inner,
-                              learningRates: innerLearningRates)
+                              learningRates: innerLearningRates, scales: innerRateScales.map { Double($0) })
         let a = try adapter.run(from: parameters.map { Double($0) }, seed: seed, evaluateFinal: evaluate,
                                deterministicEpisodes: deterministicEpisodes)
         var p = self

@@ -71,17 +71,10 @@ public struct Checkpoint: Sendable, Equatable {
     // MARK: Writing
 
     public func encoded() -> [UInt8] {
-        let arch = policy.architecture, net = arch.network
-        var tensors: [SafeTensors.Tensor] = []
-        for l in 0..<net.layerCount {
-            let n = net.sizes[l], m = net.sizes[l + 1]
-            let w = net.weightOffset(l), b = net.biasOffset(l)
-            tensors.append(.init(name: "layers.\(l).weight", shape: [n, m], values: Array(policy.parameters[w..<(w + n * m)])))
-            tensors.append(.init(name: "layers.\(l).bias", shape: [m], values: Array(policy.parameters[b..<(b + m)])))
-        }
-        if arch.kind == .gaussian {
-            let o = net.parameterCount
-            tensors.append(.init(name: "log_std", shape: [arch.actionCount], values: Array(policy.parameters[o..<(o + arch.actionCount)])))
+        let arch = policy.architecture
+        var tensors = Self.tensors(policy.parameters, architecture: arch, prefix: "")
+        if !policy.innerRateScales.isEmpty {
+            tensors += Self.tensors(policy.innerRateScales, architecture: arch, prefix: Self.rateScalePrefix)
         }
         let norm = policy.normalizer
         tensors.append(.init(name: "obs_norm.mean", shape: [norm.mean.count], values: norm.mean.map { Float($0) }))
@@ -101,6 +94,28 @@ public struct Checkpoint: Sendable, Equatable {
         if let q = policy.qLearning { meta["q_learning"] = Self.json(q) }
         if let s = m.adaptedTaskSeed { meta["adapted_task_seed"] = String(s) }
         return SafeTensors.encode(tensors, metadata: meta)
+    }
+
+    /// Meta-SGD's per-parameter inner rate multipliers are stored as tensors named like the
+    /// parameters they scale, with this prefix (`inner_rate_scale.layers.0.weight`, …).
+    static let rateScalePrefix = "inner_rate_scale."
+
+    /// A flat parameter-shaped vector as named tensors: `layers.L.weight` (in × out),
+    /// `layers.L.bias`, and `log_std` for a Gaussian policy.
+    static func tensors(_ flat: [Float], architecture arch: PolicyArchitecture, prefix: String) -> [SafeTensors.Tensor] {
+        let net = arch.network
+        var out: [SafeTensors.Tensor] = []
+        for l in 0..<net.layerCount {
+            let n = net.sizes[l], m = net.sizes[l + 1]
+            let w = net.weightOffset(l), b = net.biasOffset(l)
+            out.append(.init(name: "\(prefix)layers.\(l).weight", shape: [n, m], values: Array(flat[w..<(w + n * m)])))
+            out.append(.init(name: "\(prefix)layers.\(l).bias", shape: [m], values: Array(flat[b..<(b + m)])))
+        }
+        if arch.kind == .gaussian {
+            let o = net.parameterCount
+            out.append(.init(name: "\(prefix)log_std", shape: [arch.actionCount], values: Array(flat[o..<(o + arch.actionCount)])))
+        }
+        return out
     }
 
     /// Writes atomically: a temporary file in the same folder, fsync, rename.
@@ -149,13 +164,24 @@ public struct Checkpoint: Sendable, Equatable {
             guard t.shape == shape else { throw .malformed(path: path, message: "tensor '\(name)' has shape \(t.shape), the policy needs \(shape)") }
             return t.values
         }
-        var params: [Float] = []
-        params.reserveCapacity(arch.parameterCount)
-        for l in 0..<net.layerCount {
-            params += try tensor("layers.\(l).weight", [net.sizes[l], net.sizes[l + 1]])
-            params += try tensor("layers.\(l).bias", [net.sizes[l + 1]])
+        func flat(prefix: String) throws(CheckpointError) -> [Float] {
+            var out: [Float] = []
+            out.reserveCapacity(arch.parameterCount)
+            for l in 0..<net.layerCount {
+                out += try tensor("\(prefix)layers.\(l).weight", [net.sizes[l], net.sizes[l + 1]])
+                out += try tensor("\(prefix)layers.\(l).bias", [net.sizes[l + 1]])
+            }
+            if arch.kind == .gaussian { out += try tensor("\(prefix)log_std", [arch.actionCount]) }
+            return out
         }
-        if arch.kind == .gaussian { params += try tensor("log_std", [arch.actionCount]) }
+        let params = try flat(prefix: "")
+        var scales: [Float] = []
+        if tensors.contains(where: { $0.name.hasPrefix(rateScalePrefix) }) {
+            scales = try flat(prefix: rateScalePrefix)
+            guard scales.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+                throw .malformed(path: path, message: "inner_rate_scale tensors must be finite and non-negative")
+            }
+        }
         var norm = ObservationNormalizer(size: arch.observationCount, enabled: meta["obs_norm_enabled"] == "true")
         norm.mean = try tensor("obs_norm.mean", [arch.observationCount]).map { Double($0) }
         norm.variance = try tensor("obs_norm.var", [arch.observationCount]).map { Double($0) }
@@ -176,7 +202,8 @@ public struct Checkpoint: Sendable, Equatable {
             guard arch.kind == .categorical else { throw .malformed(path: path, message: "a Q-network (q_learning) needs discrete actions") }
             if let problem = q?.problem { throw .malformed(path: path, message: "q_learning \(problem)") }
         }
-        return Checkpoint(policy: Policy(architecture: arch, parameters: params, normalizer: norm, innerLearningRates: rates, qLearning: q),
+        return Checkpoint(policy: Policy(architecture: arch, parameters: params, normalizer: norm, innerLearningRates: rates,
+                                          innerRateScales: scales, qLearning: q),
                           metadata: metadata)
     }
 

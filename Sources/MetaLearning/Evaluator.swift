@@ -36,12 +36,12 @@ public struct Evaluator: Sendable {
 
     /// Per-task return curves (task × step) of each method, the scratch baseline and the oracle.
     /// `scratchLearningRates`: per-step inner learning rates of the scratch policy (empty: the
-    /// inner loop's). `oracle`: a policy with task inputs, scored without adapting on the
+    /// inner loop's); `scratchRateScales`: its per-parameter rate multipliers (empty: none). `oracle`: a policy with task inputs, scored without adapting on the
     /// episodes (same seeds) the methods are scored on before adapting, sampled and deterministic.
     /// `scratchQLearning`: the scratch network is a Q-network adapted by Q-learning with these
     /// settings (the meta-Q-learning baseline).
     public func run(methods: [Method], scratch: PolicyArchitecture?, scratchLearningRates: [Double] = [],
-                    scratchQLearning: QLearning? = nil, oracle oraclePolicy: Policy? = nil) throws -> EvaluationReport {
+                    scratchRateScales: [Float] = [], scratchQLearning: QLearning? = nil, oracle oraclePolicy: Policy? = nil) throws -> EvaluationReport {
         struct TaskOutcome: Sendable {
             var curves: [[Double]]
             var deterministic: [[Double]]
@@ -58,6 +58,7 @@ public struct Evaluator: Sendable {
             if let scratch {
                 var p = Policy(architecture: scratch, seed: SplitMix64.mix(seed, taskSeed, 0x5C8A7C4))
                 p.innerLearningRates = scratchLearningRates
+                p.innerRateScales = scratchRateScales
                 p.qLearning = scratchQLearning
                 all.append(p)
             }

@@ -44,6 +44,10 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
     /// MAML: meta-learn the learning rate of each inner step (log-parametrized, Adam with
     /// `learningRateLearningRate`), starting from `inner.learningRate`.
     public var learnInnerLearningRates: Bool
+    /// MAML: also meta-learn one multiplier of the inner learning rate per parameter (Meta-SGD,
+    /// Li et al. 2017; log-parametrized, starting at 1, Adam with `learningRateLearningRate`,
+    /// kept within [e^−`maxLogScale`, e^`maxLogScale`]).
+    public var learnParameterRates: Bool
     public var learningRateLearningRate: Double
     /// Gaussian policies act in units of the action bounds (see `PolicyArchitecture`).
     public var scaledActions: Bool
@@ -59,7 +63,7 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
     public var qLearning: QLearning?
 
     enum CodingKeys: String, CodingKey {
-        case algorithm, iterations, metaBatch, inner, outerLearningRate, hidden, initialLogStd, normalizeObservations, lossAtEveryStep, learnInnerLearningRates, learningRateLearningRate, scaledActions, seed, horizon, qLearning
+        case algorithm, iterations, metaBatch, inner, outerLearningRate, hidden, initialLogStd, normalizeObservations, lossAtEveryStep, learnInnerLearningRates, learnParameterRates, learningRateLearningRate, scaledActions, seed, horizon, qLearning
     }
 
     public init(from decoder: any Decoder) throws {
@@ -71,6 +75,7 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
                   normalizeObservations: try c.decode(Bool.self, forKey: .normalizeObservations),
                   lossAtEveryStep: try c.decodeIfPresent(Bool.self, forKey: .lossAtEveryStep) ?? false,
                   learnInnerLearningRates: try c.decodeIfPresent(Bool.self, forKey: .learnInnerLearningRates) ?? false,
+                  learnParameterRates: try c.decodeIfPresent(Bool.self, forKey: .learnParameterRates) ?? false,
                   learningRateLearningRate: try c.decodeIfPresent(Double.self, forKey: .learningRateLearningRate) ?? 0.01,
                   scaledActions: try c.decode(Bool.self, forKey: .scaledActions), seed: try c.decode(UInt64.self, forKey: .seed),
                   horizon: try c.decodeIfPresent(Int.self, forKey: .horizon),
@@ -80,7 +85,7 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
     public init(algorithm: MetaAlgorithm, iterations: Int = 100, metaBatch: Int = 20, inner: InnerLoop = InnerLoop(),
                 outerLearningRate: Double = 0.003, hidden: [Int] = [64, 64], initialLogStd: Double = 0,
                 normalizeObservations: Bool = false, lossAtEveryStep: Bool = true,
-                learnInnerLearningRates: Bool = false, learningRateLearningRate: Double = 0.01, scaledActions: Bool = true, seed: UInt64 = 0, horizon: Int? = nil, threads: Int = 1,
+                learnInnerLearningRates: Bool = false, learnParameterRates: Bool = false, learningRateLearningRate: Double = 0.01, scaledActions: Bool = true, seed: UInt64 = 0, horizon: Int? = nil, threads: Int = 1,
                 qLearning: QLearning? = nil) {
         self.algorithm = algorithm
         self.iterations = iterations
@@ -92,6 +97,7 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
         self.normalizeObservations = normalizeObservations
         self.lossAtEveryStep = lossAtEveryStep
         self.learnInnerLearningRates = learnInnerLearningRates
+        self.learnParameterRates = learnParameterRates
         self.learningRateLearningRate = learningRateLearningRate
         self.scaledActions = scaledActions
         self.seed = seed
@@ -156,6 +162,9 @@ public struct MetaTrainer: Sendable {
         let learnRates = config.learnInnerLearningRates && (config.algorithm == .maml || config.algorithm == .fomaml)
         var logRates = [Double](repeating: log(max(config.inner.learningRate, 1e-12)), count: learnRates ? max(config.inner.steps, 1) : 0)
         var rateAdam = Adam(count: logRates.count, learningRate: config.learningRateLearningRate)
+        let learnScales = config.learnParameterRates && (config.algorithm == .maml || config.algorithm == .fomaml)
+        var logScales = [Double](repeating: 0, count: learnScales ? theta.count : 0)
+        var scaleAdam = Adam(count: logScales.count, learningRate: config.learningRateLearningRate)
         logger.info("meta-training", metadata: [
             "world": "\(definition.name)", "algorithm": "\(config.algorithm.rawValue)",
             "iterations": "\(config.iterations)", "parameters": "\(theta.count)",
@@ -165,9 +174,16 @@ public struct MetaTrainer: Sendable {
             let seeds = taskSeeds(iteration: it)
             let math = PolicyMath(architecture: architecture, normalizer: normalizer)
             let start = theta
-            let rates = logRates.map { exp($0) }
+            let rates = logRates.map { exp($0) }, scales = logScales.map { exp($0) }
             let results = try ParallelTasks.map(count: seeds.count, threads: config.threads) { j throws -> TaskResult in
-                try self.taskStep(math: math, theta: start, rates: rates, taskSeed: seeds[j], iteration: it, index: j)
+                try self.taskStep(math: math, theta: start, rates: rates, scales: scales, taskSeed: seeds[j], iteration: it, index: j)
+            }
+            if learnScales {
+                var g = [Double](repeating: 0, count: logScales.count)
+                for r in results { for i in 0..<g.count { g[i] += r.scaleGradient[i] * scales[i] } }
+                for i in 0..<g.count { g[i] /= Double(results.count) }
+                scaleAdam.step(&logScales, gradient: g)
+                for i in 0..<logScales.count { logScales[i] = min(max(logScales[i], -Self.maxLogScale), Self.maxLogScale) }
             }
             if learnRates {
                 var g = [Double](repeating: 0, count: logRates.count)
@@ -197,14 +213,20 @@ public struct MetaTrainer: Sendable {
         normalizer.mean = normalizer.mean.map { Double(Float($0)) }
         normalizer.variance = normalizer.variance.map { Double(Float($0)) }
         return Policy(architecture: architecture, parameters: theta.map { Float($0) }, normalizer: normalizer,
-                      innerLearningRates: logRates.map { exp($0) })
+                      innerLearningRates: logRates.map { exp($0) }, innerRateScales: logScales.map { Float(exp($0)) })
     }
+
+    /// Meta-SGD's rate multipliers stay within [e^−4, e^4] (≈ 0.018 … 55): a bound on how far the
+    /// noisy per-parameter meta-gradient can push one rate.
+    static let maxLogScale = 4.0
 
     struct TaskResult: Sendable {
         /// The gradient to descend (MAML, multi-task) or the adapted-minus-initial step (Reptile).
         var direction: [Double]
         /// d(meta-loss)/d(α_k) per inner step (MAML with learned rates), else empty.
         var rateGradient: [Double] = []
+        /// d(meta-loss)/d(m_i) per parameter (MAML with learned per-parameter rates), else empty.
+        var scaleGradient: [Double] = []
         var preReturn: Double
         var postReturn: Double
         /// Pre-adaptation observations, for the normalizer (empty when it is off).
@@ -213,7 +235,7 @@ public struct MetaTrainer: Sendable {
         var samples = 0
     }
 
-    func taskStep(math: PolicyMath, theta: [Double], rates: [Double], taskSeed: UInt64, iteration: Int, index: Int) throws -> TaskResult {
+    func taskStep(math: PolicyMath, theta: [Double], rates: [Double], scales: [Double], taskSeed: UInt64, iteration: Int, index: Int) throws -> TaskResult {
         let program = try WorldProgram(definition: definition, task: definition.sampleTask(seed: taskSeed))
         let sampler = Sampler(program: program, threads: 1)
         let seed = SplitMix64.mix(config.seed, UInt64(iteration), UInt64(index), 0xE915)
@@ -235,15 +257,15 @@ public struct MetaTrainer: Sendable {
             result = TaskResult(direction: delta, preReturn: a.returns[0], postReturn: a.returns.count > 1 ? a.returns[a.returns.count - 1] : .nan,
                                 observations: normalizerRows(a.episodes[0]), samples: a.episodes.map(\.stepCount).reduce(0, +))
         case .maml, .fomaml:
-            let a = try Adapter(math: math, sampler: sampler, inner: inner, learningRates: rates)
+            let a = try Adapter(math: math, sampler: sampler, inner: inner, learningRates: rates, scales: scales)
                 .run(from: theta, seed: seed, evaluateFinal: true)
             let post = a.episodes[a.episodes.count - 1]
             let postBatch = post.sampleBatch(weights: Advantages.gae(post, gamma: inner.gamma, lambda: inner.lambda))
             let alphas = (0..<inner.steps).map { rates.isEmpty ? inner.learningRate : rates[min($0, rates.count - 1)] }
-            let (v, dRates) = Self.metaGradient(math: math, parameters: a.parameters, batches: a.batches + [postBatch],
-                                                learningRates: alphas, secondOrder: config.algorithm == .maml,
-                                                everyStep: config.lossAtEveryStep)
-            result = TaskResult(direction: v, rateGradient: rates.isEmpty ? [] : dRates, preReturn: a.returns[0],
+            let (v, dRates, dScales) = Self.metaGradient(math: math, parameters: a.parameters, batches: a.batches + [postBatch],
+                                                         learningRates: alphas, scales: scales, secondOrder: config.algorithm == .maml,
+                                                         everyStep: config.lossAtEveryStep)
+            result = TaskResult(direction: v, rateGradient: rates.isEmpty ? [] : dRates, scaleGradient: dScales, preReturn: a.returns[0],
                                 postReturn: a.returns[a.returns.count - 1], observations: normalizerRows(a.episodes[0]),
                                 samples: a.episodes.map(\.stepCount).reduce(0, +))
         }
@@ -260,29 +282,44 @@ public struct MetaTrainer: Sendable {
     /// L_k(θ_k) over k = 1 … K (MAML++'s multi-step loss). Reverse mode: the adjoint of θ_K is
     /// carried back through each step by (I − α H_k), H_k the Hessian of L_k at θ_k (omitted
     /// when first-order).
-    /// Also returns d(objective)/d(α_k) = −adjoint(θ_{k+1}) · ∇L_k(θ_k) for each step's rate α_k.
+    /// With per-parameter `scales` m (Meta-SGD; empty: all 1) the step is θ_{k+1} = θ_k − α_k m ⊙ ∇L_k(θ_k)
+    /// and the adjoint goes back through (I − α_k H_k diag(m)).
+    /// Also returns d(objective)/d(α_k) = −adjoint(θ_{k+1}) · (m ⊙ ∇L_k(θ_k)) for each step's rate α_k,
+    /// and d(objective)/d(m_i) = −Σ_k α_k adjoint(θ_{k+1})_i ∇L_k(θ_k)_i (empty when `scales` is).
     static func metaGradient(math: PolicyMath, parameters: [[Double]], batches: [SampleBatch], learningRates: [Double],
-                             secondOrder: Bool, everyStep: Bool) -> (gradient: [Double], learningRates: [Double]) {
+                             scales: [Double] = [], secondOrder: Bool, everyStep: Bool)
+        -> (gradient: [Double], learningRates: [Double], scales: [Double]) {
         let steps = parameters.count - 1
         precondition(batches.count == steps + 1 && learningRates.count == steps)
+        precondition(scales.isEmpty || scales.count == parameters[0].count)
         let weight = everyStep && steps > 0 ? 1 / Double(steps) : 1
         var v = math.surrogate(parameters[steps], batch: batches[steps]).gradient.map { $0 * weight }
         var dRates = [Double](repeating: 0, count: steps)
+        var dScales = [Double](repeating: 0, count: scales.count)
         for k in stride(from: steps - 1, through: 0, by: -1) {
             let alpha = learningRates[k]
             let inner = math.surrogate(parameters[k], batch: batches[k]).gradient
             var dot = 0.0
-            for i in 0..<v.count { dot += v[i] * inner[i] }
+            if scales.isEmpty {
+                for i in 0..<v.count { dot += v[i] * inner[i] }
+            } else {
+                for i in 0..<v.count {
+                    let p = v[i] * inner[i]
+                    dot += scales[i] * p
+                    dScales[i] -= alpha * p
+                }
+            }
             dRates[k] = -dot
             if secondOrder {
-                let hv = hessianVectorProduct(math: math, at: parameters[k], batch: batches[k], vector: v)
+                let direction = scales.isEmpty ? v : zip(scales, v).map { $0 * $1 }
+                let hv = hessianVectorProduct(math: math, at: parameters[k], batch: batches[k], vector: direction)
                 for i in 0..<v.count { v[i] -= alpha * hv[i] }
             }
             if everyStep && k >= 1 {
                 for i in 0..<v.count { v[i] += weight * inner[i] }
             }
         }
-        return (v, dRates)
+        return (v, dRates, dScales)
     }
 
     /// H v for the Hessian H of the surrogate on `batch` at `theta`: a central difference of the

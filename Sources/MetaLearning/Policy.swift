@@ -100,19 +100,25 @@ public struct Policy: Sendable, Equatable {
     public var normalizer: ObservationNormalizer
     /// Meta-learned learning rate of each inner step (empty: the inner loop's fixed rate).
     public var innerLearningRates: [Double]
+    /// Meta-learned per-parameter multipliers of the inner learning rate (Meta-SGD, Li et al.
+    /// 2017), in the order of `parameters`: inner step k moves parameter i by
+    /// −innerLearningRates[k] · innerRateScales[i] · g_i. Empty: all 1.
+    public var innerRateScales: [Float]
     /// Set on a Q-network (meta-Q-learning, categorical architecture): the network's outputs are
     /// action values, the deterministic action is the greedy one, and adaptation is Q-learning
     /// with these settings instead of a policy-gradient step.
     public var qLearning: QLearning?
 
     public init(architecture: PolicyArchitecture, parameters: [Float], normalizer: ObservationNormalizer,
-                innerLearningRates: [Double] = [], qLearning: QLearning? = nil) {
+                innerLearningRates: [Double] = [], innerRateScales: [Float] = [], qLearning: QLearning? = nil) {
         precondition(parameters.count == architecture.parameterCount, "parameter count does not match the architecture")
         precondition(qLearning == nil || architecture.kind == .categorical, "a Q-network needs discrete actions")
+        precondition(innerRateScales.isEmpty || innerRateScales.count == parameters.count, "one inner rate scale per parameter")
         self.architecture = architecture
         self.parameters = parameters
         self.normalizer = normalizer
         self.innerLearningRates = innerLearningRates
+        self.innerRateScales = innerRateScales
         self.qLearning = qLearning
     }
 

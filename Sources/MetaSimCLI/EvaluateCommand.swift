@@ -25,7 +25,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Held-out tasks.") var tasks = 40
     @Option(name: .customLong("first-task-seed"), help: "First held-out task seed (tasks use consecutive seeds).") var firstTaskSeed: UInt64 = TaskSeeds.evaluation.lowerBound
     @Flag(name: .customLong("no-scratch"), help: "Skip the from-scratch baseline.") var noScratch = false
-    @Flag(name: .customLong("same-rates"), help: "Baselines adapt with the meta-policy's meta-learned inner learning rates too.") var sameRates = false
+    @Flag(name: .customLong("same-rates"), help: "Baselines adapt with the meta-policy's meta-learned inner learning rates (and per-parameter multipliers) too.") var sameRates = false
     @Option(name: .customLong("scratch-q-lr"), help: "metaq: Adam learning rate of the from-scratch Q-network (default: the rate meta-training trained its Q-network from scratch with, --outer-lr).")
     var scratchQLR: Double?
     @Option(help: "Evaluation seed (episode seeds and scratch weights).") var seed: UInt64 = 0
@@ -45,7 +45,10 @@ struct EvaluateCommand: ParsableCommand {
             let b = try loadCheckpoint(baseline, definition: definition, specs: specs)
             let name = b.metadata.algorithm == meta.metadata.algorithm ? "baseline" : b.metadata.algorithm
             var bp = b.policy
-            if sameRates { bp.innerLearningRates = meta.policy.innerLearningRates }
+            if sameRates {
+                bp.innerLearningRates = meta.policy.innerLearningRates
+                bp.innerRateScales = meta.policy.innerRateScales
+            }
             methods.append(Evaluator.Method(name: name, policy: bp))
         }
         var oraclePolicy: Policy?
@@ -67,6 +70,7 @@ struct EvaluateCommand: ParsableCommand {
             let clock = ContinuousClock.now
             report = try evaluator.run(methods: methods, scratch: noScratch ? nil : meta.policy.architecture,
                                        scratchLearningRates: sameRates ? meta.policy.innerLearningRates : [],
+                                       scratchRateScales: sameRates ? meta.policy.innerRateScales : [],
                                        scratchQLearning: scratchQ,
                                        oracle: oraclePolicy)
             let d = ContinuousClock.now - clock
@@ -78,6 +82,9 @@ struct EvaluateCommand: ParsableCommand {
         }
         if !meta.policy.innerLearningRates.isEmpty {
             print("\(methods[0].name) adapts with its meta-learned inner learning rates \(meta.policy.innerLearningRates.map { fmt($0, 4) }.joined(separator: ", ")); \(sameRates ? "so do the baselines (--same-rates)" : "the others with --inner-lr")")
+        }
+        if !meta.policy.innerRateScales.isEmpty {
+            print("\(methods[0].name) multiplies each parameter's inner rate by its meta-learned factor (\(rateScaleSummary(meta.policy.innerRateScales)))\(sameRates ? "; so do the baselines (--same-rates)" : "")")
         }
         let rule = meta.policy.qLearning.map { q in
             "Q-learning (\(q.updates) updates of \(q.batchSize) transitions per step, Adam lr \(q.learningRate), ε \(q.epsilon), target every \(q.targetPeriod))"

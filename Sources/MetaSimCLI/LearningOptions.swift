@@ -70,3 +70,11 @@ func worldSpecs(_ definition: WorldDefinition) throws -> WorldSpecs {
 }
 
 extension MetaAlgorithm: ExpressibleByArgument {}
+
+/// Meta-SGD's per-parameter rate multipliers in one line: their median, 5–95% range and extremes.
+func rateScaleSummary(_ scales: [Float]) -> String {
+    let s = scales.map { Double($0) }.sorted()
+    guard !s.isEmpty else { return "none" }
+    func q(_ p: Double) -> Double { s[min(s.count - 1, Int((p * Double(s.count - 1)).rounded()))] }
+    return "\(s.count) factors, median \(fmt(q(0.5), 3)), 5–95% \(fmt(q(0.05), 3))…\(fmt(q(0.95), 3)), min \(fmt(s[0], 3)), max \(fmt(s[s.count - 1], 3))"
+}

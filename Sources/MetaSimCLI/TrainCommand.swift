@@ -27,6 +27,8 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("raw-actions"), help: "Gaussian policies act in world units (MAML's setup) instead of units of the action bounds.") var rawActions = false
     @Flag(name: .customLong("last-step-loss"), help: "MAML: meta-loss after the last inner step only (default: mean over every inner step).") var lastStepLoss = false
     @Flag(name: .customLong("learn-inner-lr"), help: "MAML: meta-learn each inner step's learning rate (stored in the checkpoint).") var learnInnerLR = false
+    @Flag(name: .customLong("learn-parameter-rates"), help: "MAML: also meta-learn one multiplier of the inner learning rate per parameter (Meta-SGD; stored in the checkpoint).")
+    var learnParameterRates = false
     @Option(help: "Training seed.") var seed: UInt64 = 0
     @Option(help: "Threads (tasks of an iteration in parallel; results do not depend on it).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(name: [.customLong("output"), .customLong("out")], help: "Checkpoint to write.") var output: String
@@ -39,8 +41,12 @@ struct TrainCommand: ParsableCommand {
             algorithm: algo, iterations: iterations, metaBatch: metaBatch,
             inner: try innerOptions.inner(defaultSteps: algo == .reptile || algo == .metaq ? 3 : 1),
             outerLearningRate: outerLR ?? (algo == .reptile ? 0.5 : algo == .metaq ? 0.001 : 0.003), hidden: try parseHidden(hidden),
-            initialLogStd: initLogStd, normalizeObservations: normalize, lossAtEveryStep: !lastStepLoss, learnInnerLearningRates: learnInnerLR, scaledActions: !rawActions, seed: seed, horizon: innerOptions.horizon, threads: threads,
+            initialLogStd: initLogStd, normalizeObservations: normalize, lossAtEveryStep: !lastStepLoss, learnInnerLearningRates: learnInnerLR,
+            learnParameterRates: learnParameterRates, scaledActions: !rawActions, seed: seed, horizon: innerOptions.horizon, threads: threads,
             qLearning: algo == .metaq ? try qOptions.settings() : nil)
+        if learnParameterRates && algo != .maml && algo != .fomaml {
+            throw CLIError("--learn-parameter-rates meta-learns MAML's inner step: use it with --algo maml or fomaml, not \(algo.rawValue)")
+        }
         if algo == .metaq, try worldSpecs(definition).discreteActions == nil {
             throw CLIError("--algo metaq learns a Q-network: \(definition.name) has continuous actions (use a world with discrete_actions, e.g. cartpole)")
         }
@@ -60,6 +66,7 @@ struct TrainCommand: ParsableCommand {
         if !policy.innerLearningRates.isEmpty {
             print("meta-learned inner learning rates: \(policy.innerLearningRates.map { fmt($0, 4) }.joined(separator: ", "))")
         }
+        if !policy.innerRateScales.isEmpty { print("meta-learned per-parameter rate multipliers: \(rateScaleSummary(policy.innerRateScales))") }
         print("wrote \(output): \(algo.rawValue) on \(definition.name), \(iterations) iterations × \(metaBatch) tasks × \(config.episodesPerTask) episodes in \(fmt(seconds, 1)) s (\(threads) thread\(threads == 1 ? "" : "s"))")
     }
 }

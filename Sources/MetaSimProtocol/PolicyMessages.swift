@@ -7,12 +7,16 @@ public struct InnerBudget: Codable, Sendable, Equatable {
     public var episodes: Int
     /// One rate per inner step (meta-learned), or one rate for every step.
     public var learningRates: [Double]
-    public init(steps: Int, episodes: Int, learningRates: [Double]) {
+    /// True when the policy also scales each parameter's step by its own meta-learned
+    /// multiplier (Meta-SGD); absent otherwise.
+    public var perParameterRates: Bool?
+    public init(steps: Int, episodes: Int, learningRates: [Double], perParameterRates: Bool? = nil) {
         self.steps = steps
         self.episodes = episodes
         self.learningRates = learningRates
+        self.perParameterRates = perParameterRates
     }
-    enum CodingKeys: String, CodingKey { case steps, episodes, learningRates = "learning_rates" }
+    enum CodingKeys: String, CodingKey { case steps, episodes, learningRates = "learning_rates", perParameterRates = "per_parameter_rates" }
 }
 
 /// A checkpoint the daemon serves (`list_policies`).

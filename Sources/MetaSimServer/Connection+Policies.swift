@@ -125,7 +125,7 @@ extension Connection {
             inner.episodes = episodes
             if let lr = r.learningRate { inner.learningRate = lr }
             let adapter = Adapter(math: binding.math, sampler: Sampler(program: session.batch.program, threads: threads), inner: inner,
-                                  learningRates: binding.learningRates(override: r.learningRate))
+                                  learningRates: binding.learningRates(override: r.learningRate), scales: binding.rateScales)
             // A Q-network (meta-Q-learning) adapts by Q-learning (episodes on `threads`, updates on
             // one); learning_rate is its Adam rate.
             var q = entry.checkpoint.policy.qLearning
@@ -197,10 +197,10 @@ extension Connection {
             throw RequestFailure(.noExperience, "session \(e.id) has no complete episode recorded since its last adapt (record until an episode ends)")
         }
         let math = binding.math, inner = binding.entry.inner, start = binding.parameters
-        let alpha = binding.learningRates(override: r.learningRate)[0], sessionID = e.id
+        let alpha = binding.learningRates(override: r.learningRate)[0], scales = binding.rateScales, sessionID = e.id
         let outcome = try runAdaptation(requestID: requestID) { job, wake in
             var theta = start
-            Adapter.update(&theta, episodes: episodes, math: math, inner: inner, learningRate: alpha)
+            Adapter.update(&theta, episodes: episodes, math: math, inner: inner, learningRate: alpha, scales: scales)
             job.report(AdaptProgress(session: sessionID, step: 1, steps: 1, episodes: episodes.count, meanReturn: episodes.meanReturn))
             wake()
             return .success(AdaptOutcome(parameters: theta, steps: 1, returns: [episodes.meanReturn], cancelled: false))

@@ -84,7 +84,8 @@ struct PolicyCatalog: Sendable {
             ?? (checkpoint.policy.innerLearningRates.isEmpty ? [inner.learningRate] : checkpoint.policy.innerLearningRates)
         let info = PolicyInfo(name: name, world: m.world, worldFileHash: m.worldFileHash, algorithm: m.algorithm,
                               observation: m.observationSpec.wire, action: m.actionSpec.wire, discreteActions: m.discreteActions,
-                              inner: InnerBudget(steps: inner.steps, episodes: inner.episodes, learningRates: rates),
+                              inner: InnerBudget(steps: inner.steps, episodes: inner.episodes, learningRates: rates,
+                                                                 perParameterRates: checkpoint.policy.innerRateScales.isEmpty ? nil : true),
                               trainingSeed: m.trainingSeed, adaptedTaskSeed: m.adaptedTaskSeed,
                               trainingHorizon: m.trainingHorizon)
         return Entry(name: name, path: path, checkpoint: checkpoint, info: info, inner: inner)

@@ -32,6 +32,30 @@ struct CheckpointTests {
         #expect(!leftovers.contains { $0.contains(".tmp-") })
     }
 
+    /// Meta-SGD's per-parameter rate multipliers travel as tensors named like the parameters
+    /// (`inner_rate_scale.` + name); a checkpoint missing one of them, or with a negative one,
+    /// is refused.
+    @Test func perParameterRatesRoundTrip() throws {
+        var (c, _, _) = try checkpoint("cheetah-vel")
+        c.policy.innerRateScales = (0..<c.policy.parameters.count).map { Float(0.5 + Double($0 % 7) * 0.25) }
+        let bytes = c.encoded()
+        let loaded = try Checkpoint.decode(bytes, path: "p.safetensors")
+        #expect(loaded == c && loaded.policy.innerRateScales.count == c.policy.parameters.count)
+        let (tensors, meta) = try SafeTensors.decode(bytes, path: "p.safetensors")
+        let names = Set(tensors.map(\.name))
+        #expect(names.contains("inner_rate_scale.layers.0.weight") && names.contains("inner_rate_scale.log_std"))
+        let missing = SafeTensors.encode(tensors.filter { $0.name != "inner_rate_scale.log_std" }, metadata: meta)
+        #expect { _ = try Checkpoint.decode(missing, path: "p.safetensors") } throws: { "\($0)".contains("inner_rate_scale.log_std") }
+        let negative = SafeTensors.encode(tensors.map { t in
+            var t = t
+            if t.name == "inner_rate_scale.layers.0.bias" { t.values[0] = -1 }
+            return t
+        }, metadata: meta)
+        #expect { _ = try Checkpoint.decode(negative, path: "p.safetensors") } throws: { "\($0)".contains("non-negative") }
+        // Without multipliers, none are written.
+        #expect(!Set(try SafeTensors.decode(try checkpoint("cheetah-vel").0.encoded(), path: "p").tensors.map(\.name)).contains { $0.hasPrefix("inner_rate_scale.") })
+    }
+
     /// The byte layout a Python `safetensors.safe_open` reads: u64 little-endian header size,
     /// a JSON header (8-byte aligned) with string metadata and F32 tensors whose offsets tile the
     /// data, then little-endian floats.

@@ -95,12 +95,48 @@ struct GradientTests {
             let last = math.surrogate(p[2], batch: b[2]).loss
             return everyStep ? 0.5 * (math.surrogate(p[1], batch: b[1]).loss + last) : last
         }
-        let (g, dRates) = MetaTrainer.metaGradient(math: math, parameters: path(theta), batches: b, learningRates: [alpha, alpha2],
+        let (g, dRates, _) = MetaTrainer.metaGradient(math: math, parameters: path(theta), batches: b, learningRates: [alpha, alpha2],
                                                    secondOrder: true, everyStep: everyStep)
         let numeric = Support.numericGradient(theta, h: 1e-5) { meta($0) }
         #expect(Support.maxRelativeError(g, numeric) < 1e-4)
         let numericRates = Support.numericGradient([alpha, alpha2], h: 1e-6) { meta(theta, rates: $0) }
         #expect(Support.maxRelativeError(dRates, numericRates) < 1e-4)
+    }
+
+    /// Meta-SGD: the same two steps with one rate multiplier m_i per parameter,
+    /// θ_{k+1} = θ_k − α_k m ⊙ ∇L_k(θ_k): gradients with respect to θ, the step sizes and m.
+    @Test func perParameterRateMetaGradientMatchesFiniteDifferences() {
+        let arch = PolicyArchitecture(kind: .gaussian, observationCount: 2, actionCount: 2, hidden: [4], initialLogStd: -0.5)
+        let math = PolicyMath(architecture: arch, normalizer: ObservationNormalizer(size: 2, enabled: false))
+        let theta = arch.network.initialParameters(seed: 9, outputScale: 1) + [-0.4, -0.3]
+        let b = (0..<3).map { batch(arch: arch, count: 5, seed: 30 + UInt64($0)) }
+        let rates = [0.05, 0.08]
+        var rng = SeededGenerator(seed: 3)
+        let scales = theta.map { _ in 0.3 + 1.5 * Double(rng.next(upperBound: UInt64(1000))) / 1000 }
+        func path(_ t: [Double], rates: [Double], scales: [Double]) -> [[Double]] {
+            var out = [t]
+            for k in 0..<2 {
+                let g = math.surrogate(out[k], batch: b[k]).gradient
+                out.append((0..<t.count).map { out[k][$0] - rates[k] * scales[$0] * g[$0] })
+            }
+            return out
+        }
+        func meta(_ t: [Double], rates r: [Double] = rates, scales m: [Double] = scales) -> Double {
+            let p = path(t, rates: r, scales: m)
+            return 0.5 * (math.surrogate(p[1], batch: b[1]).loss + math.surrogate(p[2], batch: b[2]).loss)
+        }
+        let (g, dRates, dScales) = MetaTrainer.metaGradient(math: math, parameters: path(theta, rates: rates, scales: scales), batches: b,
+                                                            learningRates: rates, scales: scales, secondOrder: true, everyStep: true)
+        #expect(Support.maxRelativeError(g, Support.numericGradient(theta, h: 1e-5) { meta($0) }) < 1e-4)
+        #expect(Support.maxRelativeError(dRates, Support.numericGradient(rates, h: 1e-6) { meta(theta, rates: $0) }) < 1e-4)
+        #expect(Support.maxRelativeError(dScales, Support.numericGradient(scales, h: 1e-6) { meta(theta, scales: $0) }) < 1e-4)
+        // The plain step is the special case m = 1.
+        let ones = [Double](repeating: 1, count: theta.count)
+        let plain = MetaTrainer.metaGradient(math: math, parameters: path(theta, rates: rates, scales: ones), batches: b,
+                                             learningRates: rates, secondOrder: true, everyStep: true)
+        let unit = MetaTrainer.metaGradient(math: math, parameters: path(theta, rates: rates, scales: ones), batches: b,
+                                            learningRates: rates, scales: ones, secondOrder: true, everyStep: true)
+        #expect(Support.maxRelativeError(plain.gradient, unit.gradient) < 1e-12 && plain.scales.isEmpty)
     }
 
     @Test func choleskySolvesASymmetricPositiveDefiniteSystem() {

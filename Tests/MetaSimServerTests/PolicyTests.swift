@@ -133,6 +133,37 @@ struct PolicyTests {
         try await server.stop()
     }
 
+    @Test("a policy with per-parameter inner rates (Meta-SGD) adapts on the daemon exactly as in process, and lists them")
+    func perParameterRatesAdaptAsInProcess() async throws {
+        let folder = try temporaryPolicies()
+        var checkpoint = try Checkpoint.load(path: folder + "/point-nav.safetensors")
+        let plain = checkpoint.policy
+        checkpoint.policy.innerRateScales = (0..<plain.parameters.count).map { Float(0.25 + Double($0 % 5) * 0.5) }
+        try checkpoint.write(to: folder + "/point-nav-sgd.safetensors")
+        let server = try await TestServer { $0.policiesRoot = folder }
+        let c = try server.connect()
+        let listed = try c.listPolicies().policies
+        #expect(listed.first { $0.name == "point-nav-sgd" }?.inner.perParameterRates == true)
+        #expect(listed.first { $0.name == "point-nav" }?.inner.perParameterRates == nil)
+        let task = heldOutTasks[1]
+        let s = try c.open(OpenRequest(world: "point-nav", batch: 3, taskSeed: task, seed: 4))
+        let remote = try s.adapt(policy: "point-nav-sgd", steps: 2, episodes: 8, seed: 9, evaluate: true)
+        let obs: [Float] = [0.1, -0.2, 0.3, 0.4, -0.5, 0.05]
+        let remoteActions = try s.act(obs)
+
+        let d = try WorldCatalog.resolve("point-nav", root: worldsRoot)
+        let program = try WorldProgram(definition: d, task: d.sampleTask(seed: task))
+        let inner = InnerLoop(steps: 2, episodes: 8, learningRate: 0.1)
+        let local = try checkpoint.policy.adapted(to: program, inner: inner, seed: 9, evaluate: true)
+        #expect(remote.returns == local.adaptation.returns)
+        var rng = SeededGenerator(seed: 0)
+        #expect(remoteActions == local.policy.act(observations: obs, count: 3, deterministic: true, rng: &rng))
+        // The multipliers change the step: the same adaptation without them ends elsewhere.
+        let unscaled = try plain.adapted(to: program, inner: inner, seed: 9, evaluate: true)
+        #expect(unscaled.policy.parameters != local.policy.parameters)
+        try await server.stop()
+    }
+
     @Test("a meta-Q checkpoint (a Q-network) adapts by Q-learning on the daemon, exactly as in process, and acts greedily")
     func qNetworkAdaptsByQLearning() async throws {
         let (server, folder) = try await policyServer()
