@@ -36,8 +36,9 @@ public struct Evaluator: Sendable {
 
     /// Per-task return curves (task × step) of each method, the scratch baseline and the oracle.
     /// `scratchLearningRates`: per-step inner learning rates of the scratch policy (empty: the
-    /// inner loop's); `scratchRateScales`: its per-parameter rate multipliers (empty: none). `oracle`: a policy with task inputs, scored without adapting on the
-    /// episodes (same seeds) the methods are scored on before adapting, sampled and deterministic.
+    /// inner loop's); `scratchRateScales`: its per-parameter rate multipliers (empty: none).
+    /// `oracle`: a policy with task inputs, scored without adapting on the episodes (same seeds)
+    /// the methods are scored on before adapting, sampled and deterministic.
     /// `scratchQLearning`: the scratch network is a Q-network adapted by Q-learning with these
     /// settings (the meta-Q-learning baseline).
     public func run(methods: [Method], scratch: PolicyArchitecture?, scratchLearningRates: [Double] = [],

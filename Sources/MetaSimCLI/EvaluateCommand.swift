@@ -46,8 +46,12 @@ struct EvaluateCommand: ParsableCommand {
             let name = b.metadata.algorithm == meta.metadata.algorithm ? "baseline" : b.metadata.algorithm
             var bp = b.policy
             if sameRates {
+                let scales = meta.policy.innerRateScales
+                guard scales.isEmpty || scales.count == bp.parameters.count else {
+                    throw CLIError("--same-rates: \(baseline) has \(bp.parameters.count) parameters, \(policy)'s per-parameter rates are for \(scales.count) (train both with the same --hidden)")
+                }
                 bp.innerLearningRates = meta.policy.innerLearningRates
-                bp.innerRateScales = meta.policy.innerRateScales
+                bp.innerRateScales = scales
             }
             methods.append(Evaluator.Method(name: name, policy: bp))
         }
