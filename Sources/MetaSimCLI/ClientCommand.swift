@@ -15,11 +15,16 @@ struct ClientCommand: ParsableCommand {
 struct ClientOptions: ParsableArguments {
     @Option(help: "The daemon's socket (default: $METASIM_SOCKET, else /run/metasim/metasim.sock).")
     var socket: String?
+    @Option(help: "Microseconds a read looks for the reply before sleeping in the kernel (0: always sleep).")
+    var spinMicroseconds = 500
 
     var path: String { socket ?? ProcessInfo.processInfo.environment["METASIM_SOCKET"] ?? "/run/metasim/metasim.sock" }
 
     func connect() throws -> MetaSimConnection {
-        do { return try MetaSimConnection(socketPath: path, client: "metasim-cli") } catch { throw CLIError(error.description) }
+        let c: MetaSimConnection
+        do { c = try MetaSimConnection(socketPath: path, client: "metasim-cli") } catch { throw CLIError(error.description) }
+        c.spinMicroseconds = max(0, spinMicroseconds)
+        return c
     }
 }
 

@@ -72,6 +72,36 @@ struct SessionTests {
         try await server.stop()
     }
 
+    @Test("a reader that sleeps at once, one whose short look runs out and one that looks first get the same replies")
+    func readWaitStrategies() async throws {
+        let server = try await TestServer()
+        // 64 walkers on one thread: a step takes milliseconds, longer than a 20 µs look, so the
+        // second connection falls back to a blocking read on most replies.
+        let looks = [0, 20, 500]
+        var sessions: [RemoteSession] = []
+        var connections: [MetaSimConnection] = []
+        for look in looks {
+            let c = try server.connect()
+            c.spinMicroseconds = look
+            connections.append(c)
+            sessions.append(try c.open(OpenRequest(world: "bipedal-walker", batch: 64, seed: 5)))
+        }
+        let local = try localBatch("bipedal-walker", count: 64, seed: 5)
+        var rng = SeededGenerator(seed: 3)
+        for _ in 0..<20 {
+            let a = randomActions(local.specs, count: 64, rng: &rng)
+            for (i, v) in a.enumerated() { local.actions[i] = v }
+            local.step()
+            for s in sessions {
+                try step(s, a)
+                #expect(s.observations == Array(local.observations))
+                #expect(s.rewards == Array(local.rewards))
+            }
+        }
+        #expect(try connections[1].ping([7]) == [7])
+        try await server.stop()
+    }
+
     @Test("without auto-reset, a step on an ended episode is refused until reset")
     func episodeEndedWithoutAutoReset() async throws {
         let server = try await TestServer()

@@ -1,6 +1,10 @@
+import Synchronization
+
 /// N instances of one task stepped together across T threads into preallocated buffers, with
-/// auto-reset. Instance i is stepped by the thread that owns its contiguous share, and its
-/// episodes depend only on (task, seed, i): results are bit-identical for any thread count.
+/// auto-reset. Each thread steps its own contiguous share of the instances, then helps with
+/// what is left of the others' (so a thread the scheduler delays does not hold up the step).
+/// Instance i's episodes depend only on (task, seed, i): results are bit-identical for any
+/// thread count and whichever thread steps it.
 ///
 /// Usage: write actions into `actions` (N × actionCount floats; a discrete action is its index
 /// as a float), call `step()`, read `observations`, `rewards`, `terminated`, `truncated`. With
@@ -30,10 +34,13 @@ public final class WorldBatch: @unchecked Sendable {
     public let failed: UnsafeMutableBufferPointer<UInt8>
 
     let worlds: [World]
-    /// Written only by the thread that owns the instance, read after the step.
+    /// Written only by the thread that steps the instance, read after the step.
     private let buildErrors: UnsafeMutableBufferPointer<WorldError?>
     private var pool: WorkerPool!
     private var physicsOnly = false
+    /// Per share: how many of its instances have been claimed this step (one cache line each).
+    private let claimed: UnsafeMutablePointer<Atomic<Int>>
+    private static let claimStride = 8
 
     /// `seed` determines every instance's first episode seed (instance i: mix(seed, i)); later
     /// episodes advance each instance's seed by one.
@@ -60,6 +67,8 @@ public final class WorldBatch: @unchecked Sendable {
         finishedLengths = .allocate(capacity: count); finishedLengths.initialize(repeating: 0)
         failed = .allocate(capacity: count); failed.initialize(repeating: 0)
         buildErrors = .allocate(capacity: count); buildErrors.initialize(repeating: nil)
+        claimed = .allocate(capacity: self.threads * Self.claimStride)
+        for k in 0..<self.threads * Self.claimStride { (claimed + k).initialize(to: Atomic(0)) }
         pool = WorkerPool(threads: self.threads) { [unowned self] k in self.runShard(k) }
         reset(seed: seed)
     }
@@ -70,6 +79,7 @@ public final class WorldBatch: @unchecked Sendable {
         rewards.deallocate(); terminated.deallocate(); truncated.deallocate()
         finishedReturns.deallocate(); finishedLengths.deallocate(); failed.deallocate()
         _ = buildErrors.deinitialize(); buildErrors.deallocate()
+        claimed.deinitialize(count: threads * Self.claimStride); claimed.deallocate()
     }
 
     /// The first episode seed of instance `i` for a batch seed.
@@ -115,22 +125,36 @@ public final class WorldBatch: @unchecked Sendable {
     /// Steps every instance with `actions`.
     public func step() {
         physicsOnly = false
-        pool.run()
+        runShares()
     }
 
     /// The physical limit: steps every instance's Box2D world with `actions` and nothing else
     /// (no sensing, reward, termination; episodes end only through `reset`). For benchmarks.
     public func stepPhysicsOnly() {
         physicsOnly = true
-        pool.run()
+        runShares()
     }
 
     /// Access to one instance (for inspection; do not step it directly while the batch is used).
     public func world(_ i: Int) -> World { worlds[i] }
 
+    private func runShares() {
+        for k in 0..<threads { claimed[k * Self.claimStride].store(0, ordering: .relaxed) }
+        pool.run()  // publishes the stores above to the workers
+    }
+
+    /// Thread k steps the instances of share k, then claims any left in the other shares.
     private func runShard(_ k: Int) {
-        let lo = k * count / threads, hi = (k + 1) * count / threads
-        for i in lo..<hi { stepInstance(i) }
+        for j in 0..<threads {
+            let share = (k + j) % threads
+            let lo = share * count / threads, size = (share + 1) * count / threads - lo
+            let cursor = claimed + share * Self.claimStride
+            while true {
+                let c = cursor.pointee.add(1, ordering: .relaxed).oldValue
+                guard c < size else { break }
+                stepInstance(lo + c)
+            }
+        }
     }
 
     @inline(__always)

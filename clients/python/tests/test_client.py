@@ -67,6 +67,27 @@ def test_batch_auto_reset_and_determinism(daemon):
             assert r1.final_observations.shape == (len(r1.ended_index), 24)
 
 
+def test_read_wait_strategies_agree(daemon):
+    # Sleep at once, a 20 us look that a 64-walker step outlasts (then a blocking read), the
+    # default look, and a socket with a timeout (which never looks): the same replies.
+    clients = [Client(daemon, spin=0), Client(daemon, spin=20e-6), Client(daemon), Client(daemon, timeout=30)]
+    assert [c.spin for c in clients] == [0, 20e-6, 0.0005, 0]
+    try:
+        sessions = [c.open("bipedal-walker", batch=64, seed=5) for c in clients]
+        rng = np.random.default_rng(1)
+        for _ in range(20):
+            act = rng.uniform(-1, 1, size=(64, 4)).astype(np.float32)
+            first = sessions[0].step(act)
+            obs, rewards = first.observations.copy(), first.rewards.copy()
+            for s in sessions[1:]:
+                r = s.step(act)
+                assert np.array_equal(r.observations, obs)
+                assert np.array_equal(r.rewards, rewards)
+    finally:
+        for c in clients:
+            c.close()
+
+
 def test_session_horizon(daemon):
     with Client(daemon) as c:
         s = c.open("pendulum", batch=2, horizon=5)
