@@ -12,11 +12,13 @@ back to back and --repeat times (interleaved, so the machine's noise hits every 
                  Gymnasium VectorEnv adapter, with its info dicts), as a Gymnasium user steps it
   EnvPool        ../shared/peers/bench.py: EnvPool with the same batch and threads
   echo           a raw Unix-socket echo of a step's request and reply sizes (the floor of a
-                 round trip), and a protocol ping through the daemon
+                 round trip), sleeping in recv and looking before sleeping (as the daemon and
+                 the clients wait), and a protocol ping through the daemon
 
 Targets (printed, not an error):
   batch 16 / 2 threads:  Swift socket >= 0.9 x in-process;  Python socket >= EnvPool
-  batch 1 / 1 thread:    round trip <= 2 x echo + the step's own cost
+  batch 1 / 1 thread:    round trip <= 2 x echo + the step's own cost (the echo that waits as
+                         the clients do: sleeping, or looking with --spin-us)
 
 Run under the peers' python (numpy, envpool): `make bench-protocol`. Results also go to
 Benchmarks/results/protocol.json (written atomically).
@@ -59,9 +61,9 @@ def timed_steps(step, bank, batch, steps):
     return iterations * batch / (time.perf_counter() - t0)
 
 
-def python_client_sps(sock, world, batch, threads, steps, seed=0):
+def python_client_sps(sock, world, batch, threads, steps, spin, seed=0):
     """Steps per second of the Python client, random actions drawn up front (64 batches)."""
-    with Client(sock, client_name="protocol-bench") as c:
+    with Client(sock, client_name="protocol-bench", spin=spin) as c:
         s = c.open(world, batch=batch, threads=threads, seed=seed)
         rng = np.random.default_rng(seed)
         if s.discrete_actions:
@@ -74,15 +76,17 @@ def python_client_sps(sock, world, batch, threads, steps, seed=0):
     return sps
 
 
-def gymnasium_vector_sps(sock, world, batch, threads, steps, seed=0):
+def gymnasium_vector_sps(sock, world, batch, threads, steps, spin, seed=0):
     """Steps per second through gymnasium.make_vec (the adapter), the same action bank."""
     import gymnasium
-    envs = gymnasium.make_vec(f"metasim/{world}", num_envs=batch, socket=sock, threads=threads, seed=seed)
+    client = Client(sock, spin=spin)  # passed in, so the adapter leaves closing it to us
+    envs = gymnasium.make_vec(f"metasim/{world}", num_envs=batch, client=client, threads=threads, seed=seed)
     envs.action_space.seed(seed)
     bank = [envs.action_space.sample() for _ in range(64)]
     envs.reset(seed=seed)
     sps = timed_steps(envs.step, bank, batch, steps)
     envs.close()
+    client.close()
     return sps
 
 
@@ -105,6 +109,8 @@ def main():
     ap.add_argument("--metasim", help="metasim binary (default .build/release/metasim)")
     ap.add_argument("--steps", type=int, default=40000, help="environment steps per measurement")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--spin-us", type=int, default=0,
+                    help="microseconds the clients look for each reply before sleeping (0, their default: sleep at once)")
     ap.add_argument("--output", default=str(REPO / "Benchmarks" / "results" / "protocol.json"))
     args = ap.parse_args()
 
@@ -125,9 +131,9 @@ def main():
                     row["swift"].append(run_json([str(metasim), "client", "bench", "--socket", sock, "--worlds",
                                                   str(REPO / "worlds"), "--world", world, "--batch", str(batch),
                                                   "--threads", str(threads), "--steps", str(args.steps), "--repeat", "1",
-                                                  "--json"], REPO, 600))
-                    row["python"].append(python_client_sps(sock, world, batch, threads, args.steps))
-                    row["gym"].append(gymnasium_vector_sps(sock, world, batch, threads, args.steps))
+                                                  "--spin-microseconds", str(args.spin_us), "--json"], REPO, 600))
+                    row["python"].append(python_client_sps(sock, world, batch, threads, args.steps, args.spin_us * 1e-6))
+                    row["gym"].append(gymnasium_vector_sps(sock, world, batch, threads, args.steps, args.spin_us * 1e-6))
                     cmd = [sys.executable, str(PEERS_DIR / "bench.py"), "--env", env, "--impl", "envpool",
                            "--num-envs", str(batch), "--threads", str(threads), "--steps", str(args.steps)]
                     if continuous:
@@ -153,29 +159,30 @@ def main():
         gym_vs_envpool = median([p / e for p, e in zip(row["gym"], row["envpool"])])
         rtt = median([x["round_trip_microseconds"] for x in sw])
         echo = median([x["echo_round_trip_microseconds"] for x in sw])
+        looking_echo = median([x["looking_echo_round_trip_microseconds"] for x in sw])
         step = median([x["step_microseconds"] for x in sw])
         ping = median([x["ping_round_trip_microseconds"] for x in sw])
         budget = median([x["round_trip_budget_ratio"] for x in sw])
         rows.append([world, f"{batch}/{threads}", fmt_rate(inproc), fmt_rate(swift), fmt_ratio(ratio), fmt_rate(python),
                      fmt_rate(gym), fmt_rate(envpool), fmt_ratio(py_vs_envpool), fmt_ratio(gym_vs_envpool),
-                     f"{rtt:.1f}", f"{step:.1f}", f"{echo:.1f}", f"{ping:.1f}", fmt_ratio(budget)])
+                     f"{rtt:.1f}", f"{step:.1f}", f"{echo:.1f}", f"{looking_echo:.1f}", f"{ping:.1f}", fmt_ratio(budget)])
         results.append({"world": world, "batch": batch, "threads": threads, "in_process_sps": inproc, "swift_socket_sps": swift,
                         "swift_over_in_process": ratio, "python_socket_sps": python, "envpool_sps": envpool,
                         "python_over_envpool": py_vs_envpool, "gymnasium_vector_sps": gym,
                         "gymnasium_vector_over_envpool": gym_vs_envpool, "round_trip_us": rtt, "step_us": step,
-                        "echo_us": echo, "ping_us": ping, "round_trip_budget_ratio": budget})
+                        "echo_us": echo, "looking_echo_us": looking_echo, "ping_us": ping, "round_trip_budget_ratio": budget})
         if batch == 16 and ratio < SOCKET_VS_IN_PROCESS:
             missed.append(f"{world} batch 16: socket {ratio:.2f} x in-process (target >= {SOCKET_VS_IN_PROCESS})")
         if batch == 16 and py_vs_envpool < 1:
             missed.append(f"{world} batch 16: Python client {py_vs_envpool:.2f} x EnvPool (target >= 1)")
         if batch == 1 and budget > RTT_BUDGET:
-            missed.append(f"{world} batch 1: round trip {budget:.2f} x (2 echo + step) (target <= 1)")
+            missed.append(f"{world} batch 1: round trip {budget:.2f} x (2 echo + step, the echo waiting as the client does) (target <= 1)")
     print(render_table(["world", "batch/thr", "in-process", "Swift socket", "sock/in-proc", "Python socket", "Python gym",
-                        "EnvPool", "Py/EnvPool", "gym/EnvPool", "rtt µs", "step µs", "echo µs", "ping µs", "rtt/(2echo+step)"], rows))
+                        "EnvPool", "Py/EnvPool", "gym/EnvPool", "rtt µs", "step µs", "echo µs", "look echo µs", "ping µs", "rtt/(2echo+step)"], rows))
     print()
     print("targets: " + ("all met" if not missed else "MISSED:\n  " + "\n  ".join(missed)))
     write_atomic(args.output, {"machine": platform.node(), "cpus": os.cpu_count(), "steps": args.steps,
-                               "repeat": args.repeat, "results": results, "missed": missed})
+                               "repeat": args.repeat, "spin_us": args.spin_us, "results": results, "missed": missed})
 
 
 if __name__ == "__main__":

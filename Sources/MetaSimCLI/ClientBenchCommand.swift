@@ -35,10 +35,14 @@ struct ClientBench: ParsableCommand {
         let step_microseconds: Double
         let round_trip_microseconds: Double
         let echo_round_trip_microseconds: Double
+        /// The same echo with both ends looking for the next message for up to 500 µs before
+        /// sleeping (as a client with --spin-microseconds 500 does): the floor without wake-ups.
+        let looking_echo_round_trip_microseconds: Double
         /// The same echo between two threads of one process.
         let thread_echo_round_trip_microseconds: Double
         let ping_round_trip_microseconds: Double
-        /// round trip / (2 × echo + step): the single-instance target is at most 1.
+        /// round trip / (2 × echo + step), against the echo that waits as the client does
+        /// (looking with --spin-microseconds, else sleeping): the single-instance target is at most 1.
         let round_trip_budget_ratio: Double
     }
 
@@ -84,12 +88,14 @@ struct ClientBench: ParsableCommand {
                                                       actionSize: local.actionCount).size
         let replyBytes = 4 + 12 + StepReplyLayout(count: batch, observationSize: local.observationCount, ended: 0).size
 
-        var local_t: [Double] = [], socket_t: [Double] = [], echo_t: [Double] = [], thread_echo_t: [Double] = [], ping_t: [Double] = []
+        var local_t: [Double] = [], socket_t: [Double] = [], echo_t: [Double] = [], looking_echo_t: [Double] = []
+        var thread_echo_t: [Double] = [], ping_t: [Double] = []
         _ = inProcess(); _ = try overSocket()  // warm up
         for _ in 0..<max(1, `repeat`) {
             local_t.append(inProcess())
             socket_t.append(try overSocket())
-            echo_t.append(try EchoProcess.roundTrips(iterations, request: requestBytes, reply: replyBytes))
+            echo_t.append(try EchoProcess.roundTrips(iterations, request: requestBytes, reply: replyBytes, look: false))
+            looking_echo_t.append(try EchoProcess.roundTrips(iterations, request: requestBytes, reply: replyBytes, look: true))
             thread_echo_t.append(try EchoPair.roundTrips(iterations, request: requestBytes, reply: replyBytes))
             ping_t.append(try ping(iterations))
         }
@@ -98,14 +104,16 @@ struct ClientBench: ParsableCommand {
         let stepUS = median(local_t) / n * 1e6
         let rttUS = median(socket_t) / n * 1e6
         let echoUS = median(echo_t) / n * 1e6
+        let lookingEchoUS = median(looking_echo_t) / n * 1e6
         let report = Report(world: world, batch: batch, threads: threads, steps: iterations * batch,
                             in_process_steps_per_second: n * Double(batch) / median(local_t),
                             socket_steps_per_second: n * Double(batch) / median(socket_t),
                             socket_over_in_process: median(local_t) / median(socket_t),
                             step_microseconds: stepUS, round_trip_microseconds: rttUS, echo_round_trip_microseconds: echoUS,
+                            looking_echo_round_trip_microseconds: lookingEchoUS,
                             thread_echo_round_trip_microseconds: median(thread_echo_t) / n * 1e6,
                             ping_round_trip_microseconds: median(ping_t) / n * 1e6,
-                            round_trip_budget_ratio: rttUS / (2 * echoUS + stepUS))
+                            round_trip_budget_ratio: rttUS / (2 * (c.spinMicroseconds > 0 ? lookingEchoUS : echoUS) + stepUS))
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -116,8 +124,8 @@ struct ClientBench: ParsableCommand {
                   in process      \(Int(report.in_process_steps_per_second)) steps/s  (\(fmt(stepUS)) µs per batch step)
                   over the socket \(Int(report.socket_steps_per_second)) steps/s  (\(fmt(rttUS)) µs per round trip)
                   socket / in-process: \(fmt(report.socket_over_in_process))
-                  raw echo of the same sizes: \(fmt(echoUS)) µs to another process, \(fmt(report.thread_echo_round_trip_microseconds)) µs between threads; protocol ping: \(fmt(report.ping_round_trip_microseconds)) µs
-                  round trip / (2 × echo + step): \(fmt(report.round_trip_budget_ratio))
+                  raw echo of the same sizes: \(fmt(echoUS)) µs to another process (\(fmt(lookingEchoUS)) µs looking before sleeping), \(fmt(report.thread_echo_round_trip_microseconds)) µs between threads; protocol ping: \(fmt(report.ping_round_trip_microseconds)) µs
+                  round trip / (2 × echo + step), the echo waiting as this client does: \(fmt(report.round_trip_budget_ratio))
                 """)
         }
     }
@@ -134,12 +142,14 @@ func now() -> Double {
 
 /// `metasim client echo-server`: the floor of a daemon round trip, a blocking echo over a Unix
 /// socket in another process (as the daemon is): reads `request` bytes, writes `reply` bytes back,
-/// for one connection. Used by `metasim client bench`.
+/// for one connection (with `--look`, each read looks for its bytes before sleeping). Used by
+/// `metasim client bench`.
 struct ClientEchoServer: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "echo-server", shouldDisplay: false)
     @Option var socket: String
     @Option var request: Int
     @Option var reply: Int
+    @Flag var look = false
 
     func run() throws {
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
@@ -154,7 +164,7 @@ struct ClientEchoServer: ParsableCommand {
         unlink(socket)
         let inBuf = UnsafeMutableRawPointer.allocate(byteCount: request, alignment: 16)
         let outBuf = UnsafeMutableRawPointer.allocate(byteCount: reply, alignment: 16)
-        while EchoPair.readAll(c, inBuf, request), EchoPair.writeAll(c, outBuf, reply) {}
+        while EchoPair.readAll(c, inBuf, request, look: look), EchoPair.writeAll(c, outBuf, reply) {}
         close(c)
         close(fd)
     }
@@ -162,11 +172,11 @@ struct ClientEchoServer: ParsableCommand {
 
 /// Runs `metasim client echo-server` as a child process and times `n` round trips to it.
 enum EchoProcess {
-    static func roundTrips(_ n: Int, request: Int, reply: Int) throws -> Double {
+    static func roundTrips(_ n: Int, request: Int, reply: Int, look: Bool) throws -> Double {
         let path = "/tmp/metasim-echo-\(getpid()).sock"
         let child = Process()
         child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        child.arguments = ["client", "echo-server", "--socket", path, "--request", "\(request)", "--reply", "\(reply)"]
+        child.arguments = ["client", "echo-server", "--socket", path, "--request", "\(request)", "--reply", "\(reply)"] + (look ? ["--look"] : [])
         let out = Pipe()
         child.standardOutput = out
         try child.run()
@@ -180,10 +190,10 @@ enum EchoProcess {
         let a = UnsafeMutableRawPointer.allocate(byteCount: request, alignment: 16)
         let b = UnsafeMutableRawPointer.allocate(byteCount: reply, alignment: 16)
         defer { a.deallocate(); b.deallocate() }
-        for _ in 0..<min(n, 1000) { _ = EchoPair.writeAll(fd, a, request) && EchoPair.readAll(fd, b, reply) }  // warm up
+        for _ in 0..<min(n, 1000) { _ = EchoPair.writeAll(fd, a, request) && EchoPair.readAll(fd, b, reply, look: look) }  // warm up
         let t0 = now()
         for _ in 0..<n {
-            guard EchoPair.writeAll(fd, a, request), EchoPair.readAll(fd, b, reply) else { throw CLIError("echo failed") }
+            guard EchoPair.writeAll(fd, a, request), EchoPair.readAll(fd, b, reply, look: look) else { throw CLIError("echo failed") }
         }
         let seconds = now() - t0
         close(fd)
@@ -218,14 +228,26 @@ enum EchoPair {
         return now() - t0
     }
 
-    static func readAll(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int) -> Bool {
+    /// Reads `n` bytes; with `look`, each read looks as the daemon and the shipped clients do.
+    static func readAll(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int, look: Bool = false) -> Bool {
         var done = 0
         while done < n {
-            let r = recv(fd, p + done, n - done, 0)
+            let r = look ? lookThenReceive(fd, p + done, n - done) : recv(fd, p + done, n - done, 0)
             if r <= 0 { return false }
             done += r
         }
         return true
+    }
+
+    /// One recv that looks without sleeping for up to 500 µs (yielding between looks), then blocks.
+    static func lookThenReceive(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int) -> Int {
+        let start = now()
+        while now() - start < 500e-6 {
+            let r = recv(fd, p, n, Int32(MSG_DONTWAIT))
+            if r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK) { return r }
+            sched_yield()
+        }
+        return recv(fd, p, n, 0)
     }
 
     static func writeAll(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int) -> Bool {

@@ -15,8 +15,8 @@ struct ClientCommand: ParsableCommand {
 struct ClientOptions: ParsableArguments {
     @Option(help: "The daemon's socket (default: $METASIM_SOCKET, else /run/metasim/metasim.sock).")
     var socket: String?
-    @Option(help: "Microseconds a read looks for the reply before sleeping in the kernel (0: always sleep).")
-    var spinMicroseconds = 500
+    @Option(help: "Microseconds a read looks for the reply before sleeping in the kernel (0: sleep at once; 500 halves a small round trip when a core is free).")
+    var spinMicroseconds = 0
 
     var path: String { socket ?? ProcessInfo.processInfo.environment["METASIM_SOCKET"] ?? "/run/metasim/metasim.sock" }
 

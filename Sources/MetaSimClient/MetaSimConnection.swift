@@ -24,10 +24,12 @@ public final class MetaSimConnection {
     /// Events received while waiting for a response (observer streams), oldest first.
     public var pendingEvents: [ReceivedFrame] = []
     /// How long a read looks for the reply (yielding the core to other threads) before it
-    /// sleeps in the kernel. A sleeping reader pays a wake-up per reply (about 20 µs on a
-    /// virtual machine, as much as a small batch step); looking costs at most this much CPU
-    /// per reply. 0: always sleep.
-    public var spinMicroseconds: Int = 500
+    /// sleeps in the kernel; 0 (the default): sleep at once. A sleeping reader pays a thread
+    /// wake-up per reply (about 20 µs on a virtual machine, more than a small step): with a
+    /// core to spare, looking (e.g. 500) halves a single-instance round trip, for up to this
+    /// much CPU per reply. On a machine whose cores are all busy it does not pay: a look that
+    /// loses the core makes the reads sleep at once for a while (see `receive`).
+    public var spinMicroseconds: Int = 0
 
     /// Connects and says hello (unless `greet` is false: tests of the handshake). With
     /// `retryFor` > 0, retries a refused or missing socket for that many seconds (a daemon that
@@ -144,25 +146,42 @@ public final class MetaSimConnection {
     }
 
     /// One recv: without waiting for up to `spinMicroseconds` (yielding between looks), then
-    /// blocking.
+    /// blocking. A yield that took long lost the core to another thread for a time slice
+    /// (milliseconds) while the reply waited: the cores are busy, and every later look would
+    /// risk the same, whereas a sleeper woken by its reply is scheduled promptly. Then the next
+    /// `sleepAfterContention` reads sleep at once.
     private func receive(into space: UnsafeMutableRawBufferPointer) -> Int {
-        guard spinMicroseconds > 0 else { return recv(fd, space.baseAddress!, space.count, 0) }
-        var start = timespec()
-        var looks = 0
+        guard spinMicroseconds > 0, sleepingReads == 0 else {
+            sleepingReads = max(0, sleepingReads - 1)
+            return recv(fd, space.baseAddress!, space.count, 0)
+        }
+        let start = Self.microseconds()
+        var before = start
         while true {
             let n = recv(fd, space.baseAddress!, space.count, Int32(MSG_DONTWAIT))
             if n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK) { return n }
-            looks += 1
-            if looks == 1 {
-                clock_gettime(CLOCK_MONOTONIC, &start)
-            } else if looks & 7 == 0 {
-                var t = timespec()
-                clock_gettime(CLOCK_MONOTONIC, &t)
-                if (t.tv_sec - start.tv_sec) * 1_000_000 + (t.tv_nsec - start.tv_nsec) / 1000 > spinMicroseconds { break }
-            }
             sched_yield()
+            let after = Self.microseconds()
+            if after - before > Self.contendedYieldMicroseconds {
+                sleepingReads = Self.sleepAfterContention
+                break
+            }
+            if after - start > spinMicroseconds { break }
+            before = after
         }
         return recv(fd, space.baseAddress!, space.count, 0)
+    }
+
+    /// A yield longer than this lost the core to another thread's time slice.
+    static let contendedYieldMicroseconds = 500
+    /// Reads that sleep at once after a contended yield.
+    static let sleepAfterContention = 10_000
+    private var sleepingReads = 0
+
+    private static func microseconds() -> Int {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return t.tv_sec * 1_000_000 + t.tv_nsec / 1000
     }
 
     var lastMeta: UnsafeRawBufferPointer { last.meta }

@@ -144,7 +144,7 @@ class Client:
     """A connection to metasimd. Not thread-safe: one thread per Client."""
 
     def __init__(self, path: Optional[str] = None, client_name: str = "metasim-python", timeout: Optional[float] = None,
-                 connect_retry: float = 0.0, hello: bool = True, spin: float = 0.0005):
+                 connect_retry: float = 0.0, hello: bool = True, spin: float = 0.0):
         self.path = path or os.environ.get("METASIM_SOCKET", "/run/metasim/metasim.sock")
         deadline = time.monotonic() + connect_retry
         while True:
@@ -158,10 +158,12 @@ class Client:
                 if time.monotonic() >= deadline:
                     raise
                 time.sleep(0.01)
-        # Seconds a read looks for the reply (yielding the core) before sleeping in the kernel:
-        # a sleeping reader pays a wake-up per reply, about 20 us on a virtual machine. Only
-        # without a timeout (a socket with one waits in poll anyway); 0 always sleeps.
+        # Seconds a read looks for the reply (yielding the core) before sleeping in the kernel;
+        # 0 (the default) sleeps at once. A sleeping reader pays a thread wake-up per reply
+        # (about 20 us on a virtual machine): with a core to spare, spin=0.0005 halves a
+        # single-instance round trip. Only without a timeout (a socket with one waits in poll).
         self.spin = spin if timeout is None else 0.0
+        self._sleeping_reads = 0
         self._next_id = 1
         self._recv = bytearray(1 << 16)
         self._start = 0  # unread bytes: self._recv[self._start:self._end]
@@ -213,20 +215,29 @@ class Client:
                 raise ConnectionClosed("the server closed the connection")
             self._end += got
 
+    # A yield longer than this lost the core to another thread's time slice (the cores are
+    # busy): the next _SLEEP_AFTER_CONTENTION reads then sleep at once.
+    _CONTENDED_YIELD = 0.0005
+    _SLEEP_AFTER_CONTENTION = 10_000
+
     def _receive(self, view: memoryview) -> int:
-        if self.spin > 0:
-            deadline = 0.0
+        if self.spin > 0 and self._sleeping_reads == 0:
+            start = before = time.monotonic()
             while True:
                 try:
                     return self.sock.recv_into(view, 0, socket.MSG_DONTWAIT)
                 except BlockingIOError:
                     pass
-                now = time.monotonic()
-                if deadline == 0.0:
-                    deadline = now + self.spin
-                elif now > deadline:
-                    break
                 os.sched_yield()
+                after = time.monotonic()
+                if after - before > self._CONTENDED_YIELD:
+                    self._sleeping_reads = self._SLEEP_AFTER_CONTENTION
+                    break
+                if after - start > self.spin:
+                    break
+                before = after
+        elif self._sleeping_reads > 0:
+            self._sleeping_reads -= 1
         return self.sock.recv_into(view)
 
     def read_frame(self) -> Frame:

@@ -68,9 +68,9 @@ def test_batch_auto_reset_and_determinism(daemon):
 
 
 def test_read_wait_strategies_agree(daemon):
-    # Sleep at once, a 20 us look that a 64-walker step outlasts (then a blocking read), the
-    # default look, and a socket with a timeout (which never looks): the same replies.
-    clients = [Client(daemon, spin=0), Client(daemon, spin=20e-6), Client(daemon), Client(daemon, timeout=30)]
+    # Sleep at once (the default), a 20 us look that a 64-walker step outlasts (then a blocking
+    # read), a 500 us look, and a socket with a timeout (which never looks): the same replies.
+    clients = [Client(daemon), Client(daemon, spin=20e-6), Client(daemon, spin=0.0005), Client(daemon, timeout=30, spin=0.0005)]
     assert [c.spin for c in clients] == [0, 20e-6, 0.0005, 0]
     try:
         sessions = [c.open("bipedal-walker", batch=64, seed=5) for c in clients]
