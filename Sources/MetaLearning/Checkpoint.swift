@@ -54,7 +54,8 @@ public struct CheckpointMetadata: Sendable, Equatable {
 
 /// A policy with its metadata, stored as safetensors. Tensors: `layers.L.weight` [in, out] and
 /// `layers.L.bias` [out] (y = x W + b; tanh between layers), `log_std` [actions] for Gaussian
-/// policies, `obs_norm.mean` and `obs_norm.var` [observations]. Meta-learned inner learning rates, if any, are
+/// policies, `context` [context parameters] for a policy with context inputs (the last inputs of
+/// layer 0, after the normalized observations), `obs_norm.mean` and `obs_norm.var` [observations]. Meta-learned inner learning rates, if any, are
 /// in the metadata (`inner_learning_rates`), and so are a Q-network's Q-learning settings (`q_learning`).
 public struct Checkpoint: Sendable, Equatable {
     public static let format = "metasim-policy"
@@ -101,7 +102,7 @@ public struct Checkpoint: Sendable, Equatable {
     static let rateScalePrefix = "inner_rate_scale."
 
     /// A flat parameter-shaped vector as named tensors: `layers.L.weight` (in × out),
-    /// `layers.L.bias`, and `log_std` for a Gaussian policy.
+    /// `layers.L.bias`, `log_std` for a Gaussian policy and `context` when it has context parameters.
     static func tensors(_ flat: [Float], architecture arch: PolicyArchitecture, prefix: String) -> [SafeTensors.Tensor] {
         let net = arch.network
         var out: [SafeTensors.Tensor] = []
@@ -114,6 +115,10 @@ public struct Checkpoint: Sendable, Equatable {
         if arch.kind == .gaussian {
             let o = net.parameterCount
             out.append(.init(name: "\(prefix)log_std", shape: [arch.actionCount], values: Array(flat[o..<(o + arch.actionCount)])))
+        }
+        if arch.contextCount > 0 {
+            let o = arch.contextOffset
+            out.append(.init(name: "\(prefix)context", shape: [arch.contextCount], values: Array(flat[o..<(o + arch.contextCount)])))
         }
         return out
     }
@@ -172,6 +177,7 @@ public struct Checkpoint: Sendable, Equatable {
                 out += try tensor("\(prefix)layers.\(l).bias", [net.sizes[l + 1]])
             }
             if arch.kind == .gaussian { out += try tensor("\(prefix)log_std", [arch.actionCount]) }
+            if arch.contextCount > 0 { out += try tensor("\(prefix)context", [arch.contextCount]) }
             return out
         }
         let params = try flat(prefix: "")
@@ -201,6 +207,7 @@ public struct Checkpoint: Sendable, Equatable {
             q = try decoded(QLearning.self, "q_learning")
             guard arch.kind == .categorical else { throw .malformed(path: path, message: "a Q-network (q_learning) needs discrete actions") }
             if let problem = q?.problem { throw .malformed(path: path, message: "q_learning \(problem)") }
+            guard arch.contextCount == 0 else { throw .malformed(path: path, message: "a Q-network (q_learning) has no context parameters") }
         }
         return Checkpoint(policy: Policy(architecture: arch, parameters: params, normalizer: norm, innerLearningRates: rates,
                                           innerRateScales: scales, qLearning: q),

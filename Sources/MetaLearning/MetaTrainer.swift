@@ -48,6 +48,12 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
     /// Li et al. 2017; log-parametrized, starting at 1, Adam with `learningRateLearningRate`,
     /// kept within [e^−`maxLogScale`, e^`maxLogScale`]).
     public var learnParameterRates: Bool
+    /// MAML: CAVIA (Zintgraf et al. 2019): the policy gets this many context parameters, extra
+    /// network inputs that the inner loop adapts alone (every other parameter's inner rate
+    /// multiplier is 0); the outer loop learns the rest of the network, and the context's initial
+    /// value, through the adapted context (nil: none). Other algorithms ignore it, as they do
+    /// `learnParameterRates`; `metasim train` refuses the combination.
+    public var contextParameters: Int?
     public var learningRateLearningRate: Double
     /// Gaussian policies act in units of the action bounds (see `PolicyArchitecture`).
     public var scaledActions: Bool
@@ -63,7 +69,7 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
     public var qLearning: QLearning?
 
     enum CodingKeys: String, CodingKey {
-        case algorithm, iterations, metaBatch, inner, outerLearningRate, hidden, initialLogStd, normalizeObservations, lossAtEveryStep, learnInnerLearningRates, learnParameterRates, learningRateLearningRate, scaledActions, seed, horizon, qLearning
+        case algorithm, iterations, metaBatch, inner, outerLearningRate, hidden, initialLogStd, normalizeObservations, lossAtEveryStep, learnInnerLearningRates, learnParameterRates, contextParameters, learningRateLearningRate, scaledActions, seed, horizon, qLearning
     }
 
     public init(from decoder: any Decoder) throws {
@@ -76,16 +82,42 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
                   lossAtEveryStep: try c.decodeIfPresent(Bool.self, forKey: .lossAtEveryStep) ?? false,
                   learnInnerLearningRates: try c.decodeIfPresent(Bool.self, forKey: .learnInnerLearningRates) ?? false,
                   learnParameterRates: try c.decodeIfPresent(Bool.self, forKey: .learnParameterRates) ?? false,
+                  contextParameters: try c.decodeIfPresent(Int.self, forKey: .contextParameters),
                   learningRateLearningRate: try c.decodeIfPresent(Double.self, forKey: .learningRateLearningRate) ?? 0.01,
                   scaledActions: try c.decode(Bool.self, forKey: .scaledActions), seed: try c.decode(UInt64.self, forKey: .seed),
                   horizon: try c.decodeIfPresent(Int.self, forKey: .horizon),
                   qLearning: try c.decodeIfPresent(QLearning.self, forKey: .qLearning))
     }
 
+    /// Settings added after the first shipped checkpoints are written only when they are used
+    /// (`learnParameterRates` when true, `contextParameters` when set), so that a checkpoint
+    /// trained without them records the same bytes as before and `make train` reproduces the
+    /// shipped files bit for bit.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(algorithm, forKey: .algorithm)
+        try c.encode(iterations, forKey: .iterations)
+        try c.encode(metaBatch, forKey: .metaBatch)
+        try c.encode(inner, forKey: .inner)
+        try c.encode(outerLearningRate, forKey: .outerLearningRate)
+        try c.encode(hidden, forKey: .hidden)
+        try c.encode(initialLogStd, forKey: .initialLogStd)
+        try c.encode(normalizeObservations, forKey: .normalizeObservations)
+        try c.encode(lossAtEveryStep, forKey: .lossAtEveryStep)
+        try c.encode(learnInnerLearningRates, forKey: .learnInnerLearningRates)
+        if learnParameterRates { try c.encode(true, forKey: .learnParameterRates) }
+        try c.encodeIfPresent(contextParameters, forKey: .contextParameters)
+        try c.encode(learningRateLearningRate, forKey: .learningRateLearningRate)
+        try c.encode(scaledActions, forKey: .scaledActions)
+        try c.encode(seed, forKey: .seed)
+        try c.encodeIfPresent(horizon, forKey: .horizon)
+        try c.encodeIfPresent(qLearning, forKey: .qLearning)
+    }
+
     public init(algorithm: MetaAlgorithm, iterations: Int = 100, metaBatch: Int = 20, inner: InnerLoop = InnerLoop(),
                 outerLearningRate: Double = 0.003, hidden: [Int] = [64, 64], initialLogStd: Double = 0,
                 normalizeObservations: Bool = false, lossAtEveryStep: Bool = true,
-                learnInnerLearningRates: Bool = false, learnParameterRates: Bool = false, learningRateLearningRate: Double = 0.01, scaledActions: Bool = true, seed: UInt64 = 0, horizon: Int? = nil, threads: Int = 1,
+                learnInnerLearningRates: Bool = false, learnParameterRates: Bool = false, contextParameters: Int? = nil, learningRateLearningRate: Double = 0.01, scaledActions: Bool = true, seed: UInt64 = 0, horizon: Int? = nil, threads: Int = 1,
                 qLearning: QLearning? = nil) {
         self.algorithm = algorithm
         self.iterations = iterations
@@ -98,6 +130,7 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
         self.lossAtEveryStep = lossAtEveryStep
         self.learnInnerLearningRates = learnInnerLearningRates
         self.learnParameterRates = learnParameterRates
+        self.contextParameters = contextParameters
         self.learningRateLearningRate = learningRateLearningRate
         self.scaledActions = scaledActions
         self.seed = seed
@@ -142,6 +175,7 @@ public struct MetaTrainer: Sendable {
             architecture.taskInputs = names
             architecture.observationCount += names.count
         }
+        if config.algorithm == .maml || config.algorithm == .fomaml { architecture.contextParameters = config.contextParameters }
         self.architecture = architecture
     }
 
@@ -165,6 +199,8 @@ public struct MetaTrainer: Sendable {
         let learnScales = config.learnParameterRates && (config.algorithm == .maml || config.algorithm == .fomaml)
         var logScales = [Double](repeating: 0, count: learnScales ? theta.count : 0)
         var scaleAdam = Adam(count: logScales.count, learningRate: config.learningRateLearningRate)
+        // CAVIA: fixed multipliers, so the inner loop moves the context parameters alone.
+        let contextScales = architecture.contextRateScales
         logger.info("meta-training", metadata: [
             "world": "\(definition.name)", "algorithm": "\(config.algorithm.rawValue)",
             "iterations": "\(config.iterations)", "parameters": "\(theta.count)",
@@ -174,7 +210,7 @@ public struct MetaTrainer: Sendable {
             let seeds = taskSeeds(iteration: it)
             let math = PolicyMath(architecture: architecture, normalizer: normalizer)
             let start = theta
-            let rates = logRates.map { exp($0) }, scales = logScales.map { exp($0) }
+            let rates = logRates.map { exp($0) }, scales = learnScales ? logScales.map { exp($0) } : contextScales
             let results = try ParallelTasks.map(count: seeds.count, threads: config.threads) { j throws -> TaskResult in
                 try self.taskStep(math: math, theta: start, rates: rates, scales: scales, taskSeed: seeds[j], iteration: it, index: j)
             }
@@ -213,7 +249,8 @@ public struct MetaTrainer: Sendable {
         normalizer.mean = normalizer.mean.map { Double(Float($0)) }
         normalizer.variance = normalizer.variance.map { Double(Float($0)) }
         return Policy(architecture: architecture, parameters: theta.map { Float($0) }, normalizer: normalizer,
-                      innerLearningRates: logRates.map { exp($0) }, innerRateScales: logScales.map { Float(exp($0)) })
+                      innerLearningRates: logRates.map { exp($0) },
+                      innerRateScales: learnScales ? logScales.map { Float(exp($0)) } : contextScales.map { Float($0) })
     }
 
     /// Meta-SGD's rate multipliers stay within [e^−4, e^4] (≈ 0.018 … 55): a bound on how far the

@@ -20,9 +20,17 @@ public struct PolicyArchitecture: Sendable, Equatable, Codable {
     /// Family parameters appended, in this order, to the world's observations (nil: none). Only
     /// the trained oracle has them (`metasim train --algo oracle`): it is told the task.
     public var taskInputs: [String]?
+    /// Context parameters (CAVIA, Zintgraf et al. 2019; nil: none): this many extra network
+    /// inputs whose values are parameters of the policy, after the log-std in the flat vector.
+    /// `metasim train --context-parameters N` trains them with MAML, and the inner loop adapts
+    /// them alone (their inner rate multiplier is 1, every other parameter's 0).
+    public var contextParameters: Int?
 
     /// The world's observation size (the network's input without the task inputs).
     public var worldObservationCount: Int { observationCount - (taskInputs?.count ?? 0) }
+
+    /// Context inputs of the network (0 without context parameters).
+    public var contextCount: Int { contextParameters ?? 0 }
 
     public init(kind: Kind, observationCount: Int, actionCount: Int, hidden: [Int] = [64, 64], initialLogStd: Double = 0,
                 actionScale: [Double] = [], actionOffset: [Double] = []) {
@@ -57,7 +65,7 @@ public struct PolicyArchitecture: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case kind, observationCount, actionCount, hidden, initialLogStd, actionScale, actionOffset, taskInputs
+        case kind, observationCount, actionCount, hidden, initialLogStd, actionScale, actionOffset, taskInputs, contextParameters
     }
 
     /// Absent action scale and offset mean the identity (world units).
@@ -69,6 +77,10 @@ public struct PolicyArchitecture: Sendable, Equatable, Codable {
                   actionScale: try c.decodeIfPresent([Double].self, forKey: .actionScale) ?? [],
                   actionOffset: try c.decodeIfPresent([Double].self, forKey: .actionOffset) ?? [])
         taskInputs = try c.decodeIfPresent([String].self, forKey: .taskInputs)
+        contextParameters = try c.decodeIfPresent(Int.self, forKey: .contextParameters)
+        if let n = contextParameters, n < 1 {
+            throw DecodingError.dataCorruptedError(forKey: .contextParameters, in: c, debugDescription: "context parameters must be at least 1")
+        }
     }
 
     /// The world's action value for the policy's sample `u` of component k.
@@ -77,10 +89,22 @@ public struct PolicyArchitecture: Sendable, Equatable, Codable {
         actionScale.isEmpty || kind == .categorical ? u : actionOffset[k] + actionScale[k] * u
     }
 
-    public var network: MLP { MLP(sizes: [observationCount] + hidden + [actionCount]) }
+    /// The network: observations (normalized), then the context inputs, in; means or logits out.
+    public var network: MLP { MLP(sizes: [observationCount + contextCount] + hidden + [actionCount]) }
 
-    /// Flat parameters: the network's, then (Gaussian) one log-std per action dimension.
-    public var parameterCount: Int { network.parameterCount + (kind == .gaussian ? actionCount : 0) }
+    /// Flat parameters: the network's, then (Gaussian) one log-std per action dimension, then the
+    /// context parameters.
+    public var parameterCount: Int { contextOffset + contextCount }
+
+    /// Where the context parameters start in the flat vector.
+    public var contextOffset: Int { network.parameterCount + (kind == .gaussian ? actionCount : 0) }
+
+    /// CAVIA's inner rate multipliers: 1 for each context parameter, 0 for every other one (empty
+    /// without context parameters).
+    public var contextRateScales: [Double] {
+        guard contextCount > 0 else { return [] }
+        return [Double](repeating: 0, count: contextOffset) + [Double](repeating: 1, count: contextCount)
+    }
 
     /// Floats one action takes in a world's action buffer (1 for a discrete index).
     public var actionWidth: Int { kind == .gaussian ? actionCount : 1 }
@@ -88,6 +112,7 @@ public struct PolicyArchitecture: Sendable, Equatable, Codable {
     public func initialParameters(seed: UInt64) -> [Double] {
         var p = network.initialParameters(seed: seed)
         if kind == .gaussian { p += [Double](repeating: initialLogStd, count: actionCount) }
+        p += [Double](repeating: 0, count: contextCount)
         return p
     }
 }

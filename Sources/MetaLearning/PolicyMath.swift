@@ -34,10 +34,21 @@ public struct PolicyMath: Sendable {
         network = architecture.network
     }
 
-    /// Normalizes `observations` and runs the network; the head outputs are `cache.output`.
+    /// Normalizes `observations`, appends the context parameters to each row (when the policy has
+    /// them) and runs the network; the head outputs are `cache.output`.
     public func forward(_ params: [Double], observations: [Double], count: Int, cache: inout MLP.Cache) {
         var x = observations
         normalizer.apply(&x)
+        let c = architecture.contextCount
+        if c > 0 {
+            let n = architecture.observationCount, o = architecture.contextOffset
+            var rows = [Double](repeating: 0, count: count * (n + c))
+            for r in 0..<count {
+                for k in 0..<n { rows[r * (n + c) + k] = x[r * n + k] }
+                for k in 0..<c { rows[r * (n + c) + n + k] = params[o + k] }
+            }
+            x = rows
+        }
         network.forward(params, input: x, batch: count, cache: &cache)
     }
 
@@ -138,7 +149,13 @@ public struct PolicyMath: Sendable {
                 for j in 0..<a { dOut[r * a + j] = -w * ((j == chosen ? 1 : 0) - p[j] / total) }
             }
         }
-        network.backward(params, cache: cache, outputGradient: dOut, gradient: &gradient)
+        let c = architecture.contextCount
+        let dInput = network.backward(params, cache: cache, outputGradient: dOut, gradient: &gradient, inputGradient: c > 0)
+        if let dInput {
+            // Each context parameter is an input of every row: its gradient is the sum over rows.
+            let n = architecture.observationCount, o = architecture.contextOffset
+            for r in 0..<batch.count { for k in 0..<c { gradient[o + k] += dInput[r * (n + c) + n + k] } }
+        }
         return (loss, gradient)
     }
 }

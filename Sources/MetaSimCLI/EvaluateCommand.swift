@@ -87,7 +87,9 @@ struct EvaluateCommand: ParsableCommand {
         if !meta.policy.innerLearningRates.isEmpty {
             print("\(methods[0].name) adapts with its meta-learned inner learning rates \(meta.policy.innerLearningRates.map { fmt($0, 4) }.joined(separator: ", ")); \(sameRates ? "so do the baselines (--same-rates)" : "the others with --inner-lr")")
         }
-        if !meta.policy.innerRateScales.isEmpty {
+        if meta.policy.architecture.contextCount > 0, meta.policy.innerRateScales.map(Double.init) == meta.policy.architecture.contextRateScales {
+            print("\(methods[0].name) adapts its \(meta.policy.architecture.contextCount) context parameters alone (CAVIA)\(sameRates ? "; so do the baselines (--same-rates)" : "")")
+        } else if !meta.policy.innerRateScales.isEmpty {
             print("\(methods[0].name) multiplies each parameter's inner rate by its meta-learned factor (\(rateScaleSummary(meta.policy.innerRateScales)))\(sameRates ? "; so do the baselines (--same-rates)" : "")")
         }
         let rule = meta.policy.qLearning.map { q in

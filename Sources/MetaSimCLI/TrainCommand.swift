@@ -29,6 +29,8 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("learn-inner-lr"), help: "MAML: meta-learn each inner step's learning rate (stored in the checkpoint).") var learnInnerLR = false
     @Flag(name: .customLong("learn-parameter-rates"), help: "MAML: also meta-learn one multiplier of the inner learning rate per parameter (Meta-SGD; stored in the checkpoint).")
     var learnParameterRates = false
+    @Option(name: .customLong("context-parameters"), help: "MAML: CAVIA, N context parameters as extra network inputs that the inner loop adapts alone (the rest is meta-learned).")
+    var contextParameters: Int?
     @Option(help: "Training seed.") var seed: UInt64 = 0
     @Option(help: "Threads (tasks of an iteration in parallel; results do not depend on it).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(name: [.customLong("output"), .customLong("out")], help: "Checkpoint to write.") var output: String
@@ -42,10 +44,19 @@ struct TrainCommand: ParsableCommand {
             inner: try innerOptions.inner(defaultSteps: algo == .reptile || algo == .metaq ? 3 : 1),
             outerLearningRate: outerLR ?? (algo == .reptile ? 0.5 : algo == .metaq ? 0.001 : 0.003), hidden: try parseHidden(hidden),
             initialLogStd: initLogStd, normalizeObservations: normalize, lossAtEveryStep: !lastStepLoss, learnInnerLearningRates: learnInnerLR,
-            learnParameterRates: learnParameterRates, scaledActions: !rawActions, seed: seed, horizon: innerOptions.horizon, threads: threads,
+            learnParameterRates: learnParameterRates, contextParameters: contextParameters, scaledActions: !rawActions, seed: seed, horizon: innerOptions.horizon, threads: threads,
             qLearning: algo == .metaq ? try qOptions.settings() : nil)
         if learnParameterRates && algo != .maml && algo != .fomaml {
             throw CLIError("--learn-parameter-rates meta-learns MAML's inner step: use it with --algo maml or fomaml, not \(algo.rawValue)")
+        }
+        if let n = contextParameters {
+            guard n >= 1 else { throw CLIError("--context-parameters must be at least 1, not \(n)") }
+            guard algo == .maml || algo == .fomaml else {
+                throw CLIError("--context-parameters is CAVIA, an inner loop on context inputs: use it with --algo maml or fomaml, not \(algo.rawValue)")
+            }
+            guard !learnParameterRates else {
+                throw CLIError("--context-parameters fixes the inner rate multipliers (1 on the context, 0 elsewhere): it cannot be combined with --learn-parameter-rates")
+            }
         }
         if algo == .metaq, try worldSpecs(definition).discreteActions == nil {
             throw CLIError("--algo metaq learns a Q-network: \(definition.name) has continuous actions (use a world with discrete_actions, e.g. cartpole)")
@@ -66,7 +77,11 @@ struct TrainCommand: ParsableCommand {
         if !policy.innerLearningRates.isEmpty {
             print("meta-learned inner learning rates: \(policy.innerLearningRates.map { fmt($0, 4) }.joined(separator: ", "))")
         }
-        if !policy.innerRateScales.isEmpty { print("meta-learned per-parameter rate multipliers: \(rateScaleSummary(policy.innerRateScales))") }
+        let context = policy.architecture.contextCount
+        if context > 0 {
+            let o = policy.architecture.contextOffset
+            print("context parameters (\(context), adapted alone by the inner loop), initial values: \(policy.parameters[o..<(o + context)].map { fmt(Double($0), 3) }.joined(separator: ", "))")
+        } else if !policy.innerRateScales.isEmpty { print("meta-learned per-parameter rate multipliers: \(rateScaleSummary(policy.innerRateScales))") }
         print("wrote \(output): \(algo.rawValue) on \(definition.name), \(iterations) iterations × \(metaBatch) tasks × \(config.episodesPerTask) episodes in \(fmt(seconds, 1)) s (\(threads) thread\(threads == 1 ? "" : "s"))")
     }
 }

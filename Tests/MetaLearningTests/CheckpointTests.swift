@@ -56,6 +56,50 @@ struct CheckpointTests {
         #expect(!Set(try SafeTensors.decode(try checkpoint("cheetah-vel").0.encoded(), path: "p").tensors.map(\.name)).contains { $0.hasPrefix("inner_rate_scale.") })
     }
 
+    /// `make train` reproduces the shipped checkpoints bit for bit only if today's code writes
+    /// them with the same bytes: settings added later (`learnParameterRates`,
+    /// `contextParameters`) are left out of the recorded configuration when unused.
+    @Test func shippedCheckpointsRecordTheirConfigurationWithTheSameBytes() throws {
+        let root = Support.packageRoot.appendingPathComponent("policies")
+        let names = try FileManager.default.subpathsOfDirectory(atPath: root.path).filter { $0.hasSuffix(".safetensors") }.sorted()
+        #expect(names.count >= 12, "the shipped checkpoints, oracles included")
+        for name in names {
+            let path = root.appendingPathComponent(name).path
+            let checkpoint = try Checkpoint.load(path: path)
+            let config = try #require(checkpoint.metadata.trainingConfig, "\(name) records its training configuration")
+            #expect(Checkpoint.json(config) == checkpoint.metadata.hyperparameters, "\(name)")
+            #expect(checkpoint.encoded() == [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))), "\(name) re-encodes to the same bytes")
+        }
+        var config = MetaTrainingConfig(algorithm: .maml)
+        #expect(!Checkpoint.json(config).contains("learnParameterRates"))
+        config.learnParameterRates = true
+        config.contextParameters = 4
+        let decoded = try JSONDecoder().decode(MetaTrainingConfig.self, from: Data(Checkpoint.json(config).utf8))
+        #expect(decoded.learnParameterRates && decoded.contextParameters == 4)
+    }
+
+    /// CAVIA: the context parameters travel as a `context` tensor after `log_std`, with the
+    /// 0/1 inner rate multipliers; a checkpoint without the tensor is refused.
+    @Test func contextParametersRoundTrip() throws {
+        var (c, _, _) = try checkpoint("cheetah-vel")
+        var arch = c.policy.architecture
+        arch.contextParameters = 3
+        var policy = Policy(architecture: arch, seed: 5)
+        policy.parameters[arch.contextOffset + 1] = 0.75
+        policy.innerRateScales = arch.contextRateScales.map { Float($0) }
+        c.policy = policy
+        let bytes = c.encoded()
+        let loaded = try Checkpoint.decode(bytes, path: "p.safetensors")
+        #expect(loaded == c && loaded.policy.architecture.contextCount == 3)
+        let (tensors, meta) = try SafeTensors.decode(bytes, path: "p.safetensors")
+        let context = try #require(tensors.first { $0.name == "context" })
+        #expect(context.shape == [3] && context.values == [0, 0.75, 0])
+        #expect(try #require(tensors.first { $0.name == "layers.0.weight" }).shape[0] == arch.observationCount + 3)
+        #expect(try #require(tensors.first { $0.name == "inner_rate_scale.context" }).values == [1, 1, 1])
+        let missing = SafeTensors.encode(tensors.filter { $0.name != "context" }, metadata: meta)
+        #expect { _ = try Checkpoint.decode(missing, path: "p.safetensors") } throws: { "\($0)".contains("'context' is missing") }
+    }
+
     /// The byte layout a Python `safetensors.safe_open` reads: u64 little-endian header size,
     /// a JSON header (8-byte aligned) with string metadata and F32 tensors whose offsets tile the
     /// data, then little-endian floats.

@@ -54,6 +54,48 @@ struct GradientTests {
         #expect(abs(loss - expected) < 1e-12)
     }
 
+    /// Context parameters (CAVIA) are network inputs taken from the parameters: their gradient
+    /// is the input gradient summed over rows, after the normalized observations.
+    @Test func contextParameterGradientMatchesFiniteDifferences() {
+        var arch = PolicyArchitecture(kind: .gaussian, observationCount: 3, actionCount: 2, hidden: [5], initialLogStd: -0.3)
+        arch.contextParameters = 2
+        var norm = ObservationNormalizer(size: 3, enabled: true)
+        norm.update(Support.uniform(30, seed: 9, scale: 3), rows: 10)
+        let math = PolicyMath(architecture: arch, normalizer: norm)
+        let params = arch.network.initialParameters(seed: 4, outputScale: 1) + [-0.3, 0.1] + [0.4, -0.7]
+        #expect(params.count == arch.parameterCount && arch.contextOffset == params.count - 2)
+        let b = batch(arch: arch, count: 7, seed: 5)
+        let g = math.surrogate(params, batch: b).gradient
+        #expect(Support.maxRelativeError(g, Support.numericGradient(params) { math.surrogate($0, batch: b).loss }) < 1e-5)
+        #expect(g[arch.contextOffset] != 0 && g[arch.contextOffset + 1] != 0)
+        // The context changes the actions: it is an input, not a dead parameter.
+        var other = params
+        other[arch.contextOffset] += 1
+        #expect(math.logLikelihoods(params, batch: b) != math.logLikelihoods(other, batch: b))
+        // CAVIA's multipliers move the context alone: two inner steps, second-order meta-gradient.
+        let scales = arch.contextRateScales
+        #expect(scales.count == params.count && scales.reduce(0, +) == 2 && scales[arch.contextOffset] == 1)
+        let bs = (0..<3).map { batch(arch: arch, count: 5, seed: 40 + UInt64($0)) }
+        let rates = [2.0, 1.5]
+        func path(_ t: [Double]) -> [[Double]] {
+            var out = [t]
+            for k in 0..<2 {
+                let gk = math.surrogate(out[k], batch: bs[k]).gradient
+                out.append((0..<t.count).map { out[k][$0] - rates[k] * scales[$0] * gk[$0] })
+            }
+            return out
+        }
+        let adapted = path(params)[2]
+        #expect(adapted[0..<arch.contextOffset] == params[0..<arch.contextOffset] && adapted[arch.contextOffset...] != params[arch.contextOffset...])
+        func meta(_ t: [Double]) -> Double {
+            let p = path(t)
+            return 0.5 * (math.surrogate(p[1], batch: bs[1]).loss + math.surrogate(p[2], batch: bs[2]).loss)
+        }
+        let (mg, _, _) = MetaTrainer.metaGradient(math: math, parameters: path(params), batches: bs, learningRates: rates, scales: scales,
+                                                  secondOrder: true, everyStep: true)
+        #expect(Support.maxRelativeError(mg, Support.numericGradient(params, h: 1e-5) { meta($0) }) < 1e-4)
+    }
+
     /// The second-order MAML gradient of F(θ) = L_post(θ − α ∇L_in(θ)) on fixed batches.
     @Test func mamlMetaGradientMatchesFiniteDifferences() {
         let arch = PolicyArchitecture(kind: .gaussian, observationCount: 2, actionCount: 2, hidden: [5], initialLogStd: -0.5)

@@ -47,6 +47,35 @@ struct MetaTrainingTests {
         #expect(try #require(report.oracleDeterministic).returns[0].mean > o.mean, "the oracle's mean action does better than its samples")
     }
 
+    @Test("CAVIA: context inputs that the inner loop adapts alone; training reproducible; the setting and the context survive a checkpoint")
+    func caviaAdaptsTheContextAlone() throws {
+        let d = try Support.definition("point-nav")
+        let specs = try World(definition: d, task: d.nominalTask()).specs
+        let config = MetaTrainingConfig(algorithm: .maml, iterations: 3, metaBatch: 2, inner: InnerLoop(steps: 1, episodes: 4, learningRate: 3),
+                                        hidden: [8], learnInnerLearningRates: true, contextParameters: 2, seed: 3, threads: 2)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let trainer = try MetaTrainer(definition: d, config: config)
+        let policy = try trainer.train(logger: logger)
+        #expect(try MetaTrainer(definition: d, config: config).train(logger: logger) == policy, "same seed, same policy")
+        let arch = policy.architecture
+        #expect(arch.contextCount == 2 && arch.network.inputCount == 4 && arch.parameterCount == policy.parameters.count)
+        #expect(policy.innerRateScales.map(Double.init) == arch.contextRateScales)
+        // Adapting moves the context parameters and nothing else.
+        let program = try WorldProgram(definition: d, task: d.sampleTask(seed: TaskSeeds.evaluation.lowerBound + 7))
+        let adapted = try policy.adapted(to: program, inner: InnerLoop(steps: 2, episodes: 4), seed: 1).policy
+        let o = arch.contextOffset
+        #expect(adapted.parameters[..<o] == policy.parameters[..<o])
+        #expect(adapted.parameters[o...] != policy.parameters[o...])
+        // The recorded training configuration keeps the setting; a plain one does not mention it.
+        let meta = CheckpointMetadata(definition: d, specs: specs, algorithm: "maml", hyperparameters: Checkpoint.json(config),
+                                      trainingSeed: 3, metasimVersion: "test")
+        let loaded = try Checkpoint.decode(Checkpoint(policy: policy, metadata: meta).encoded(), path: "cavia.safetensors")
+        #expect(loaded.policy == policy && loaded.metadata.trainingConfig?.contextParameters == 2)
+        #expect(!Checkpoint.json(MetaTrainingConfig(algorithm: .maml)).contains("contextParameters"))
+        #expect(!Checkpoint.json(PolicyArchitecture(specs: specs)).contains("contextParameters"))
+    }
+
     @Test("an oracle checkpoint keeps its task inputs; it is refused for acting and adapting, accepted for evaluation")
     func oracleCheckpoint() throws {
         let d = try Support.definition("point-nav")

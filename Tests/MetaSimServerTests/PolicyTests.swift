@@ -164,6 +164,39 @@ struct PolicyTests {
         try await server.stop()
     }
 
+    @Test("a CAVIA policy (context parameters) acts and adapts on the daemon exactly as in process, moving its context alone")
+    func contextPolicyAdaptsAsInProcess() async throws {
+        let folder = try temporaryPolicies()
+        var checkpoint = try Checkpoint.load(path: folder + "/point-nav.safetensors")
+        var arch = checkpoint.policy.architecture
+        arch.contextParameters = 2
+        var policy = Policy(architecture: arch, seed: 21)
+        policy.normalizer = checkpoint.policy.normalizer
+        policy.parameters[arch.contextOffset] = 0.5
+        policy.innerRateScales = arch.contextRateScales.map { Float($0) }
+        checkpoint.policy = policy
+        try checkpoint.write(to: folder + "/point-nav-cavia.safetensors")
+        let server = try await TestServer { $0.policiesRoot = folder }
+        let c = try server.connect()
+        let task = heldOutTasks[1]
+        let s = try c.open(OpenRequest(world: "point-nav", batch: 3, taskSeed: task, seed: 4))
+        let obs: [Float] = [0.1, -0.2, 0.3, 0.4, -0.5, 0.05]
+        let remote = try s.adapt(policy: "point-nav-cavia", steps: 2, episodes: 8, seed: 9, evaluate: true)
+        let after = try s.act(obs)
+
+        let d = try WorldCatalog.resolve("point-nav", root: worldsRoot)
+        let program = try WorldProgram(definition: d, task: d.sampleTask(seed: task))
+        let local = try policy.adapted(to: program, inner: InnerLoop(steps: 2, episodes: 8, learningRate: 0.1), seed: 9, evaluate: true)
+        #expect(remote.returns == local.adaptation.returns)
+        var rng = SeededGenerator(seed: 0)
+        #expect(after == local.policy.act(observations: obs, count: 3, deterministic: true, rng: &rng))
+        rng = SeededGenerator(seed: 0)
+        #expect(after != policy.act(observations: obs, count: 3, deterministic: true, rng: &rng), "adapting the context changes the actions")
+        let o = arch.contextOffset
+        #expect(local.policy.parameters[..<o] == policy.parameters[..<o] && local.policy.parameters[o...] != policy.parameters[o...])
+        try await server.stop()
+    }
+
     @Test("a meta-Q checkpoint (a Q-network) adapts by Q-learning on the daemon, exactly as in process, and acts greedily")
     func qNetworkAdaptsByQLearning() async throws {
         let (server, folder) = try await policyServer()
