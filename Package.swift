@@ -54,7 +54,9 @@ let package = Package(
             ]
         ),
         // A blocking client over POSIX sockets, for hot loops and for the CLI and the tests.
-        .target(name: "MetaSimClient", dependencies: ["MetaSimProtocol"]),
+        .target(name: "MetaSimClient", dependencies: ["MetaSimProtocol", "CMetaSimIO"]),
+        // What a client's wait needs of POSIX that Swift cannot import (ppoll, prctl).
+        .target(name: "CMetaSimIO"),
         .executableTarget(
             name: "MetaSimDaemon",
             dependencies: [

@@ -29,6 +29,9 @@ struct ClientBench: ParsableCommand {
         let batch: Int
         let threads: Int
         let steps: Int
+        /// How the client's step reads waited: "sleep", "anticipate" (the default: sleeping until
+        /// shortly before the reply is due, where that pays), or "look" (--spin-microseconds).
+        let wait: String
         let in_process_steps_per_second: Double
         let socket_steps_per_second: Double
         let socket_over_in_process: Double
@@ -105,7 +108,10 @@ struct ClientBench: ParsableCommand {
         let rttUS = median(socket_t) / n * 1e6
         let echoUS = median(echo_t) / n * 1e6
         let lookingEchoUS = median(looking_echo_t) / n * 1e6
-        let report = Report(world: world, batch: batch, threads: threads, steps: iterations * batch,
+        let w = s.waits
+        let wait = c.spinMicroseconds > 0 ? "look \(c.spinMicroseconds) µs"
+            : c.anticipatesSteps ? "anticipate (of \(w.total) reads, \(w.anticipated) woke on their timer and found the reply, \(w.early) were woken by it, \(w.late) late, \(w.slept) slept)" : "sleep"
+        let report = Report(world: world, batch: batch, threads: threads, steps: iterations * batch, wait: wait,
                             in_process_steps_per_second: n * Double(batch) / median(local_t),
                             socket_steps_per_second: n * Double(batch) / median(socket_t),
                             socket_over_in_process: median(local_t) / median(socket_t),
@@ -120,7 +126,7 @@ struct ClientBench: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print("""
-                \(world), batch \(batch), \(threads) thread(s), \(report.steps) steps, median of \(`repeat`)
+                \(world), batch \(batch), \(threads) thread(s), \(report.steps) steps, median of \(`repeat`), reads: \(wait)
                   in process      \(Int(report.in_process_steps_per_second)) steps/s  (\(fmt(stepUS)) µs per batch step)
                   over the socket \(Int(report.socket_steps_per_second)) steps/s  (\(fmt(rttUS)) µs per round trip)
                   socket / in-process: \(fmt(report.socket_over_in_process))

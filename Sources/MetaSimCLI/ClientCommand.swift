@@ -17,6 +17,8 @@ struct ClientOptions: ParsableArguments {
     var socket: String?
     @Option(help: "Microseconds a read looks for the reply before sleeping in the kernel (0: sleep at once; 500 halves a small round trip when a core is free).")
     var spinMicroseconds = 0
+    @Flag(inversion: .prefixedNo, help: "Step reads sleep until shortly before the reply is due, then look, where that shortens the round trip (a core to spare).")
+    var anticipate = true
 
     var path: String { socket ?? ProcessInfo.processInfo.environment["METASIM_SOCKET"] ?? "/run/metasim/metasim.sock" }
 
@@ -24,6 +26,7 @@ struct ClientOptions: ParsableArguments {
         let c: MetaSimConnection
         do { c = try MetaSimConnection(socketPath: path, client: "metasim-cli") } catch { throw CLIError(error.description) }
         c.spinMicroseconds = max(0, spinMicroseconds)
+        c.anticipatesSteps = anticipate
         return c
     }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CMetaSimIO
 import MetaSimProtocol
 
 /// A blocking connection to metasimd over its Unix-domain socket (protocol v1). Made for hot
@@ -24,12 +25,23 @@ public final class MetaSimConnection {
     /// Events received while waiting for a response (observer streams), oldest first.
     public var pendingEvents: [ReceivedFrame] = []
     /// How long a read looks for the reply (yielding the core to other threads) before it
-    /// sleeps in the kernel; 0 (the default): sleep at once. A sleeping reader pays a thread
+    /// sleeps in the kernel; 0 (the default): do not look first. A sleeping reader pays a thread
     /// wake-up per reply (about 20 µs on a virtual machine, more than a small step): with a
     /// core to spare, looking (e.g. 500) halves a single-instance round trip, for up to this
     /// much CPU per reply. On a machine whose cores are all busy it does not pay: a look that
     /// loses the core makes the reads sleep at once for a while (see `receive`).
     public var spinMicroseconds: Int = 0
+    /// Whether a step's read sleeps only until shortly before its reply is due and then looks
+    /// for it, where that measurably shortens the round trip (see `ReplyTimer`: it pays when the
+    /// session's stepping threads leave a core free). On by default; it changes no result, only
+    /// when the reader wakes. Off, or while it does not pay, a step read sleeps in recv or in
+    /// poll by its round trip (`WaitPlan`). Ignored while `spinMicroseconds` > 0.
+    public var anticipatesSteps = true
+    /// The plan for the next read that has to wait, and what it found (set by `RemoteSession`).
+    var nextPlan: WaitPlan = .block
+    var lastOutcome: WaitOutcome?
+    /// This machine's online cores (a Unix-socket server runs on it too).
+    static let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 
     /// Connects and says hello (unless `greet` is false: tests of the handshake). With
     /// `retryFor` > 0, retries a refused or missing socket for that many seconds (a daemon that
@@ -145,40 +157,86 @@ public final class MetaSimConnection {
         }
     }
 
-    /// One recv: without waiting for up to `spinMicroseconds` (yielding between looks), then
-    /// blocking. A yield that took long lost the core to another thread for a time slice
-    /// (milliseconds) while the reply waited: the cores are busy, and every later look would
-    /// risk the same, whereas a sleeper woken by its reply is scheduled promptly. Then the next
-    /// `sleepAfterContention` reads sleep at once.
+    /// One recv that waits as planned (see `WaitPlan`), or with `spinMicroseconds` looks for up
+    /// to that long before sleeping. A yield that took long lost the core to another thread for a
+    /// time slice (milliseconds) while the reply waited: the cores are busy, and every later look
+    /// would risk the same, whereas a sleeper woken by its reply is scheduled promptly. Then the
+    /// next `sleepAfterContention` reads sleep at once (and an anticipating session compares
+    /// anticipating with sleeping at once: `ReplyTimer`).
     private func receive(into space: UnsafeMutableRawBufferPointer) -> Int {
-        guard spinMicroseconds > 0, sleepingReads == 0 else {
-            sleepingReads = max(0, sleepingReads - 1)
-            return recv(fd, space.baseAddress!, space.count, 0)
+        let plan = nextPlan
+        nextPlan = .block
+        if spinMicroseconds > 0, sleepingReads == 0 {
+            if case .data(let n) = look(into: space, for: spinMicroseconds) { return n }
+            return blockingReceive(into: space)
         }
+        sleepingReads = max(0, sleepingReads - 1)
+        switch plan {
+        case .block: return blockingReceive(into: space)
+        case .poll: return pollingReceive(into: space)
+        case .anticipate(let wakeAt, let lookFor):
+            let now = Self.microseconds()
+            if wakeAt > now, metasim_wait_readable(fd, Int64(wakeAt - now) * 1000, Self.timerSlackNanoseconds) > 0 {
+                lastOutcome = .early
+                return pollingReceive(into: space)
+            }
+            let start = Self.microseconds()
+            switch look(into: space, for: lookFor) {
+            case .data(let n):
+                lastOutcome = .looked(Self.microseconds() - start)
+                return n
+            case .nothing: lastOutcome = .late(contended: false)
+            case .lostCore: lastOutcome = .late(contended: true)
+            }
+            return pollingReceive(into: space)
+        }
+    }
+
+    private enum Look { case data(Int), nothing, lostCore }
+
+    /// Looks for data for up to `microseconds`, yielding between looks: what recv returned, or
+    /// that nothing came, or that a yield lost the core (then `sleepingReads` is set).
+    private func look(into space: UnsafeMutableRawBufferPointer, for microseconds: Int) -> Look {
         let start = Self.microseconds()
         var before = start
         while true {
             let n = recv(fd, space.baseAddress!, space.count, Int32(MSG_DONTWAIT))
-            if n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK) { return n }
+            if n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK) { return .data(n) }
             sched_yield()
             let after = Self.microseconds()
             if after - before > Self.contendedYieldMicroseconds {
                 sleepingReads = Self.sleepAfterContention
-                break
+                return .lostCore
             }
-            if after - start > spinMicroseconds { break }
+            if after - start > microseconds { return .nothing }
             before = after
         }
-        return recv(fd, space.baseAddress!, space.count, 0)
     }
 
+    private func blockingReceive(into space: UnsafeMutableRawBufferPointer) -> Int {
+        recv(fd, space.baseAddress!, space.count, 0)
+    }
+
+    /// Sleeps in poll until the socket is readable, then reads (see `WaitPlan.poll`).
+    private func pollingReceive(into space: UnsafeMutableRawBufferPointer) -> Int {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while true {
+            if poll(&p, 1, -1) < 0, errno != EINTR { return -1 }
+            let n = recv(fd, space.baseAddress!, space.count, Int32(MSG_DONTWAIT))
+            if n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK) { return n }
+        }
+    }
+
+    /// The timer slack of an anticipating read's sleep (Linux lets a normal thread's sleep run
+    /// up to 50 µs late unless told otherwise).
+    static let timerSlackNanoseconds: Int64 = 1_000
     /// A yield longer than this lost the core to another thread's time slice.
     static let contendedYieldMicroseconds = 500
     /// Reads that sleep at once after a contended yield.
     static let sleepAfterContention = 10_000
     private var sleepingReads = 0
 
-    private static func microseconds() -> Int {
+    static func microseconds() -> Int {
         var t = timespec()
         clock_gettime(CLOCK_MONOTONIC, &t)
         return t.tv_sec * 1_000_000 + t.tv_nsec / 1000

@@ -21,10 +21,15 @@ public final class RemoteSession {
     public private(set) var endedReturns: [Double] = []
     public private(set) var endedLengths: [Int] = []
     public private(set) var finalObservations: [Float] = []
+    /// When step replies arrive, and how to wait for the next one.
+    var replyTimer: ReplyTimer
+    /// How this session's step reads have waited (see `MetaSimConnection.anticipatesSteps`).
+    public private(set) var waits = StepWaits()
 
     init(connection: MetaSimConnection, reply: SessionReply, observations data: [UInt8]) {
         self.connection = connection
         info = reply
+        replyTimer = ReplyTimer(spareCore: reply.threads < MetaSimConnection.cores)
         observations = floats(data)
         rewards = Array(repeating: 0, count: reply.batch)
         terminated = Array(repeating: 0, count: reply.batch)
@@ -56,8 +61,16 @@ public final class RemoteSession {
         layout.writeHeader(into: c.writer.region(header, StepRequestLayout.headerSize))
         c.writer.append(actions)
         c.writer.endFrame(start)
+        let sentAt = MetaSimConnection.microseconds()
         try c.writeAll(c.writer.bytes)
+        let timed = c.spinMicroseconds == 0, anticipate = timed && c.anticipatesSteps
+        if timed { c.nextPlan = anticipate ? replyTimer.plan(sentAt: sentAt) : replyTimer.sleepingPlan }
+        c.lastOutcome = nil
+        defer { c.nextPlan = .block }  // unused if the reply was already read
         try c.awaitResponse(requestID)
+        let roundTrip = MetaSimConnection.microseconds() - sentAt
+        if anticipate { replyTimer.record(roundTrip: roundTrip, outcome: c.lastOutcome) } else if timed { replyTimer.recordSleeping(roundTrip: roundTrip) }
+        waits.count(c.lastOutcome)
         try read(c.lastData)
     }
 
@@ -104,5 +117,28 @@ public final class RemoteSession {
 
     public func close() throws(ClientError) {
         _ = try connection.request(.close, meta: SessionRequest(session: id), as: SessionRequest.self)
+    }
+}
+
+/// How a session's step reads waited for their replies.
+public struct StepWaits: Sendable, Equatable {
+    /// Reads that slept until the reply came (no anticipation, or it was not due yet).
+    public var slept = 0
+    /// Anticipating reads that woke on their timer and found the reply by looking.
+    public var anticipated = 0
+    /// Anticipating reads whose reply came before their timer (woken by it, as a sleeper is).
+    public var early = 0
+    /// Anticipating reads that looked for their whole budget, or lost the core, then slept.
+    public var late = 0
+
+    public var total: Int { slept + anticipated + early + late }
+
+    mutating func count(_ outcome: WaitOutcome?) {
+        switch outcome {
+        case nil: slept += 1
+        case .looked: anticipated += 1
+        case .early: early += 1
+        case .late: late += 1
+        }
     }
 }

@@ -72,23 +72,27 @@ struct SessionTests {
         try await server.stop()
     }
 
-    @Test("a reader that sleeps at once, one whose short look runs out and one that looks first get the same replies")
+    @Test("readers that sleep, anticipate, look briefly or look first all get the same replies")
     func readWaitStrategies() async throws {
         let server = try await TestServer()
         // 64 walkers on one thread: a step takes milliseconds, longer than a 20 µs look, so the
-        // second connection falls back to a blocking read on most replies.
-        let looks = [0, 20, 500]
+        // third connection falls back to a blocking read on most replies. The first two do not
+        // look first: one sleeps until each reply, one (the default) anticipates where a core is
+        // free, waking on its own timer shortly before the reply is due.
+        let reads: [(look: Int, anticipate: Bool)] = [(0, false), (0, true), (20, true), (500, true)]
         var sessions: [RemoteSession] = []
         var connections: [MetaSimConnection] = []
-        for look in looks {
+        for r in reads {
             let c = try server.connect()
-            c.spinMicroseconds = look
+            c.spinMicroseconds = r.look
+            c.anticipatesSteps = r.anticipate
             connections.append(c)
-            sessions.append(try c.open(OpenRequest(world: "bipedal-walker", batch: 64, seed: 5)))
+            sessions.append(try c.open(OpenRequest(world: "bipedal-walker", batch: 64, threads: 1, seed: 5)))
         }
         let local = try localBatch("bipedal-walker", count: 64, seed: 5)
         var rng = SeededGenerator(seed: 3)
-        for _ in 0..<20 {
+        let steps = 20
+        for _ in 0..<steps {
             let a = randomActions(local.specs, count: 64, rng: &rng)
             for (i, v) in a.enumerated() { local.actions[i] = v }
             local.step()
@@ -98,7 +102,18 @@ struct SessionTests {
                 #expect(s.rewards == Array(local.rewards))
             }
         }
-        #expect(try connections[1].ping([7]) == [7])
+        #expect(sessions[0].waits.slept == steps)
+        #expect(sessions[0].waits.total == steps)
+        let w = sessions[1].waits
+        #expect(w.total == steps)
+        if sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1 {
+            // One thread steps, so a core is free: the first read sleeps (and teaches the timer
+            // the round trip), the second anticipates. (Later ones may not: a look that loses the
+            // core, likely while other tests run, makes the timer try sleeping for a while.)
+            #expect(w.slept >= 1)
+            #expect(w.anticipated + w.early + w.late >= 1)
+        }
+        #expect(try connections[2].ping([7]) == [7])
         try await server.stop()
     }
 
