@@ -11,7 +11,7 @@ PEERS_PYTHON ?= /tmp/metasim-peers/bin/python
 TEST_VENV    := .venv-test
 PYTHON       ?= python3
 
-.PHONY: deps build run test test-swift test-python bench bench-protocol bench-batch fidelity train evaluate bench-adapt bench-policy clean install install-files uninstall
+.PHONY: deps build run test test-swift test-python bench bench-protocol bench-allocations bench-batch fidelity train evaluate bench-adapt bench-policy clean install install-files uninstall
 
 # `make install` (PREFIX, DESTDIR): binaries, systemd units, sysusers.d and tmpfiles.d entries,
 # the world catalog, shipped policies (a policies/ folder, when the repository has one) and an
@@ -72,6 +72,9 @@ bench: build
 # Stepping over the daemon's socket (Swift and Python clients) against in-process and EnvPool.
 bench-protocol: build
 	$(PEERS_PYTHON) Benchmarks/protocol_bench.py --metasim $(METASIM)
+# Heap allocations of the release daemon per step and per episode reset (an interposed malloc).
+bench-allocations: build
+	$(PEERS_PYTHON) Benchmarks/step_allocations.py --metasimd $(dir $(METASIM))metasimd
 # Parallel efficiency of batches: episodes/s over the catalog with --jobs 1 and --jobs 2.
 bench-batch: build
 	METASIM=$(METASIM) Benchmarks/batch_scaling.sh

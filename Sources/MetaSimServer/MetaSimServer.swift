@@ -75,10 +75,11 @@ public final class MetaSimServer: Service, Sendable {
         // Accept on a thread of its own until shutdown; serve each connection on its own thread.
         let heartbeat = notifier.map { Heartbeat(notifier: $0, core: core, logger: logger) }
         let turn = heartbeat.map { max(1, Int32(clamping: $0.intervalMilliseconds / 2)) } ?? -1
-        let acceptorDone = DispatchSemaphore(value: 0)
+        // Finishes when the acceptor returns (after `shutdown()`): what `run` waits for, asleep.
+        let (acceptorDone, acceptorFinished) = AsyncStream<Never>.makeStream()
         let acceptor = Thread { [self] in
             accept(listener, core: core, turnMilliseconds: turn)
-            acceptorDone.signal()
+            acceptorFinished.finish()
         }
         acceptor.name = "metasimd-accept"
         acceptor.start()
@@ -95,16 +96,17 @@ public final class MetaSimServer: Service, Sendable {
 
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
-                while !stopping.load(ordering: .acquiring) {
-                    try? await _Concurrency.Task.sleep(for: .milliseconds(20))
-                }
+                for await _ in acceptorDone {}
             } onGracefulShutdown: {
                 self.shutdown()
             }
         } onCancel: {
             self.shutdown()
         }
-        while acceptorDone.wait(timeout: .now()) == .timedOut { try? await _Concurrency.Task.sleep(for: .milliseconds(2)) }
+        if !stopping.load(ordering: .acquiring) {
+            logger.error("the accepting loop ended on its own: stopping")
+            shutdown()
+        }
         if ownSocket != nil { close(listener) }
 
         heartbeat?.stop()
