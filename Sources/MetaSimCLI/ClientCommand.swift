@@ -15,7 +15,7 @@ struct ClientCommand: ParsableCommand {
 struct ClientOptions: ParsableArguments {
     @Option(help: "The daemon's socket (default: $METASIM_SOCKET, else /run/metasim/metasim.sock).")
     var socket: String?
-    @Option(help: "Microseconds a read looks for the reply before sleeping in the kernel (0: sleep at once; 500 halves a small round trip when a core is free).")
+    @Option(help: "Microseconds a read looks for the reply before sleeping in the kernel (0: do not look first; 500 halves a small round trip when a core is free).")
     var spinMicroseconds = 0
     @Flag(inversion: .prefixedNo, help: "Step reads sleep until shortly before the reply is due, then look, where that shortens the round trip (a core to spare).")
     var anticipate = true

@@ -23,7 +23,8 @@ public final class RemoteSession {
     public private(set) var finalObservations: [Float] = []
     /// When step replies arrive, and how to wait for the next one.
     var replyTimer: ReplyTimer
-    /// How this session's step reads have waited (see `MetaSimConnection.anticipatesSteps`).
+    /// How this session's step reads have waited (see `MetaSimConnection.anticipatesSteps`; with
+    /// `spinMicroseconds` > 0 every read counts as slept).
     public private(set) var waits = StepWaits()
 
     init(connection: MetaSimConnection, reply: SessionReply, observations data: [UInt8]) {

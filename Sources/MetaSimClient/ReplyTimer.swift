@@ -7,7 +7,7 @@ enum WaitPlan: Equatable {
     /// at batch 1: 37–41 µs round trips against 43–46 µs sleeping in poll).
     case block
     /// Sleep in poll, then read. For a long wait the needless wake-up only costs: it happens on
-    /// the server's critical path, between reading a request and stepping (measured: 6–9 µs there
+    /// the server's critical path, between reading a request and stepping (measured: 6–10 µs there
     /// for a reader blocked in recv, 2–3 µs for one in poll; lunar-lander batch 16 on 2 threads,
     /// 123–127 µs round trips against 134 µs).
     case poll

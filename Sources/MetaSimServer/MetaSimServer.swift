@@ -104,7 +104,7 @@ public final class MetaSimServer: Service, Sendable {
             self.shutdown()
         }
         if !stopping.load(ordering: .acquiring) {
-            logger.error("the accepting loop ended on its own: stopping")
+            logger.warning("the accepting loop ended on its own: stopping")
             shutdown()
         }
         if ownSocket != nil { close(listener) }
