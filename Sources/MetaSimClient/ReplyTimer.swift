@@ -149,7 +149,10 @@ struct ReplyTimer {
         switch outcome {
         case .early: w -= 10 + w / 16
         case .looked(let l): if l > 2 * Self.targetLook { w += (l - Self.targetLook) / 4 }
-        case .late: w += (Self.lookBudget - Self.targetLook) / 2
+        case .late(let contended):
+            // A whole look without the reply: the wake came far too early. (A look that lost the
+            // core says nothing about the wake.)
+            if !contended { w += (Self.lookBudget - Self.targetLook) / 2 }
         }
         wakeAfter = max(0, w)
     }

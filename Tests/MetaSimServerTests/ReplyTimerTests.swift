@@ -39,7 +39,10 @@ struct ReplyTimerTests {
         t.record(roundTrip: 250, outcome: .looked(ReplyTimer.targetLook))
         #expect(t.wakeAfter == earlier)  // a look of about the target leaves it
         t.record(roundTrip: 250, outcome: .looked(200))
-        #expect(try #require(t.wakeAfter) > earlier)
+        let later = try #require(t.wakeAfter)
+        #expect(later > earlier)
+        t.record(roundTrip: 550, outcome: .late(contended: false))  // a whole look: far too early
+        #expect(try #require(t.wakeAfter) > later)
     }
 
     @Test("a round trip shorter than the lead is looked for from the start, and kept only while faster")
@@ -89,7 +92,9 @@ struct ReplyTimerTests {
         var t = ReplyTimer(spareCore: true)
         _ = Self.run(&t, reads: 100, sleeping: 240, anticipating: 215)
         #expect(t.tryingAnticipation)
+        let wake = t.wakeAfter
         t.record(roundTrip: 900, outcome: .late(contended: true))
+        #expect(t.wakeAfter == wake)  // losing the core says nothing about the wake
         #expect(!t.tryingAnticipation)
         #expect(t.plan(sentAt: 0) == .poll)
         // The probe of sleeping loses (sleeping is slower here): back to anticipating.
