@@ -92,7 +92,8 @@ let package = Package(
         .testTarget(
             name: "MetaSimCoreTests",
             // MetaLearning: the batch runner's checkpoint policies (BatchCheckpointTests).
-            dependencies: ["MetaSimCore", "MetaSimYAML", "MetaLearning"],
+            // CMetaSimPhysics: the shim's own calls (WorldReadyTests).
+            dependencies: ["MetaSimCore", "MetaSimYAML", "MetaLearning", "CMetaSimPhysics"],
             resources: [.copy("Malformed"), .copy("MalformedBatches")]
         ),
         .testTarget(

@@ -161,6 +161,11 @@ struct msp_world {
     std::vector<msp::ContactSensor> contact_sensors;
     std::vector<b2Vec2> scratch;            // chain vertices while building
 
+    // The most contacts alive at once after a step, over every episode of this world: what
+    // msp_world_ready reserves. `reserved` holds the blocks while it does so.
+    int32_t peak_contacts = 0;
+    std::vector<void *> reserved;
+
     int64_t box2d_bytes = 0;                // estimate of Box2D's heap objects (msp_world_footprint)
     msp::ContactListener listener{this};
 };

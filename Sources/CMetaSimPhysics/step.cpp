@@ -23,6 +23,10 @@ void advance(msp_world *w, const float *commands) {
     for (int32_t k = 0; k < cfg.substeps; ++k) {
         apply_substep_actuators(w);
         w->b2w->Step(cfg.dt, cfg.velocity_iterations, cfg.position_iterations);
+        // Box2D creates contacts at the end of its step, after destroying the ones that ended,
+        // so the count now is the most this step had alive.
+        const int32_t contacts = w->b2w->GetContactCount();
+        if (contacts > w->peak_contacts) w->peak_contacts = contacts;
     }
 }
 

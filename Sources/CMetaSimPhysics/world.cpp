@@ -68,6 +68,23 @@ void msp_world_clear(msp_world *world, const msp_world_config *config, uint64_t 
     world->b2w->SetContactListener(&world->listener);
 }
 
+void msp_world_ready(msp_world *world) {
+    if (world == nullptr || world->b2w == nullptr || world->locked) return;
+    // The world is not const and not inside a step, so both calls are what its own first step
+    // would do: FindNewContacts pairs the proxies created while building (the step's own call
+    // then finds nothing new), and the allocator's free list only decides the contacts' addresses.
+    b2ContactManager &contacts = const_cast<b2ContactManager &>(world->b2w->GetContactManager());
+    contacts.FindNewContacts();
+    // Every contact type is a b2Contact with no member of its own, so they share one block size.
+    const size_t wanted = static_cast<size_t>(world->peak_contacts > 0 ? world->peak_contacts : 1);
+    if (static_cast<size_t>(contacts.m_contactCount) >= wanted) return;
+    const size_t more = wanted - static_cast<size_t>(contacts.m_contactCount);
+    world->reserved.clear();
+    for (size_t i = 0; i < more; ++i) world->reserved.push_back(contacts.m_allocator->Allocate(sizeof(b2Contact)));
+    for (void *block : world->reserved) contacts.m_allocator->Free(block, sizeof(b2Contact));
+    world->reserved.clear();
+}
+
 int32_t msp_command_count(const msp_world *world) {
     return world != nullptr ? static_cast<int32_t>(world->commands.size()) : 0;
 }

@@ -229,6 +229,7 @@ extension World {
         }
 
         if recordsGeometry { geometry.initialPoses = poses }
+        msp_world_ready(handle)
         layout = msp_state_layout_get(handle)
         reallocateState(Int(layout.size))
         msp_world_read_state(handle, state.baseAddress)
