@@ -7,7 +7,8 @@ public enum MetaAlgorithm: String, Sendable, Codable, CaseIterable {
     /// MAML with the second-order term: the meta-gradient is back-propagated through each inner
     /// step with Hessian-vector products of the inner surrogate (central finite differences of
     /// its exact gradient), on the inner episodes — like MAML's reference code, it ignores the
-    /// dependence of the inner episodes' distribution on the parameters.
+    /// dependence of the inner episodes' distribution on the parameters (`ProximalOuter` keeps
+    /// its low-variance part).
     case maml
     /// First-order MAML: the post-adaptation gradient, applied at the initial parameters.
     case fomaml
@@ -54,6 +55,10 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
     /// value, through the adapted context (nil: none). Other algorithms ignore it, as they do
     /// `learnParameterRates`; `metasim train` refuses the combination.
     public var contextParameters: Int?
+    /// MAML: ProMP's outer loop (`ProximalOuter`): each iteration's episodes serve several
+    /// clipped outer steps, and the inner surrogate carries likelihood ratios (nil: MAML's one
+    /// outer step per iteration).
+    public var proximal: ProximalOuter?
     public var learningRateLearningRate: Double
     /// Gaussian policies act in units of the action bounds (see `PolicyArchitecture`).
     public var scaledActions: Bool
@@ -69,7 +74,7 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
     public var qLearning: QLearning?
 
     enum CodingKeys: String, CodingKey {
-        case algorithm, iterations, metaBatch, inner, outerLearningRate, hidden, initialLogStd, normalizeObservations, lossAtEveryStep, learnInnerLearningRates, learnParameterRates, contextParameters, learningRateLearningRate, scaledActions, seed, horizon, qLearning
+        case algorithm, iterations, metaBatch, inner, outerLearningRate, hidden, initialLogStd, normalizeObservations, lossAtEveryStep, learnInnerLearningRates, learnParameterRates, contextParameters, proximal, learningRateLearningRate, scaledActions, seed, horizon, qLearning
     }
 
     public init(from decoder: any Decoder) throws {
@@ -83,6 +88,7 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
                   learnInnerLearningRates: try c.decodeIfPresent(Bool.self, forKey: .learnInnerLearningRates) ?? false,
                   learnParameterRates: try c.decodeIfPresent(Bool.self, forKey: .learnParameterRates) ?? false,
                   contextParameters: try c.decodeIfPresent(Int.self, forKey: .contextParameters),
+                  proximal: try c.decodeIfPresent(ProximalOuter.self, forKey: .proximal),
                   learningRateLearningRate: try c.decodeIfPresent(Double.self, forKey: .learningRateLearningRate) ?? 0.01,
                   scaledActions: try c.decode(Bool.self, forKey: .scaledActions), seed: try c.decode(UInt64.self, forKey: .seed),
                   horizon: try c.decodeIfPresent(Int.self, forKey: .horizon),
@@ -90,7 +96,7 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
     }
 
     /// Settings added after the first shipped checkpoints are written only when they are used
-    /// (`learnParameterRates` when true, `contextParameters` when set), so that a checkpoint
+    /// (`learnParameterRates` when true, `contextParameters` and `proximal` when set), so that a checkpoint
     /// trained without them records the same bytes as before and `make train` reproduces the
     /// shipped files bit for bit.
     public func encode(to encoder: any Encoder) throws {
@@ -107,6 +113,7 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
         try c.encode(learnInnerLearningRates, forKey: .learnInnerLearningRates)
         if learnParameterRates { try c.encode(true, forKey: .learnParameterRates) }
         try c.encodeIfPresent(contextParameters, forKey: .contextParameters)
+        try c.encodeIfPresent(proximal, forKey: .proximal)
         try c.encode(learningRateLearningRate, forKey: .learningRateLearningRate)
         try c.encode(scaledActions, forKey: .scaledActions)
         try c.encode(seed, forKey: .seed)
@@ -117,7 +124,7 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
     public init(algorithm: MetaAlgorithm, iterations: Int = 100, metaBatch: Int = 20, inner: InnerLoop = InnerLoop(),
                 outerLearningRate: Double = 0.003, hidden: [Int] = [64, 64], initialLogStd: Double = 0,
                 normalizeObservations: Bool = false, lossAtEveryStep: Bool = true,
-                learnInnerLearningRates: Bool = false, learnParameterRates: Bool = false, contextParameters: Int? = nil, learningRateLearningRate: Double = 0.01, scaledActions: Bool = true, seed: UInt64 = 0, horizon: Int? = nil, threads: Int = 1,
+                learnInnerLearningRates: Bool = false, learnParameterRates: Bool = false, contextParameters: Int? = nil, proximal: ProximalOuter? = nil, learningRateLearningRate: Double = 0.01, scaledActions: Bool = true, seed: UInt64 = 0, horizon: Int? = nil, threads: Int = 1,
                 qLearning: QLearning? = nil) {
         self.algorithm = algorithm
         self.iterations = iterations
@@ -131,6 +138,7 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
         self.learnInnerLearningRates = learnInnerLearningRates
         self.learnParameterRates = learnParameterRates
         self.contextParameters = contextParameters
+        self.proximal = proximal
         self.learningRateLearningRate = learningRateLearningRate
         self.scaledActions = scaledActions
         self.seed = seed
@@ -201,6 +209,7 @@ public struct MetaTrainer: Sendable {
         var scaleAdam = Adam(count: logScales.count, learningRate: config.learningRateLearningRate)
         // CAVIA: fixed multipliers, so the inner loop moves the context parameters alone.
         let contextScales = architecture.contextRateScales
+        let proximal = config.algorithm == .maml || config.algorithm == .fomaml ? config.proximal : nil
         logger.info("meta-training", metadata: [
             "world": "\(definition.name)", "algorithm": "\(config.algorithm.rawValue)",
             "iterations": "\(config.iterations)", "parameters": "\(theta.count)",
@@ -214,27 +223,49 @@ public struct MetaTrainer: Sendable {
             let results = try ParallelTasks.map(count: seeds.count, threads: config.threads) { j throws -> TaskResult in
                 try self.taskStep(math: math, theta: start, rates: rates, scales: scales, taskSeed: seeds[j], iteration: it, index: j)
             }
-            if learnScales {
-                var g = [Double](repeating: 0, count: logScales.count)
-                for r in results { for i in 0..<g.count { g[i] += r.scaleGradient[i] * scales[i] } }
-                for i in 0..<g.count { g[i] /= Double(results.count) }
-                scaleAdam.step(&logScales, gradient: g)
-                for i in 0..<logScales.count { logScales[i] = min(max(logScales[i], -Self.maxLogScale), Self.maxLogScale) }
+            // One outer step from the tasks' gradients, computed with `usedRates` and `usedScales`.
+            func outerStep(_ tasks: [TaskGradient], usedRates: [Double], usedScales: [Double]) {
+                if learnScales {
+                    var g = [Double](repeating: 0, count: logScales.count)
+                    for r in tasks { for i in 0..<g.count { g[i] += r.scaleGradient[i] * usedScales[i] } }
+                    for i in 0..<g.count { g[i] /= Double(tasks.count) }
+                    scaleAdam.step(&logScales, gradient: g)
+                    for i in 0..<logScales.count { logScales[i] = min(max(logScales[i], -Self.maxLogScale), Self.maxLogScale) }
+                }
+                if learnRates {
+                    var g = [Double](repeating: 0, count: logRates.count)
+                    for r in tasks { for k in 0..<g.count { g[k] += r.rateGradient[k] * usedRates[k] } }
+                    for k in 0..<g.count { g[k] /= Double(tasks.count) }
+                    rateAdam.step(&logRates, gradient: g)
+                }
+                var update = [Double](repeating: 0, count: theta.count)
+                for r in tasks { for i in 0..<update.count { update[i] += r.direction[i] } }
+                for i in 0..<update.count { update[i] /= Double(tasks.count) }
+                switch config.algorithm {
+                case .reptile:
+                    for i in 0..<theta.count { theta[i] += config.outerLearningRate * update[i] }
+                default:
+                    adam.step(&theta, gradient: update)
+                }
             }
-            if learnRates {
-                var g = [Double](repeating: 0, count: logRates.count)
-                for r in results { for k in 0..<g.count { g[k] += r.rateGradient[k] * rates[k] } }
-                for k in 0..<g.count { g[k] /= Double(results.count) }
-                rateAdam.step(&logRates, gradient: g)
-            }
-            var update = [Double](repeating: 0, count: theta.count)
-            for r in results { for i in 0..<update.count { update[i] += r.direction[i] } }
-            for i in 0..<update.count { update[i] /= Double(results.count) }
-            switch config.algorithm {
-            case .reptile:
-                for i in 0..<theta.count { theta[i] += config.outerLearningRate * update[i] }
-            default:
-                adam.step(&theta, gradient: update)
+            if let proximal {
+                // ProMP: every epoch redoes the inner steps from the current θ on the same episodes.
+                for _ in 0..<proximal.epochs {
+                    let from = theta, epochRates = logRates.map { exp($0) }
+                    let epochScales = learnScales ? logScales.map { exp($0) } : contextScales
+                    let alphas = (0..<config.inner.steps).map { epochRates.isEmpty ? config.inner.learningRate : epochRates[min($0, epochRates.count - 1)] }
+                    let tasks = try ParallelTasks.map(count: results.count, threads: config.threads) { j -> TaskGradient in
+                        let g = Self.proximalMetaGradient(math: math, theta: from, batches: results[j].batches,
+                                                          oldLogLikelihoods: results[j].oldLogLikelihoods, learningRates: alphas,
+                                                          scales: epochScales, clip: proximal.clip,
+                                                          secondOrder: self.config.algorithm == .maml, everyStep: self.config.lossAtEveryStep)
+                        return TaskGradient(direction: g.gradient, rateGradient: epochRates.isEmpty ? [] : g.learningRates, scaleGradient: g.scales)
+                    }
+                    outerStep(tasks, usedRates: epochRates, usedScales: epochScales)
+                }
+            } else {
+                outerStep(results.map { TaskGradient(direction: $0.direction, rateGradient: $0.rateGradient, scaleGradient: $0.scaleGradient) },
+                          usedRates: rates, usedScales: scales)
             }
             for r in results { normalizer.update(r.observations, rows: r.observations.count / max(architecture.observationCount, 1)) }
             let stats = IterationStats(
@@ -257,6 +288,13 @@ public struct MetaTrainer: Sendable {
     /// noisy per-parameter meta-gradient can push one rate.
     static let maxLogScale = 4.0
 
+    /// What one task contributes to an outer step.
+    struct TaskGradient: Sendable {
+        var direction: [Double]
+        var rateGradient: [Double] = []
+        var scaleGradient: [Double] = []
+    }
+
     struct TaskResult: Sendable {
         /// The gradient to descend (MAML, multi-task) or the adapted-minus-initial step (Reptile).
         var direction: [Double]
@@ -270,6 +308,11 @@ public struct MetaTrainer: Sendable {
         var observations: [Double]
         /// Environment steps sampled for this task.
         var samples = 0
+        /// ProMP (`proximal`): the inner batches and the post-adaptation one, and the
+        /// log-likelihood of each of their samples under the parameters that sampled it; the
+        /// direction is then left empty, as every epoch computes its own.
+        var batches: [SampleBatch] = []
+        var oldLogLikelihoods: [[Double]] = []
     }
 
     func taskStep(math: PolicyMath, theta: [Double], rates: [Double], scales: [Double], taskSeed: UInt64, iteration: Int, index: Int) throws -> TaskResult {
@@ -298,13 +341,20 @@ public struct MetaTrainer: Sendable {
                 .run(from: theta, seed: seed, evaluateFinal: true)
             let post = a.episodes[a.episodes.count - 1]
             let postBatch = post.sampleBatch(weights: Advantages.gae(post, gamma: inner.gamma, lambda: inner.lambda))
-            let alphas = (0..<inner.steps).map { rates.isEmpty ? inner.learningRate : rates[min($0, rates.count - 1)] }
-            let (v, dRates, dScales) = Self.metaGradient(math: math, parameters: a.parameters, batches: a.batches + [postBatch],
-                                                         learningRates: alphas, scales: scales, secondOrder: config.algorithm == .maml,
-                                                         everyStep: config.lossAtEveryStep)
-            result = TaskResult(direction: v, rateGradient: rates.isEmpty ? [] : dRates, scaleGradient: dScales, preReturn: a.returns[0],
-                                postReturn: a.returns[a.returns.count - 1], observations: normalizerRows(a.episodes[0]),
-                                samples: a.episodes.map(\.stepCount).reduce(0, +))
+            result = TaskResult(direction: [], preReturn: a.returns[0], postReturn: a.returns[a.returns.count - 1],
+                                observations: normalizerRows(a.episodes[0]), samples: a.episodes.map(\.stepCount).reduce(0, +))
+            if config.proximal != nil {
+                result.batches = a.batches + [postBatch]
+                result.oldLogLikelihoods = result.batches.indices.map { math.logLikelihoods(a.parameters[$0], batch: result.batches[$0]) }
+            } else {
+                let alphas = (0..<inner.steps).map { rates.isEmpty ? inner.learningRate : rates[min($0, rates.count - 1)] }
+                let (v, dRates, dScales) = Self.metaGradient(math: math, parameters: a.parameters, batches: a.batches + [postBatch],
+                                                             learningRates: alphas, scales: scales, secondOrder: config.algorithm == .maml,
+                                                             everyStep: config.lossAtEveryStep)
+                result.direction = v
+                result.rateGradient = rates.isEmpty ? [] : dRates
+                result.scaleGradient = dScales
+            }
         }
         return result
     }
@@ -330,12 +380,30 @@ public struct MetaTrainer: Sendable {
         precondition(batches.count == steps + 1 && learningRates.count == steps)
         precondition(scales.isEmpty || scales.count == parameters[0].count)
         let weight = everyStep && steps > 0 ? 1 / Double(steps) : 1
-        var v = math.surrogate(parameters[steps], batch: batches[steps]).gradient.map { $0 * weight }
+        let outer = math.surrogate(parameters[steps], batch: batches[steps]).gradient.map { $0 * weight }
+        let inner = (0..<steps).map { math.surrogate(parameters[$0], batch: batches[$0]).gradient }
+        return backpropagate(outer, innerGradients: inner, learningRates: learningRates, scales: scales, everyStep: everyStep,
+                             hessianVectorProduct: secondOrder ? { k, direction in
+                                 hessianVectorProduct(math: math, at: parameters[k], batch: batches[k], vector: direction)
+                             } : nil)
+    }
+
+    /// Reverse mode through the inner steps θ_{k+1} = θ_k − α_k m ⊙ g_k, g_k = ∇L_k(θ_k) given in
+    /// `innerGradients`, from the adjoint `outer` of θ_K (already weighted): the adjoint goes back
+    /// through (I − α_k H_k diag(m)), with `hessianVectorProduct(k, u)` = H_k u (nil: first-order,
+    /// H_k taken as 0), and with `everyStep` each g_k (k ≥ 1) weighted 1/K joins it. Returns the
+    /// adjoint of θ_0, d/dα_k = −adjoint(θ_{k+1}) · (m ⊙ g_k) and d/dm_i = −Σ_k α_k
+    /// adjoint(θ_{k+1})_i g_k,i (empty when `scales` is).
+    static func backpropagate(_ outer: [Double], innerGradients: [[Double]], learningRates: [Double], scales: [Double],
+                              everyStep: Bool, hessianVectorProduct: ((Int, [Double]) -> [Double])?)
+        -> (gradient: [Double], learningRates: [Double], scales: [Double]) {
+        let steps = innerGradients.count
+        let weight = everyStep && steps > 0 ? 1 / Double(steps) : 1
+        var v = outer
         var dRates = [Double](repeating: 0, count: steps)
         var dScales = [Double](repeating: 0, count: scales.count)
         for k in stride(from: steps - 1, through: 0, by: -1) {
-            let alpha = learningRates[k]
-            let inner = math.surrogate(parameters[k], batch: batches[k]).gradient
+            let alpha = learningRates[k], inner = innerGradients[k]
             var dot = 0.0
             if scales.isEmpty {
                 for i in 0..<v.count { dot += v[i] * inner[i] }
@@ -347,9 +415,8 @@ public struct MetaTrainer: Sendable {
                 }
             }
             dRates[k] = -dot
-            if secondOrder {
-                let direction = scales.isEmpty ? v : zip(scales, v).map { $0 * $1 }
-                let hv = hessianVectorProduct(math: math, at: parameters[k], batch: batches[k], vector: direction)
+            if let hessianVectorProduct {
+                let hv = hessianVectorProduct(k, scales.isEmpty ? v : zip(scales, v).map { $0 * $1 })
                 for i in 0..<v.count { v[i] -= alpha * hv[i] }
             }
             if everyStep && k >= 1 {
@@ -362,13 +429,7 @@ public struct MetaTrainer: Sendable {
     /// H v for the Hessian H of the surrogate on `batch` at `theta`: a central difference of the
     /// exact gradient along v (step 1e-6 · (1 + |θ|) / |v| in parameter space).
     static func hessianVectorProduct(math: PolicyMath, at theta: [Double], batch: SampleBatch, vector v: [Double]) -> [Double] {
-        let vNorm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        guard vNorm > 0 else { return v.map { _ in 0 } }
-        let tNorm = theta.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        let eps = 1e-6 * (1 + tNorm) / vNorm
-        let plus = zip(theta, v).map { $0 + eps * $1 }, minus = zip(theta, v).map { $0 - eps * $1 }
-        let gp = math.surrogate(plus, batch: batch).gradient, gm = math.surrogate(minus, batch: batch).gradient
-        return zip(gp, gm).map { ($0 - $1) / (2 * eps) }
+        centralDifference(at: theta, along: v) { math.surrogate($0, batch: batch).gradient }
     }
 }
 

@@ -112,11 +112,18 @@ public struct PolicyMath: Sendable {
 
     /// The surrogate `L = -(1/N) Σ w log π(a|s)` and its gradient with respect to every parameter.
     public func surrogate(_ params: [Double], batch: SampleBatch) -> (loss: Double, gradient: [Double]) {
+        guard batch.count > 0 else { return (0, [Double](repeating: 0, count: architecture.parameterCount)) }
+        var cache = MLP.Cache()
+        forward(params, observations: batch.observations, count: batch.count, cache: &cache)
+        return surrogate(params, batch: batch, weights: batch.weights, cache: cache)
+    }
+
+    /// The surrogate with these per-sample `weights` (in place of the batch's) from a forward pass
+    /// of `params` on the batch that is already in `cache`.
+    func surrogate(_ params: [Double], batch: SampleBatch, weights: [Double], cache: MLP.Cache) -> (loss: Double, gradient: [Double]) {
         let n = batch.count, a = architecture.actionCount
         var gradient = [Double](repeating: 0, count: architecture.parameterCount)
         guard n > 0 else { return (0, gradient) }
-        var cache = MLP.Cache()
-        forward(params, observations: batch.observations, count: n, cache: &cache)
         let out = cache.output
         var dOut = [Double](repeating: 0, count: n * a)
         var loss = 0.0
@@ -127,7 +134,7 @@ public struct PolicyMath: Sendable {
             var invVar = [Double](repeating: 0, count: a)
             for k in 0..<a { invVar[k] = exp(-2 * params[logStd + k]) }
             for r in 0..<n {
-                let w = batch.weights[r] * scale
+                let w = weights[r] * scale
                 for k in 0..<a {
                     let ls = params[logStd + k]
                     let diff = batch.actions[r * a + k] - out[r * a + k]
@@ -140,7 +147,7 @@ public struct PolicyMath: Sendable {
         case .categorical:
             var p = [Double](repeating: 0, count: a)
             for r in 0..<n {
-                let w = batch.weights[r] * scale
+                let w = weights[r] * scale
                 let m = (0..<a).map { out[r * a + $0] }.max()!
                 var total = 0.0
                 for j in 0..<a { p[j] = exp(out[r * a + j] - m); total += p[j] }

@@ -31,6 +31,9 @@ struct TrainCommand: ParsableCommand {
     var learnParameterRates = false
     @Option(name: .customLong("context-parameters"), help: "MAML: CAVIA, N context parameters as extra network inputs that the inner loop adapts alone (the rest is meta-learned).")
     var contextParameters: Int?
+    @Option(name: .customLong("outer-epochs"), help: "MAML: ProMP's outer loop, N clipped outer steps on each iteration's episodes, with likelihood ratios in the inner surrogate (default: MAML's one step).")
+    var outerEpochs: Int?
+    @Option(help: "MAML with --outer-epochs: PPO's clip ε of the post-adaptation likelihood ratios (default 0.2).") var clip: Double?
     @Option(help: "Training seed.") var seed: UInt64 = 0
     @Option(help: "Threads (tasks of an iteration in parallel; results do not depend on it).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(name: [.customLong("output"), .customLong("out")], help: "Checkpoint to write.") var output: String
@@ -44,7 +47,8 @@ struct TrainCommand: ParsableCommand {
             inner: try innerOptions.inner(defaultSteps: algo == .reptile || algo == .metaq ? 3 : 1),
             outerLearningRate: outerLR ?? (algo == .reptile ? 0.5 : algo == .metaq ? 0.001 : 0.003), hidden: try parseHidden(hidden),
             initialLogStd: initLogStd, normalizeObservations: normalize, lossAtEveryStep: !lastStepLoss, learnInnerLearningRates: learnInnerLR,
-            learnParameterRates: learnParameterRates, contextParameters: contextParameters, scaledActions: !rawActions, seed: seed, horizon: innerOptions.horizon, threads: threads,
+            learnParameterRates: learnParameterRates, contextParameters: contextParameters,
+            proximal: outerEpochs.map { ProximalOuter(epochs: $0, clip: clip ?? ProximalOuter().clip) }, scaledActions: !rawActions, seed: seed, horizon: innerOptions.horizon, threads: threads,
             qLearning: algo == .metaq ? try qOptions.settings() : nil)
         if learnParameterRates && algo != .maml && algo != .fomaml {
             throw CLIError("--learn-parameter-rates meta-learns MAML's inner step: use it with --algo maml or fomaml, not \(algo.rawValue)")
@@ -57,6 +61,15 @@ struct TrainCommand: ParsableCommand {
             guard !learnParameterRates else {
                 throw CLIError("--context-parameters fixes the inner rate multipliers (1 on the context, 0 elsewhere): it cannot be combined with --learn-parameter-rates")
             }
+        }
+        if let n = outerEpochs {
+            guard algo == .maml || algo == .fomaml else {
+                throw CLIError("--outer-epochs is ProMP's outer loop for MAML: use it with --algo maml or fomaml, not \(algo.rawValue)")
+            }
+            guard n >= 1 else { throw CLIError("--outer-epochs must be at least 1, not \(n)") }
+            if let clip, !(clip > 0 && clip.isFinite) { throw CLIError("--clip must be a positive number, not \(clip)") }
+        } else if clip != nil {
+            throw CLIError("--clip is the clip ε of ProMP's outer steps: give --outer-epochs too")
         }
         if algo == .metaq, try worldSpecs(definition).discreteActions == nil {
             throw CLIError("--algo metaq learns a Q-network: \(definition.name) has continuous actions (use a world with discrete_actions, e.g. cartpole)")

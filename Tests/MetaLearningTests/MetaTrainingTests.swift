@@ -47,6 +47,38 @@ struct MetaTrainingTests {
         #expect(try #require(report.oracleDeterministic).returns[0].mean > o.mean, "the oracle's mean action does better than its samples")
     }
 
+    @Test("ProMP (--outer-epochs): learns to adapt on point-nav; reproducible for any thread count; the setting survives a checkpoint")
+    func prompAdapts() throws {
+        let d = try Support.definition("point-nav")
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        var config = MetaTrainingConfig(algorithm: .maml, iterations: 60, metaBatch: 10, inner: InnerLoop(steps: 1, episodes: 10, learningRate: 0.3),
+                                        outerLearningRate: 0.01, hidden: [16], proximal: ProximalOuter(epochs: 3, clip: 0.2), seed: 1, threads: 2)
+        let promp = try MetaTrainer(definition: d, config: config).train(logger: logger)
+        let (multitask, _) = try Self.train(.multitask)
+        let evaluator = try Evaluator(definition: d, inner: config.inner, taskSeeds: Self.heldOut, seed: 0, threads: 2)
+        let report = try evaluator.run(methods: [.init(name: "promp", policy: promp), .init(name: "multitask", policy: multitask)],
+                                       scratch: nil, oracle: nil)
+        let m = try #require(report.methods.first { $0.name == "promp" }).returns
+        let t = try #require(report.methods.first { $0.name == "multitask" }).returns
+        #expect(m[1].mean > t[0].mean + 10, "ProMP after 1 step \(m[1].mean), multi-task before adapting \(t[0].mean)")
+        #expect(m[1].mean - m[0].mean > 10, "ProMP's own gain \(m[1].mean - m[0].mean)")
+
+        config.iterations = 2
+        config.metaBatch = 3
+        config.threads = 1
+        let one = try MetaTrainer(definition: d, config: config).train(logger: logger)
+        config.threads = 3
+        #expect(try MetaTrainer(definition: d, config: config).train(logger: logger) == one, "the same policy for 1 and 3 threads")
+        config.proximal = ProximalOuter(epochs: 1, clip: 0.2)
+        #expect(try MetaTrainer(definition: d, config: config).train(logger: logger) != one, "3 epochs are not 1")
+        let json = Checkpoint.json(config)
+        #expect(json.contains("\"proximal\":{\"clip\":0.2,\"epochs\":1}"), "\(json)")
+        #expect(!Checkpoint.json(MetaTrainingConfig(algorithm: .maml)).contains("proximal"))
+        let decoded = try JSONDecoder().decode(MetaTrainingConfig.self, from: Data(json.utf8))
+        #expect(decoded.proximal == config.proximal)
+    }
+
     @Test("CAVIA: context inputs that the inner loop adapts alone; training reproducible; the setting and the context survive a checkpoint")
     func caviaAdaptsTheContextAlone() throws {
         let d = try Support.definition("point-nav")
