@@ -19,7 +19,9 @@ public struct ProximalOuter: Sendable, Codable, Equatable {
     /// further contribute no gradient.
     public var clip: Double
 
-    public init(epochs: Int = 3, clip: Double = 0.2) {
+    /// The defaults are ProMP's published settings (5 steps, ε = 0.3), those of the shipped
+    /// cheetah-vel policy.
+    public init(epochs: Int = 5, clip: Double = 0.3) {
         self.epochs = epochs
         self.clip = clip
     }

@@ -33,7 +33,7 @@ struct TrainCommand: ParsableCommand {
     var contextParameters: Int?
     @Option(name: .customLong("outer-epochs"), help: "MAML: ProMP's outer loop, N clipped outer steps on each iteration's episodes, with likelihood ratios in the inner surrogate (default: MAML's one step).")
     var outerEpochs: Int?
-    @Option(help: "MAML with --outer-epochs: PPO's clip ε of the post-adaptation likelihood ratios (default 0.2).") var clip: Double?
+    @Option(help: "MAML with --outer-epochs: PPO's clip ε of the post-adaptation likelihood ratios (default 0.3, ProMP's).") var clip: Double?
     @Option(help: "Training seed.") var seed: UInt64 = 0
     @Option(help: "Threads (tasks of an iteration in parallel; results do not depend on it).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(name: [.customLong("output"), .customLong("out")], help: "Checkpoint to write.") var output: String
