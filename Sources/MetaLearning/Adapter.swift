@@ -42,7 +42,7 @@ public struct Adapter: Sendable {
 
     /// The learning rate of inner step k.
     public func learningRate(step k: Int) -> Double {
-        learningRates.isEmpty ? inner.learningRate : learningRates[min(k, learningRates.count - 1)]
+        inner.learningRate(step: k, rates: learningRates)
     }
 
     /// The seed of the episodes of inner step k (k = inner.steps: the evaluation episodes).

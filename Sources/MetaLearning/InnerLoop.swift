@@ -15,6 +15,17 @@ public struct InnerLoop: Sendable, Codable, Equatable {
         self.gamma = gamma
         self.lambda = lambda
     }
+
+    /// The learning rate of step k: the k-th meta-learned rate of `rates` (the last one for any
+    /// later step), or `learningRate` when there are none.
+    public func learningRate(step k: Int, rates: [Double]) -> Double {
+        rates.isEmpty ? learningRate : rates[min(k, rates.count - 1)]
+    }
+
+    /// The learning rate of each of the `steps` steps (`learningRate(step:rates:)`).
+    public func stepLearningRates(_ rates: [Double]) -> [Double] {
+        (0..<steps).map { learningRate(step: $0, rates: rates) }
+    }
 }
 
 /// Where task seeds come from: training draws from `training`, evaluation from the reserved

@@ -253,7 +253,7 @@ public struct MetaTrainer: Sendable {
                 for _ in 0..<proximal.epochs {
                     let from = theta, epochRates = logRates.map { exp($0) }
                     let epochScales = learnScales ? logScales.map { exp($0) } : contextScales
-                    let alphas = (0..<config.inner.steps).map { epochRates.isEmpty ? config.inner.learningRate : epochRates[min($0, epochRates.count - 1)] }
+                    let alphas = config.inner.stepLearningRates(epochRates)
                     let tasks = try ParallelTasks.map(count: results.count, threads: config.threads) { j -> TaskGradient in
                         let g = Self.proximalMetaGradient(math: math, theta: from, batches: results[j].batches,
                                                           oldLogLikelihoods: results[j].oldLogLikelihoods, learningRates: alphas,
@@ -347,9 +347,8 @@ public struct MetaTrainer: Sendable {
                 result.batches = a.batches + [postBatch]
                 result.oldLogLikelihoods = result.batches.indices.map { math.logLikelihoods(a.parameters[$0], batch: result.batches[$0]) }
             } else {
-                let alphas = (0..<inner.steps).map { rates.isEmpty ? inner.learningRate : rates[min($0, rates.count - 1)] }
                 let (v, dRates, dScales) = Self.metaGradient(math: math, parameters: a.parameters, batches: a.batches + [postBatch],
-                                                             learningRates: alphas, scales: scales, secondOrder: config.algorithm == .maml,
+                                                             learningRates: inner.stepLearningRates(rates), scales: scales, secondOrder: config.algorithm == .maml,
                                                              everyStep: config.lossAtEveryStep)
                 result.direction = v
                 result.rateGradient = rates.isEmpty ? [] : dRates
