@@ -9,7 +9,7 @@ struct ClientCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "client",
         abstract: "Talk to a running metasimd over its socket.",
-        subcommands: [ClientStatus.self, ClientWorlds.self, ClientRun.self, ClientBench.self, ClientEchoServer.self])
+        subcommands: [ClientStatus.self, ClientWorlds.self, ClientPolicies.self, ClientRun.self, ClientBench.self, ClientEchoServer.self])
 }
 
 struct ClientOptions: ParsableArguments {
@@ -61,6 +61,28 @@ struct ClientWorlds: ParsableCommand {
                        w.parameters.map { "\($0.name) ~ \($0.distribution)" }.joined(separator: ", ")])
         }
         print(table.render(), terminator: "")
+    }
+}
+
+struct ClientPolicies: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policies", abstract: "The policies the server serves (list_policies), and the files it rejected.")
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        let c = try client.connect()
+        let list = try call { try c.listPolicies() }
+        var table = TextTable(["policy", "world", "algorithm", "inner loop", "horizon", "use"])
+        for p in list.policies {
+            let algorithm = p.algorithm + (p.proximal.map { " (ProMP: \($0.epochs) epochs, clip \($0.clip))" } ?? "")
+            let rates = p.inner.learningRates.map { String(format: "%.4g", $0) }.joined(separator: ", ")
+            let use = p.adaptedTaskSeed.map { "adapted to task \($0)" }
+                ?? (p.adaptFirst == true ? "adapt first" : p.adaptFirst == false ? "act as is" : "-")
+            table.add([p.name, p.world, algorithm, "\(p.inner.steps) × \(p.inner.episodes) episodes, lr \(rates)",
+                       p.trainingHorizon.map(String.init) ?? "world's", use])
+        }
+        print(table.render(), terminator: "")
+        for r in list.rejected { print("rejected \(r.file): \(r.error)") }
     }
 }
 

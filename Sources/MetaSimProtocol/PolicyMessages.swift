@@ -19,6 +19,17 @@ public struct InnerBudget: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey { case steps, episodes, learningRates = "learning_rates", perParameterRates = "per_parameter_rates" }
 }
 
+/// ProMP's outer loop a policy was meta-trained with (`metasim train --outer-epochs`).
+public struct ProximalInfo: Codable, Sendable, Equatable {
+    /// Clipped outer steps per iteration, and the clip range.
+    public var epochs: Int
+    public var clip: Double
+    public init(epochs: Int, clip: Double) {
+        self.epochs = epochs
+        self.clip = clip
+    }
+}
+
 /// A checkpoint the daemon serves (`list_policies`).
 public struct PolicyInfo: Codable, Sendable, Equatable {
     /// The file name without `.safetensors`: what adapt's `policy` names.
@@ -37,10 +48,20 @@ public struct PolicyInfo: Codable, Sendable, Equatable {
     /// The episode length it was trained with when that replaced the world's (`metasim train
     /// --horizon`): open sessions with this `horizon` to reproduce its figures.
     public var trainingHorizon: Int?
+    /// True for a meta-learned initialization (MAML, first-order MAML, Reptile, meta-Q-learning)
+    /// not yet adapted: its parameters are a starting point for `adapt`, and acting with them
+    /// as they are can score far below its adapted figures. False for a multi-task policy or a
+    /// checkpoint saved after adaptation. Absent from daemons before this field.
+    public var adaptFirst: Bool?
+    /// Set when the policy was meta-trained with ProMP's outer loop (`algorithm` stays `maml` or
+    /// `fomaml`: the inner loop, and so `adapt`, is the same).
+    public var proximal: ProximalInfo?
     public init(name: String, world: String, worldFileHash: String, algorithm: String, observation: WireTensorSpec,
                 action: WireTensorSpec, discreteActions: Int?, inner: InnerBudget, trainingSeed: UInt64, adaptedTaskSeed: UInt64?,
-                trainingHorizon: Int? = nil) {
+                trainingHorizon: Int? = nil, adaptFirst: Bool? = nil, proximal: ProximalInfo? = nil) {
         self.trainingHorizon = trainingHorizon
+        self.adaptFirst = adaptFirst
+        self.proximal = proximal
         self.name = name
         self.world = world
         self.worldFileHash = worldFileHash
@@ -55,7 +76,7 @@ public struct PolicyInfo: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case name, world, worldFileHash = "world_file_hash", algorithm, observation, action, discreteActions = "discrete_actions",
              inner, trainingSeed = "training_seed", adaptedTaskSeed = "adapted_task_seed",
-             trainingHorizon = "training_horizon"
+             trainingHorizon = "training_horizon", adaptFirst = "adapt_first", proximal
     }
 }
 

@@ -71,7 +71,8 @@ struct PolicyCatalog: Sendable {
         let m = checkpoint.metadata
         var inner = InnerLoop(steps: 3, episodes: 20, learningRate: 0.1)
         let q = checkpoint.policy.qLearning
-        if let trained = trainedInner(m.hyperparameters) {
+        let trainedWith = trainingSettings(m.hyperparameters)
+        if let trained = trainedWith?.inner {
             // A Q-network's training episodes are what each iteration collected per task, not an
             // adaptation budget: it keeps the default 20 per step, as `metasim evaluate` does.
             if q == nil { inner.episodes = trained.episodes }
@@ -87,14 +88,32 @@ struct PolicyCatalog: Sendable {
                               inner: InnerBudget(steps: inner.steps, episodes: inner.episodes, learningRates: rates,
                                                                  perParameterRates: checkpoint.policy.innerRateScales.isEmpty ? nil : true),
                               trainingSeed: m.trainingSeed, adaptedTaskSeed: m.adaptedTaskSeed,
-                              trainingHorizon: m.trainingHorizon)
+                              trainingHorizon: m.trainingHorizon,
+                              adaptFirst: adaptFirst(algorithm: m.algorithm, adapted: m.adaptedTaskSeed != nil),
+                              proximal: trainedWith?.proximal.map { ProximalInfo(epochs: $0.epochs, clip: $0.clip) })
         return Entry(name: name, path: path, checkpoint: checkpoint, info: info, inner: inner)
     }
 
-    /// The inner loop recorded in a checkpoint's hyperparameters (`{"inner": {...}}`), if any.
-    static func trainedInner(_ json: String) -> InnerLoop? {
-        struct Hyper: Decodable { var inner: InnerLoop? }
-        return (try? JSONDecoder().decode(Hyper.self, from: Data(json.utf8)))?.inner
+    /// The parts of a checkpoint's recorded hyperparameters the daemon uses: the inner loop
+    /// (`{"inner": {...}}`) and ProMP's outer loop (`{"proximal": {...}}`), where present.
+    struct TrainingSettings: Decodable {
+        var inner: InnerLoop?
+        var proximal: ProximalOuter?
+    }
+
+    static func trainingSettings(_ json: String) -> TrainingSettings? {
+        try? JSONDecoder().decode(TrainingSettings.self, from: Data(json.utf8))
+    }
+
+    /// Whether a checkpoint is a meta-learned initialization still to be adapted (list_policies'
+    /// `adapt_first`): its outer loop optimized the return *after* the inner loop, not of its
+    /// own parameters. An unknown algorithm name (a newer metasim's) is not claimed either way.
+    static func adaptFirst(algorithm: String, adapted: Bool) -> Bool? {
+        guard let a = MetaAlgorithm(rawValue: algorithm) else { return nil }
+        switch a {
+        case .maml, .fomaml, .reptile, .metaq: return !adapted
+        case .multitask, .oracle: return false
+        }
     }
 
     var ordered: [PolicyInfo] { entries.keys.sorted().map { entries[$0]!.info } }

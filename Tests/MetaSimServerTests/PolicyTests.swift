@@ -58,6 +58,15 @@ struct PolicyTests {
         #expect(pn.inner.steps == 3)
         #expect(pn.inner.episodes == 20)
         #expect(pn.inner.learningRates.count == 3)
+        // A meta-learned initialization is marked for adapting first; a multi-task policy is not.
+        // Only ProMP-trained policies carry their outer loop.
+        #expect(pn.adaptFirst == true)
+        #expect(pn.proximal == nil)
+        let multitask = try #require(list.policies.first { $0.name == "point-nav-multitask" })
+        #expect(multitask.adaptFirst == false)
+        let racer = try #require(list.policies.first { $0.name == "track-racer" })
+        #expect(racer.proximal == ProximalInfo(epochs: 5, clip: 0.3))
+        #expect(racer.adaptFirst == true)
         #expect(list.rejected.isEmpty)
         #expect(try c.status().policies == list.policies.count)
         try await server.stop()
@@ -385,6 +394,7 @@ struct PolicyTests {
         let saved = try c.savePolicy(session: s.id, name: "pn-adapted")
         #expect(saved.file == folder + "/pn-adapted.safetensors")
         #expect(saved.policy.adaptedTaskSeed == heldOutTasks[2])
+        #expect(saved.policy.adaptFirst == false, "an adapted policy is to be used as it is")
         #expect(try c.listPolicies().policies.contains { $0.name == "pn-adapted" })
         do {
             _ = try c.savePolicy(session: s.id, name: "pn-adapted")

@@ -93,6 +93,9 @@ def test_list_policies(policy_daemon):
         assert p["action"]["shape"] == [2] and p.get("discrete_actions") is None
         assert p["inner"]["steps"] == 3 and p["inner"]["episodes"] == 20 and len(p["inner"]["learning_rates"]) == 3
         assert policies["point-nav-multitask"]["algorithm"] == "multitask"
+        # A meta-learned initialization is to be adapted before acting; a multi-task policy is not.
+        assert p["adapt_first"] is True and policies["point-nav-multitask"]["adapt_first"] is False
+        assert policies["track-racer"]["proximal"] == {"epochs": 5, "clip": 0.3} and "proximal" not in p
         assert c.rejected_policies() == []
         assert c.status()["policies"] == len(shipped)
 
