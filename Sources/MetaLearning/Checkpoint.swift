@@ -18,6 +18,9 @@ public struct CheckpointMetadata: Sendable, Equatable {
     public var metasimVersion: String
     /// Set on an adapted policy: the task seed it was adapted to.
     public var adaptedTaskSeed: UInt64?
+    /// Set when the learning rates of the inner steps past the meta-trained ones were chosen on
+    /// validation tasks (`metasim tune`, `LaterRateTuner`): how.
+    public var laterRateTuning: LaterRateTuning?
 
     public init(world: String, worldFile: String, worldFileHash: String, observationSpec: TensorSpec, actionSpec: TensorSpec,
                 discreteActions: Int?, algorithm: String, hyperparameters: String, trainingSeed: UInt64,
@@ -94,6 +97,7 @@ public struct Checkpoint: Sendable, Equatable {
         if !policy.innerLearningRates.isEmpty { meta["inner_learning_rates"] = Self.json(policy.innerLearningRates) }
         if let q = policy.qLearning { meta["q_learning"] = Self.json(q) }
         if let s = m.adaptedTaskSeed { meta["adapted_task_seed"] = String(s) }
+        if let t = m.laterRateTuning { meta["later_rate_tuning"] = Self.json(t) }
         return SafeTensors.encode(tensors, metadata: meta)
     }
 
@@ -193,12 +197,13 @@ public struct Checkpoint: Sendable, Equatable {
         norm.variance = try tensor("obs_norm.var", [arch.observationCount]).map { Double($0) }
         norm.count = Double(meta["obs_norm_count"] ?? "0") ?? 0
         guard let seed = UInt64(try field("training_seed")) else { throw .malformed(path: path, message: "training_seed is not a number") }
-        let metadata = CheckpointMetadata(
+        var metadata = CheckpointMetadata(
             world: try field("world"), worldFile: try field("world_file"), worldFileHash: try field("world_file_hash"),
             observationSpec: try decoded(TensorSpec.self, "observation_spec"), actionSpec: try decoded(TensorSpec.self, "action_spec"),
             discreteActions: meta["discrete_actions"].flatMap { Int($0) }, algorithm: try field("algorithm"),
             hyperparameters: meta["hyperparameters"] ?? "{}", trainingSeed: seed, metasimVersion: try field("metasim_version"),
             adaptedTaskSeed: meta["adapted_task_seed"].flatMap { UInt64($0) })
+        if meta["later_rate_tuning"] != nil { metadata.laterRateTuning = try decoded(LaterRateTuning.self, "later_rate_tuning") }
         var rates: [Double] = []
         if meta["inner_learning_rates"] != nil { rates = try decoded([Double].self, "inner_learning_rates") }
         guard rates.allSatisfy({ $0.isFinite && $0 >= 0 }) else { throw .malformed(path: path, message: "inner_learning_rates must be finite and non-negative") }

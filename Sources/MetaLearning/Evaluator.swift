@@ -27,6 +27,12 @@ public struct Evaluator: Sendable {
         for s in taskSeeds where !TaskSeeds.evaluation.contains(s) {
             throw .trainingTask(seed: s)
         }
+        self.init(definition: definition, inner: inner, validationTasks: taskSeeds, seed: seed, threads: threads)
+    }
+
+    /// An evaluator on validation tasks of the training range (`LaterRateTuner`), which must
+    /// keep out of the held-out range and away from the policy's training tasks.
+    init(definition: WorldDefinition, inner: InnerLoop, validationTasks taskSeeds: [UInt64], seed: UInt64, threads: Int) {
         self.definition = definition
         self.inner = inner
         self.taskSeeds = taskSeeds

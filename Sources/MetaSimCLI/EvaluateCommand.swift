@@ -85,7 +85,11 @@ struct EvaluateCommand: ParsableCommand {
             throw CLIError(e.description)
         }
         if !meta.policy.innerLearningRates.isEmpty {
-            print("\(methods[0].name) adapts with its meta-learned inner learning rates \(meta.policy.innerLearningRates.map { fmt($0, 4) }.joined(separator: ", ")); \(sameRates ? "so do the baselines (--same-rates)" : "the others with --inner-lr")")
+            let rates = meta.policy.innerLearningRates.map { fmt($0, 4) }
+            let which = meta.metadata.laterRateTuning.map { t in
+                "inner learning rates \(rates.prefix(t.metaTrainedSteps).joined(separator: ", ")) (meta-learned), then \(rates.dropFirst(t.metaTrainedSteps).joined(separator: ", ")) (chosen on validation tasks: metasim tune)"
+            } ?? "meta-learned inner learning rates \(rates.joined(separator: ", "))"
+            print("\(methods[0].name) adapts with its \(which); \(sameRates ? "so do the baselines (--same-rates)" : "the others with --inner-lr")")
         }
         if meta.policy.architecture.contextCount > 0, meta.policy.innerRateScales.map(Double.init) == meta.policy.architecture.contextRateScales {
             print("\(methods[0].name) adapts its \(meta.policy.architecture.contextCount) context parameters alone (CAVIA)\(sameRates ? "; so do the baselines (--same-rates)" : "")")

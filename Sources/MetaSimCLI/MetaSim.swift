@@ -8,7 +8,7 @@ struct MetaSim: AsyncParsableCommand {
         version: MetaSimVersion.string,
         subcommands: [
             WorldsCommand.self, ValidateCommand.self, RunCommand.self, RenderCommand.self, BenchCommand.self,
-            TraceCommand.self, BatchCommand.self, MergeCommand.self, PlotCommand.self, TrainCommand.self,
+            TraceCommand.self, BatchCommand.self, MergeCommand.self, PlotCommand.self, TrainCommand.self, TuneCommand.self,
             AdaptCommand.self, EvaluateCommand.self, ClientCommand.self, DemoCommand.self, PolicyBenchCommand.self,
         ])
 }

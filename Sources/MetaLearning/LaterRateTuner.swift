@@ -1,0 +1,104 @@
+import MetaSimCore
+
+/// How the inner learning rates of the steps past the meta-trained ones were chosen (recorded in
+/// the checkpoint as `later_rate_tuning`).
+public struct LaterRateTuning: Sendable, Codable, Equatable {
+    /// Inner steps the policy was meta-trained for; their rates are left as they were.
+    public var metaTrainedSteps: Int
+    /// Inner steps of the adaptation the rates were chosen for, and its episodes per step.
+    public var steps: Int
+    public var episodes: Int
+    /// Each candidate rate (applied to every later step) and its score: the mean return over
+    /// the validation tasks of the episodes sampled after each later step, averaged over those
+    /// steps. The first candidate is the rule without tuning (the last meta-trained rate).
+    public var candidates: [Double]
+    public var scores: [Double]
+    public var chosen: Double
+    /// The validation tasks: in the training range, none of them one the policy trained on.
+    public var validationTaskSeeds: [UInt64]
+    /// The episode seed of the validation adaptations (`Evaluator`'s).
+    public var seed: UInt64
+}
+
+public enum LaterRateTuningError: Error, CustomStringConvertible, Sendable {
+    case notTunable(String)
+
+    public var description: String {
+        switch self {
+        case .notTunable(let why): "error: cannot tune the later inner learning rates: \(why)"
+        }
+    }
+}
+
+/// Chooses the learning rate of the inner steps a policy was not meta-trained for.
+///
+/// A policy meta-trained for m inner steps has m rates; adapting for K > m steps repeats the
+/// last one (`InnerLoop.learningRate(step:rates:)`), a rate tuned for a first step from the
+/// meta-initialization, not for refining an already adapted policy. The tuner adapts the policy
+/// for K steps on validation tasks with each candidate rate for steps m + 1 … K (and the repeated
+/// last rate itself) and keeps the best by the mean return after those steps. The validation
+/// tasks come from the training range, so the held-out range stays for evaluation, and skip
+/// every task seed the policy's training drew. The result is a function of the policy, the
+/// candidates, the tasks and the seed (`Evaluator` is independent of the thread count).
+public enum LaterRateTuner {
+    /// The first validation task seed: the top tenth of the training range.
+    public static let firstValidationSeed: UInt64 = TaskSeeds.training.upperBound - UInt64(TaskSeeds.training.count / 10)
+
+    /// `count` consecutive seeds from `first`, skipping those in `training`.
+    public static func validationTaskSeeds(count: Int, first: UInt64 = firstValidationSeed, excluding training: Set<UInt64>) -> [UInt64] {
+        var seeds: [UInt64] = []
+        var s = first
+        while seeds.count < count {
+            precondition(TaskSeeds.training.contains(s), "validation task seeds ran out of the training range")
+            if !training.contains(s) { seeds.append(s) }
+            s += 1
+        }
+        return seeds
+    }
+
+    /// Every task seed the meta-training recorded in `config` drew.
+    public static func trainingTaskSeeds(definition: WorldDefinition, config: MetaTrainingConfig) throws(WorldError) -> Set<UInt64> {
+        let trainer = try MetaTrainer(definition: definition, config: config)
+        var seeds = Set<UInt64>()
+        for i in 0..<config.iterations { seeds.formUnion(trainer.taskSeeds(iteration: i)) }
+        return seeds
+    }
+
+    /// The policy with rates for `inner.steps` steps (its first `metaTrainedSteps` unchanged, the
+    /// chosen candidate for the rest), and the record of the choice.
+    public static func tune(policy: Policy, metaTrainedSteps m: Int, definition: WorldDefinition, inner: InnerLoop,
+                            candidates: [Double], validationTasks: [UInt64], seed: UInt64, threads: Int) throws -> (Policy, LaterRateTuning) {
+        guard policy.qLearning == nil else { throw LaterRateTuningError.notTunable("a Q-network adapts by Q-learning at its Adam rate") }
+        guard m >= 1 else { throw LaterRateTuningError.notTunable("the policy was not meta-trained for any inner step") }
+        guard inner.steps > m else {
+            throw LaterRateTuningError.notTunable("the policy was meta-trained for \(m) inner steps; tuning is for more (--steps)")
+        }
+        guard !candidates.isEmpty, candidates.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+            throw LaterRateTuningError.notTunable("candidate rates must be finite and non-negative")
+        }
+        guard !validationTasks.isEmpty, validationTasks.allSatisfy({ TaskSeeds.training.contains($0) }) else {
+            throw LaterRateTuningError.notTunable("validation tasks must lie in the training range")
+        }
+        var trainedInner = inner
+        trainedInner.steps = m
+        let trained = trainedInner.stepLearningRates(policy.innerLearningRates)
+        let all = [trained[m - 1]] + candidates.filter { $0 != trained[m - 1] }
+        let methods = all.enumerated().map { i, r in
+            var p = policy
+            p.innerLearningRates = trained + [Double](repeating: r, count: inner.steps - m)
+            return Evaluator.Method(name: "candidate \(i)", policy: p)
+        }
+        let evaluator = Evaluator(definition: definition, inner: inner, validationTasks: validationTasks, seed: seed, threads: threads)
+        let report = try evaluator.run(methods: methods, scratch: nil)
+        let scores = report.methods.map { result in
+            ((m + 1)...inner.steps).map { result.returns[$0].mean }.reduce(0, +) / Double(inner.steps - m)
+        }
+        // The first best: the untuned rule wins ties.
+        var best = 0
+        for i in scores.indices where scores[i] > scores[best] { best = i }
+        var tuned = policy
+        tuned.innerLearningRates = methods[best].policy.innerLearningRates
+        return (tuned, LaterRateTuning(metaTrainedSteps: m, steps: inner.steps, episodes: inner.episodes, candidates: all, scores: scores,
+                                       chosen: all[best], validationTaskSeeds: validationTasks, seed: seed))
+    }
+}
