@@ -13,6 +13,10 @@ public struct LaterRateTuning: Sendable, Codable, Equatable {
     /// steps. The first candidate is the rule without tuning (the last meta-trained rate).
     public var candidates: [Double]
     public var scores: [Double]
+    /// Each candidate's score minus the untuned one's, paired per task, with a Student-t 95%
+    /// interval (the first is 0).
+    public var leads: [Interval]
+    /// The best-scoring candidate if its lead's interval lies above 0, else the untuned rate.
     public var chosen: Double
     /// The validation tasks: in the training range, none of them one the policy trained on.
     public var validationTaskSeeds: [UInt64]
@@ -36,7 +40,9 @@ public enum LaterRateTuningError: Error, CustomStringConvertible, Sendable {
 /// last one (`InnerLoop.learningRate(step:rates:)`), a rate tuned for a first step from the
 /// meta-initialization, not for refining an already adapted policy. The tuner adapts the policy
 /// for K steps on validation tasks with each candidate rate for steps m + 1 … K (and the repeated
-/// last rate itself) and keeps the best by the mean return after those steps. The validation
+/// last rate itself), scores each by the mean return after those steps, and takes the best only
+/// if it beats the untuned rate paired per task with a 95% interval above 0: on a family where
+/// the candidates differ by noise, the policy keeps its rates. The validation
 /// tasks come from the training range, so the held-out range stays for evaluation, and skip
 /// every task seed the policy's training drew. The result is a function of the policy, the
 /// candidates, the tasks and the seed (`Evaluator` is independent of the thread count).
@@ -62,6 +68,14 @@ public enum LaterRateTuner {
         var seeds = Set<UInt64>()
         for i in 0..<config.iterations { seeds.formUnion(trainer.taskSeeds(iteration: i)) }
         return seeds
+    }
+
+    /// The index of the chosen candidate: the first best score (the untuned rule, index 0, wins
+    /// ties), kept only if its lead over the untuned rule has a 95% interval above 0.
+    public static func choice(scores: [Double], leads: [Interval]) -> Int {
+        var best = 0
+        for i in scores.indices where scores[i] > scores[best] { best = i }
+        return leads[best].low > 0 ? best : 0
     }
 
     /// The policy with rates for `inner.steps` steps (its first `metaTrainedSteps` unchanged, the
@@ -90,15 +104,18 @@ public enum LaterRateTuner {
         }
         let evaluator = Evaluator(definition: definition, inner: inner, validationTasks: validationTasks, seed: seed, threads: threads)
         let report = try evaluator.run(methods: methods, scratch: nil)
+        // Per task: the mean return after the later steps.
+        let perTask = report.methods.map { result in
+            result.perTask.map { curve in ((m + 1)...inner.steps).map { curve[$0] }.reduce(0, +) / Double(inner.steps - m) }
+        }
         let scores = report.methods.map { result in
             ((m + 1)...inner.steps).map { result.returns[$0].mean }.reduce(0, +) / Double(inner.steps - m)
         }
-        // The first best: the untuned rule wins ties.
-        var best = 0
-        for i in scores.indices where scores[i] > scores[best] { best = i }
+        let leads = perTask.map { candidate in Interval(samples: zip(candidate, perTask[0]).map { $0 - $1 }) }
+        let best = choice(scores: scores, leads: leads)
         var tuned = policy
         tuned.innerLearningRates = methods[best].policy.innerLearningRates
         return (tuned, LaterRateTuning(metaTrainedSteps: m, steps: inner.steps, episodes: inner.episodes, candidates: all, scores: scores,
-                                       chosen: all[best], validationTaskSeeds: validationTasks, seed: seed))
+                                       leads: leads, chosen: all[best], validationTaskSeeds: validationTasks, seed: seed))
     }
 }

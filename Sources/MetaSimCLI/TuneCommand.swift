@@ -10,9 +10,10 @@ struct TuneCommand: ParsableCommand {
         discussion: """
             A policy meta-trained for m inner steps has m learning rates; adapting for more steps \
             repeats the last. This adapts the policy for --steps steps on validation tasks with \
-            each --rates candidate (and the repeated last rate) for steps m + 1 onwards, keeps the \
-            candidate with the best mean return after those steps, and writes the policy with it \
-            (metadata later_rate_tuning records every score). The validation tasks are drawn from \
+            each --rates candidate (and the repeated last rate) for steps m + 1 onwards, takes the \
+            candidate with the best mean return after those steps if it beats the repeated rate \
+            paired per task (95% interval above 0; else the policy keeps its rates), and writes \
+            the policy with it (metadata later_rate_tuning records every score). The validation tasks are drawn from \
             the training range, skipping the policy's own training tasks; the held-out range is \
             left for evaluation. Same inputs, same result.
             """)
@@ -65,9 +66,10 @@ struct TuneCommand: ParsableCommand {
         }
         let t = tuned.tuning
         print("\(definition.name): \(t.validationTaskSeeds.count) validation tasks (training range, seeds from \(t.validationTaskSeeds.first!), none a training task), \(t.steps) inner steps × \(t.episodes) episodes; meta-trained for \(t.metaTrainedSteps)")
-        var table = TextTable(["rate of steps \(t.metaTrainedSteps + 1)…\(t.steps)", "mean return after those steps", ""])
+        var table = TextTable(["rate of steps \(t.metaTrainedSteps + 1)…\(t.steps)", "mean return after those steps", "paired lead (95% CI)", ""])
         for (i, r) in t.candidates.enumerated() {
-            table.add([fmt(r, 4) + (i == 0 ? " (untuned: the last meta-trained rate)" : ""), fmt(t.scores[i]), r == t.chosen ? "chosen" : ""])
+            table.add([fmt(r, 4) + (i == 0 ? " (untuned: the last meta-trained rate)" : ""), fmt(t.scores[i]),
+                       i == 0 ? "-" : "\(fmt(t.leads[i].mean)) [\(fmt(t.leads[i].low)), \(fmt(t.leads[i].high))]", r == t.chosen ? "chosen" : ""])
         }
         print(table.render(), terminator: "")
         checkpoint.policy = tuned.policy

@@ -46,25 +46,40 @@ struct LaterRateTunerTests {
                                                  candidates: [0, learned, 1.5], validationTasks: tasks, seed: 2, threads: 2)
         #expect(t.candidates == [learned, 0, 1.5])
         #expect(t.scores.count == 3 && t.metaTrainedSteps == 1 && t.steps == 3 && t.validationTaskSeeds == tasks)
-        let best = try #require(t.scores.indices.max { t.scores[$0] < t.scores[$1] })
-        #expect(t.chosen == t.candidates[best])
+        #expect(t.leads.count == 3 && t.leads[0].mean == 0)
+        #expect(t.chosen == t.candidates[LaterRateTuner.choice(scores: t.scores, leads: t.leads)])
         #expect(tuned.innerLearningRates == [learned, t.chosen, t.chosen])
         #expect(tuned.parameters == policy.parameters)
         // The scores differ between candidates (rate 0 leaves the adapted policy where one step
         // took it), and each is the mean return after steps 2 and 3 of that candidate, as an
         // evaluation of the same tasks and seed measures it.
         #expect(Set(t.scores).count == 3, "\(t.scores)")
+        var laterReturns: [[Double]] = []
         for (i, r) in t.candidates.enumerated() {
             var p = policy
             p.innerLearningRates = [learned, r, r]
             let report = try Evaluator(definition: d, inner: inner, validationTasks: tasks, seed: 2, threads: 1)
                 .run(methods: [.init(name: "p", policy: p)], scratch: nil)
             #expect(t.scores[i] == (report.methods[0].returns[2].mean + report.methods[0].returns[3].mean) / 2)
+            laterReturns.append(report.methods[0].perTask.map { ($0[2] + $0[3]) / 2 })
+        }
+        for i in 1..<3 {
+            #expect(abs(t.leads[i].mean - Interval(samples: zip(laterReturns[i], laterReturns[0]).map { $0 - $1 }).mean) < 1e-9)
         }
         // Same inputs, same result, whatever the thread count.
         let one = try LaterRateTuner.tune(policy: policy, metaTrainedSteps: 1, definition: d, inner: inner,
                                           candidates: [0, learned, 1.5], validationTasks: tasks, seed: 2, threads: 1)
         #expect(one.0 == tuned && one.1 == t)
+    }
+
+    @Test("the best candidate is taken only if it beats the untuned rate paired per task; the untuned rate wins ties")
+    func choiceNeedsALead() {
+        let zero = Interval(mean: 0, low: 0, high: 0)
+        let noisy = Interval(mean: 1.5, low: -0.2, high: 3.2), clear = Interval(mean: 1.5, low: 0.4, high: 2.6)
+        #expect(LaterRateTuner.choice(scores: [10, 11.5, 10.5], leads: [zero, noisy, zero]) == 0)
+        #expect(LaterRateTuner.choice(scores: [10, 11.5, 10.5], leads: [zero, clear, zero]) == 1)
+        #expect(LaterRateTuner.choice(scores: [10, 10, 9], leads: [zero, clear, zero]) == 0)
+        #expect(LaterRateTuner.choice(scores: [10, 9, 12], leads: [zero, clear, clear]) == 2)
     }
 
     @Test("tune refuses what it cannot tune: no later steps, held-out tasks, a Q-network, bad rates")
@@ -98,8 +113,9 @@ struct LaterRateTunerTests {
         let t = try #require(c.metadata.laterRateTuning)
         let config = try #require(c.metadata.trainingConfig)
         #expect(t.metaTrainedSteps == config.inner.steps)
-        let best = try #require(t.scores.indices.max { t.scores[$0] < t.scores[$1] })
-        #expect(t.chosen == t.candidates[best] && t.candidates.count == t.scores.count)
+        #expect(t.candidates.count == t.scores.count && t.leads.count == t.scores.count)
+        #expect(t.chosen == t.candidates[LaterRateTuner.choice(scores: t.scores, leads: t.leads)])
+        #expect(t.chosen != t.candidates[0], "cheetah-vel's later rate is tuned")
         #expect(c.policy.innerLearningRates.count == t.steps)
         #expect(Array(c.policy.innerLearningRates.dropFirst(t.metaTrainedSteps)) == [Double](repeating: t.chosen, count: t.steps - t.metaTrainedSteps))
         #expect(t.candidates[0] == c.policy.innerLearningRates[t.metaTrainedSteps - 1], "the untuned rule is the first candidate")
@@ -116,6 +132,7 @@ struct LaterRateTunerTests {
         var meta = CheckpointMetadata(definition: d, specs: specs, algorithm: "maml", hyperparameters: Checkpoint.json(Self.config),
                                       trainingSeed: 4, metasimVersion: "test")
         meta.laterRateTuning = LaterRateTuning(metaTrainedSteps: 1, steps: 3, episodes: 6, candidates: [0.2, 0.05], scores: [-3.5, -2.25],
+                                               leads: [Interval(mean: 0, low: 0, high: 0), Interval(mean: 1.25, low: 0.5, high: 2)],
                                                chosen: 0.05, validationTaskSeeds: [900_000_001, 900_000_002], seed: 7)
         var tuned = policy
         tuned.innerLearningRates += [0.05, 0.05]
