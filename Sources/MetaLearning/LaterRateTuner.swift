@@ -96,7 +96,8 @@ public enum LaterRateTuner {
         var trainedInner = inner
         trainedInner.steps = m
         let trained = trainedInner.stepLearningRates(policy.innerLearningRates)
-        let all = [trained[m - 1]] + candidates.filter { $0 != trained[m - 1] }
+        var all = [trained[m - 1]]
+        for r in candidates where !all.contains(r) { all.append(r) }
         let methods = all.enumerated().map { i, r in
             var p = policy
             p.innerLearningRates = trained + [Double](repeating: r, count: inner.steps - m)

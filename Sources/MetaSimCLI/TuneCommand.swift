@@ -13,9 +13,9 @@ struct TuneCommand: ParsableCommand {
             each --rates candidate (and the repeated last rate) for steps m + 1 onwards, takes the \
             candidate with the best mean return after those steps if it beats the repeated rate \
             paired per task (95% interval above 0; else the policy keeps its rates), and writes \
-            the policy with it (metadata later_rate_tuning records every score). The validation tasks are drawn from \
-            the training range, skipping the policy's own training tasks; the held-out range is \
-            left for evaluation. Same inputs, same result.
+            the policy with it (metadata later_rate_tuning records every score). The validation \
+            tasks are drawn from the training range, skipping the policy's own training tasks; \
+            the held-out range is left for evaluation. Same inputs, same result.
             """)
 
     @OptionGroup var catalog: CatalogOptions

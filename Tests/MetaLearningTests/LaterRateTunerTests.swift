@@ -41,9 +41,9 @@ struct LaterRateTunerTests {
         #expect(policy.innerLearningRates.count == 1)
         let inner = InnerLoop(steps: 3, episodes: 6, learningRate: 0.3)
         let tasks = LaterRateTuner.validationTaskSeeds(count: 6, excluding: try LaterRateTuner.trainingTaskSeeds(definition: d, config: Self.config))
-        // The untuned rate given again as a candidate is not tried twice.
+        // The untuned rate given again as a candidate, or a candidate given twice, is tried once.
         let (tuned, t) = try LaterRateTuner.tune(policy: policy, metaTrainedSteps: 1, definition: d, inner: inner,
-                                                 candidates: [0, learned, 1.5], validationTasks: tasks, seed: 2, threads: 2)
+                                                 candidates: [0, learned, 1.5, 0], validationTasks: tasks, seed: 2, threads: 2)
         #expect(t.candidates == [learned, 0, 1.5])
         #expect(t.scores.count == 3 && t.metaTrainedSteps == 1 && t.steps == 3 && t.validationTaskSeeds == tasks)
         #expect(t.leads.count == 3 && t.leads[0].mean == 0)
