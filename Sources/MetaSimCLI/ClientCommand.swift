@@ -78,7 +78,8 @@ struct ClientPolicies: ParsableCommand {
             let rates = p.inner.learningRates.map { String(format: "%.4g", $0) }.joined(separator: ", ")
             let use = p.adaptedTaskSeed.map { "adapted to task \($0)" }
                 ?? (p.adaptFirst == true ? "adapt first" : p.adaptFirst == false ? "act as is" : "-")
-            table.add([p.name, p.world, algorithm, "\(p.inner.steps) × \(p.inner.episodes) episodes, lr \(rates)",
+            let trained = p.inner.trainedSteps.map { " (meta-trained for \($0))" } ?? ""
+            table.add([p.name, p.world, algorithm, "\(p.inner.steps) × \(p.inner.episodes) episodes, lr \(rates)" + trained,
                        p.trainingHorizon.map(String.init) ?? "world's", use])
         }
         print(table.render(), terminator: "")

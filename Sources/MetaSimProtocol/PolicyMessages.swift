@@ -1,22 +1,31 @@
 /// The JSON metadata of protocol 1.1's policy requests (docs/protocol.md, "Policies"):
 /// list_policies, adapt, act, run_episodes, open_external, record, save_policy.
 
-/// The inner-loop budget a policy was meta-trained for (adapt's defaults).
+/// A policy's inner loop: `adapt`'s defaults for it, and the steps it was meta-trained for.
 public struct InnerBudget: Codable, Sendable, Equatable {
+    /// Inner steps and episodes per step `adapt` takes by default.
     public var steps: Int
     public var episodes: Int
-    /// One rate per inner step (meta-learned), or one rate for every step.
+    /// One rate per inner step (meta-learned, or past the meta-trained steps chosen by `metasim
+    /// tune`), or one rate for every step.
     public var learningRates: [Double]
     /// True when the policy also scales each parameter's step by its own meta-learned
     /// multiplier (Meta-SGD); absent otherwise.
     public var perParameterRates: Bool?
-    public init(steps: Int, episodes: Int, learningRates: [Double], perParameterRates: Bool? = nil) {
+    /// The inner steps per task of its meta-training (MAML, first-order MAML, Reptile,
+    /// meta-Q-learning), which can be fewer than `steps`; absent for a policy trained without an
+    /// inner loop (multi-task) and from daemons before this field.
+    public var trainedSteps: Int?
+    public init(steps: Int, episodes: Int, learningRates: [Double], perParameterRates: Bool? = nil, trainedSteps: Int? = nil) {
         self.steps = steps
         self.episodes = episodes
         self.learningRates = learningRates
         self.perParameterRates = perParameterRates
+        self.trainedSteps = trainedSteps
     }
-    enum CodingKeys: String, CodingKey { case steps, episodes, learningRates = "learning_rates", perParameterRates = "per_parameter_rates" }
+    enum CodingKeys: String, CodingKey {
+        case steps, episodes, learningRates = "learning_rates", perParameterRates = "per_parameter_rates", trainedSteps = "trained_steps"
+    }
 }
 
 /// ProMP's outer loop a policy was meta-trained with (`metasim train --outer-epochs`).

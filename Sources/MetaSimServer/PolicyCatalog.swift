@@ -86,7 +86,8 @@ struct PolicyCatalog: Sendable {
         let info = PolicyInfo(name: name, world: m.world, worldFileHash: m.worldFileHash, algorithm: m.algorithm,
                               observation: m.observationSpec.wire, action: m.actionSpec.wire, discreteActions: m.discreteActions,
                               inner: InnerBudget(steps: inner.steps, episodes: inner.episodes, learningRates: rates,
-                                                                 perParameterRates: checkpoint.policy.innerRateScales.isEmpty ? nil : true),
+                                                                 perParameterRates: checkpoint.policy.innerRateScales.isEmpty ? nil : true,
+                                                                 trainedSteps: trainedSteps(algorithm: m.algorithm, inner: trainedWith?.inner)),
                               trainingSeed: m.trainingSeed, adaptedTaskSeed: m.adaptedTaskSeed,
                               trainingHorizon: m.trainingHorizon,
                               adaptFirst: adaptFirst(algorithm: m.algorithm, adapted: m.adaptedTaskSeed != nil),
@@ -113,6 +114,17 @@ struct PolicyCatalog: Sendable {
         switch a {
         case .maml, .fomaml, .reptile, .metaq: return !adapted
         case .multitask, .oracle: return false
+        }
+    }
+
+    /// The inner steps per task of a policy-gradient meta-training (list_policies'
+    /// `trained_steps`); nil for algorithms whose training has no such inner loop (meta-Q-learning
+    /// trains its initialization by Q-learning on each task's replay; multi-task and oracle policies
+    /// by plain policy gradient).
+    static func trainedSteps(algorithm: String, inner: InnerLoop?) -> Int? {
+        switch MetaAlgorithm(rawValue: algorithm) {
+        case .maml, .fomaml, .reptile: inner?.steps
+        case .metaq, .multitask, .oracle, nil: nil
         }
     }
 

@@ -58,12 +58,19 @@ struct PolicyTests {
         #expect(pn.inner.steps == 3)
         #expect(pn.inner.episodes == 20)
         #expect(pn.inner.learningRates.count == 3)
+        #expect(pn.inner.trainedSteps == 3)
+        // cheetah-vel was meta-trained for 1 inner step; adapt's default is 3 (metasim tune's rates).
+        let cheetah = try #require(list.policies.first { $0.name == "cheetah-vel" })
+        #expect(cheetah.inner.trainedSteps == 1)
+        #expect(cheetah.inner.steps == 3)
+        #expect(cheetah.inner.learningRates.count == 3)
         // A meta-learned initialization is marked for adapting first; a multi-task policy is not.
         // Only ProMP-trained policies carry their outer loop.
         #expect(pn.adaptFirst == true)
         #expect(pn.proximal == nil)
         let multitask = try #require(list.policies.first { $0.name == "point-nav-multitask" })
         #expect(multitask.adaptFirst == false)
+        #expect(multitask.inner.trainedSteps == nil, "a multi-task policy has no meta-training inner loop")
         let racer = try #require(list.policies.first { $0.name == "track-racer" })
         #expect(racer.proximal == ProximalInfo(epochs: 5, clip: 0.3))
         #expect(racer.adaptFirst == true)

@@ -339,7 +339,8 @@ class Client:
 
     def list_policies(self) -> List[Dict[str, Any]]:
         """The checkpoints the daemon serves (name, world, algorithm, observation and action
-        specs, discrete_actions, inner budget, training_seed, adapted_task_seed, training_horizon,
+        specs, discrete_actions, inner: adapt's default steps, episodes and learning rates, and
+        trained_steps: the inner steps of its meta-training, training_seed, adapted_task_seed, training_horizon,
         adapt_first: true for a meta-learned initialization to adapt before acting, proximal:
         ProMP's outer loop where it was trained with it)."""
         return self.request(LIST_POLICIES).json()["policies"]

@@ -92,6 +92,11 @@ def test_list_policies(policy_daemon):
         assert p["observation"]["entries"] == ["position_x", "position_y"]
         assert p["action"]["shape"] == [2] and p.get("discrete_actions") is None
         assert p["inner"]["steps"] == 3 and p["inner"]["episodes"] == 20 and len(p["inner"]["learning_rates"]) == 3
+        assert p["inner"]["trained_steps"] == 3
+        # cheetah-vel was meta-trained for 1 inner step and is adapted for 3 (metasim tune).
+        cheetah = policies["cheetah-vel"]["inner"]
+        assert cheetah["trained_steps"] == 1 and cheetah["steps"] == 3 and len(cheetah["learning_rates"]) == 3
+        assert "trained_steps" not in policies["point-nav-multitask"]["inner"]
         assert policies["point-nav-multitask"]["algorithm"] == "multitask"
         # A meta-learned initialization is to be adapted before acting; a multi-task policy is not.
         assert p["adapt_first"] is True and policies["point-nav-multitask"]["adapt_first"] is False
