@@ -6,7 +6,9 @@ back to back and --repeat times (interleaved, so the machine's noise hits every 
 
   in-process     `metasim client bench`: a WorldBatch in the client process, same world, batch,
                  threads, seed and actions (the figure the socket is measured against)
-  Swift socket   the same process stepping a daemon session through MetaSimClient
+  Swift socket   the same process stepping a daemon session through MetaSimClient, in blocks of
+                 100 batch steps alternating with the in-process ones (ABBA), so that the two
+                 see the same machine; their ratio is the run's in-process time over its socket time
   Python socket  this script stepping a daemon session through clients/python (numpy actions)
   Python gym     the same through gymnasium.make_vec("metasim/<world>") (MetaSimVectorEnv: the
                  Gymnasium VectorEnv adapter, with its info dicts), as a Gymnasium user steps it

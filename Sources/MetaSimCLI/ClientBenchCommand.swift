@@ -9,7 +9,9 @@ import Glibc
 
 /// `metasim client bench`: stepping over the socket against stepping in process, with the same
 /// world, batch, threads, seed and actions, and a raw Unix-socket echo of the same message sizes
-/// as the floor of any round trip. Medians of `--repeat` runs, in one process.
+/// as the floor of any round trip. Medians of `--repeat` runs, in one process. Within a run the
+/// two sides step in alternating blocks (`--block` batch steps; ABBA order), so that the
+/// machine's drifts in speed, which last longer than a block, fall on both alike.
 struct ClientBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
@@ -21,6 +23,8 @@ struct ClientBench: ParsableCommand {
     @Option(help: "Threads stepping the batch.") var threads = 1
     @Option(help: "Environment steps timed per run (over all instances).") var steps = 100_000
     @Option(help: "Runs; the median is reported.") var `repeat` = 3
+    @Option(help: "Batch steps per block: in a run, in-process and socket stepping alternate in blocks of this many (ABBA order; 0: one block each).")
+    var block = 100
     @Option(help: "Batch seed.") var seed: UInt64 = 0
     @Flag(help: "Print one JSON object.") var json = false
 
@@ -34,6 +38,8 @@ struct ClientBench: ParsableCommand {
         let wait: String
         let in_process_steps_per_second: Double
         let socket_steps_per_second: Double
+        /// The median over runs of each run's in-process time over its socket time (the two
+        /// measured in alternating blocks).
         let socket_over_in_process: Double
         let step_microseconds: Double
         let round_trip_microseconds: Double
@@ -67,17 +73,19 @@ struct ClientBench: ParsableCommand {
             throw CLIError("the server's first observations differ from in-process ones: different world files?")
         }
 
-        func inProcess() -> Double {
+        // Both sides take the same actions in the same order (`bank[k & 63]` at batch step k of
+        // the run), so the two batches stay in the same states block after block.
+        func inProcess(_ steps: Range<Int>) -> Double {
             let t0 = now()
-            for k in 0..<iterations {
+            for k in steps {
                 bank[k & 63].withUnsafeBufferPointer { local.actions.baseAddress!.update(from: $0.baseAddress!, count: $0.count) }
                 local.step()
             }
             return now() - t0
         }
-        func overSocket() throws -> Double {
+        func overSocket(_ steps: Range<Int>) throws -> Double {
             let t0 = now()
-            for k in 0..<iterations {
+            for k in steps {
                 if discrete { try call { try s.step(indices: intBank[k & 63]) } } else { try call { try s.step(bank[k & 63]) } }
             }
             return now() - t0
@@ -93,14 +101,33 @@ struct ClientBench: ParsableCommand {
 
         var local_t: [Double] = [], socket_t: [Double] = [], echo_t: [Double] = [], looking_echo_t: [Double] = []
         var thread_echo_t: [Double] = [], ping_t: [Double] = []
-        _ = inProcess(); _ = try overSocket()  // warm up
+        /// One run: the time each side took for `iterations` batch steps, stepped in alternating blocks.
+        func interleaved() throws -> (local: Double, socket: Double) {
+            let size = block > 0 ? block : iterations
+            var local = 0.0, remote = 0.0
+            for (i, start) in stride(from: 0, to: iterations, by: size).enumerated() {
+                let steps = start..<min(start + size, iterations)
+                if i % 4 == 0 || i % 4 == 3 {
+                    local += inProcess(steps); remote += try overSocket(steps)
+                } else {
+                    remote += try overSocket(steps); local += inProcess(steps)
+                }
+            }
+            return (local, remote)
+        }
+        _ = try interleaved()  // warm up
         for _ in 0..<max(1, `repeat`) {
-            local_t.append(inProcess())
-            socket_t.append(try overSocket())
+            let (l, r) = try interleaved()
+            local_t.append(l)
+            socket_t.append(r)
             echo_t.append(try EchoProcess.roundTrips(iterations, request: requestBytes, reply: replyBytes, look: false))
             looking_echo_t.append(try EchoProcess.roundTrips(iterations, request: requestBytes, reply: replyBytes, look: true))
             thread_echo_t.append(try EchoPair.roundTrips(iterations, request: requestBytes, reply: replyBytes))
             ping_t.append(try ping(iterations))
+        }
+        // The same actions in the same order: the two batches end where they started together.
+        guard s.observations == Array(local.observations) else {
+            throw CLIError("the server's observations diverged from the in-process ones after the runs")
         }
         try call { try s.close() }
         let n = Double(iterations)
@@ -114,7 +141,7 @@ struct ClientBench: ParsableCommand {
         let report = Report(world: world, batch: batch, threads: threads, steps: iterations * batch, wait: wait,
                             in_process_steps_per_second: n * Double(batch) / median(local_t),
                             socket_steps_per_second: n * Double(batch) / median(socket_t),
-                            socket_over_in_process: median(local_t) / median(socket_t),
+                            socket_over_in_process: median(zip(local_t, socket_t).map { $0 / $1 }),
                             step_microseconds: stepUS, round_trip_microseconds: rttUS, echo_round_trip_microseconds: echoUS,
                             looking_echo_round_trip_microseconds: lookingEchoUS,
                             thread_echo_round_trip_microseconds: median(thread_echo_t) / n * 1e6,
@@ -126,7 +153,7 @@ struct ClientBench: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print("""
-                \(world), batch \(batch), \(threads) thread(s), \(report.steps) steps, median of \(`repeat`), reads: \(wait)
+                \(world), batch \(batch), \(threads) thread(s), \(report.steps) steps, median of \(`repeat`), \(block > 0 ? "blocks of \(block) batch steps" : "one block each"), reads: \(wait)
                   in process      \(Int(report.in_process_steps_per_second)) steps/s  (\(fmt(stepUS)) µs per batch step)
                   over the socket \(Int(report.socket_steps_per_second)) steps/s  (\(fmt(rttUS)) µs per round trip)
                   socket / in-process: \(fmt(report.socket_over_in_process))

@@ -170,3 +170,19 @@ def test_observer_sees_steps(daemon):
             assert np.array_equal(e.step.observations, r.observations)
         assert events[-1].event == "closed" and events[-1].final
 
+
+
+@pytest.mark.parametrize("world", ["lunar-lander", "lunar-lander-discrete"])
+def test_client_bench_runs_both_sides_in_lockstep(daemon, world):
+    """`metasim client bench` (the benchmark's Swift side) steps the daemon and an in-process batch
+    alike, in alternating blocks (7 batch steps, so the last block is short), and reports both."""
+    out = subprocess.run([binary("metasim"), "client", "bench", "--socket", daemon, "--worlds", str(REPO / "worlds"),
+                          "--world", world, "--batch", "4", "--threads", "2", "--steps", "200", "--repeat", "1",
+                          "--block", "7", "--json"], capture_output=True, text=True, check=True)
+    report = json.loads(out.stdout)
+    assert report["world"] == world and report["batch"] == 4 and report["steps"] == 200
+    for key in ("in_process_steps_per_second", "socket_steps_per_second", "socket_over_in_process",
+                "step_microseconds", "round_trip_microseconds", "echo_round_trip_microseconds"):
+        assert np.isfinite(report[key]) and report[key] > 0, key
+    # The ratio is the run's in-process time over its socket time.
+    assert report["socket_over_in_process"] == pytest.approx(report["step_microseconds"] / report["round_trip_microseconds"])
