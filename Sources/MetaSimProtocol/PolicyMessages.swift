@@ -12,9 +12,9 @@ public struct InnerBudget: Codable, Sendable, Equatable {
     /// True when the policy also scales each parameter's step by its own meta-learned
     /// multiplier (Meta-SGD); absent otherwise.
     public var perParameterRates: Bool?
-    /// The inner steps per task of its meta-training (MAML, first-order MAML, Reptile,
-    /// meta-Q-learning), which can be fewer than `steps`; absent for a policy trained without an
-    /// inner loop (multi-task) and from daemons before this field.
+    /// The inner steps per task of its meta-training (MAML, first-order MAML, Reptile), which can
+    /// be fewer than `steps`; absent for a policy trained without such an inner loop (multi-task,
+    /// meta-Q-learning) and from daemons before this field.
     public var trainedSteps: Int?
     public init(steps: Int, episodes: Int, learningRates: [Double], perParameterRates: Bool? = nil, trainedSteps: Int? = nil) {
         self.steps = steps

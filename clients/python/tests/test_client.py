@@ -171,7 +171,6 @@ def test_observer_sees_steps(daemon):
         assert events[-1].event == "closed" and events[-1].final
 
 
-
 @pytest.mark.parametrize("world", ["lunar-lander", "lunar-lander-discrete"])
 def test_client_bench_runs_both_sides_in_lockstep(daemon, world):
     """`metasim client bench` (the benchmark's Swift side) steps the daemon and an in-process batch
