@@ -1,4 +1,5 @@
 import Logging
+import MetaSimCore
 import MetaSimProtocol
 import Synchronization
 #if canImport(Glibc)
@@ -30,6 +31,13 @@ final class Connection: @unchecked Sendable {
     var observing: [UInt32: (session: Session, requestID: UInt32)] = [:]
     private var closed = false
     let draining = Atomic<Bool>(false)
+    /// The request being served and its cancellation (Connection+Work): the server's watcher
+    /// cancels it past its deadline or when the client hangs up, a forced close at shutdown.
+    /// The connection's sessions' worlds look at `work` in their resets.
+    let work = Cancellation()
+    let inFlight = Mutex<InFlight?>(nil)
+    /// Set by `forceClose`: every request from then on is cancelled at once.
+    let forced = Atomic<Bool>(false)
 
     /// Observer events from other connections' threads, waiting to be sent by this one.
     private struct Outbox {
@@ -213,8 +221,11 @@ final class Connection: @unchecked Sendable {
         logger.debug("session \(session.id) closed")
     }
 
-    /// Closes the socket under a thread blocked on it (after the drain timeout).
+    /// Closes the socket under a thread blocked on it (after the drain timeout), and cancels
+    /// the request in flight.
     func forceClose() {
+        forced.store(true, ordering: .releasing)
+        inFlight.withLock { w in if w != nil { work.cancel(reason: CutShort.shutdown.rawValue) } }
         shutdown(fd, Int32(SHUT_RDWR))
         wake()
     }
