@@ -51,6 +51,20 @@ let slowResetSteps = 10_000, slowSubsteps = 1000
 
 @Suite("request deadlines and cancellation", .serialized)
 struct DeadlineTests {
+    @Test("the deadline keys: read from the configuration file, refused at 0 with path:line:column")
+    func configurationKeys() throws {
+        let file = try ConfigurationFile.parse("limits:\n  request_deadline_seconds: 2.5\n  adapt_deadline_seconds: 900\n", file: "d.yaml")
+        var c = ServerConfiguration(socketPath: "/tmp/x.sock")
+        #expect(c.requestDeadline == .seconds(60) && c.adaptDeadline == .seconds(600))
+        file.apply(to: &c)
+        #expect(c.requestDeadline == .milliseconds(2500))
+        #expect(c.adaptDeadline == .seconds(900))
+        let error = #expect(throws: ServerError.self) {
+            _ = try ConfigurationFile.parse("limits:\n  request_deadline_seconds: 0\n", file: "d.yaml")
+        }
+        #expect(error?.description.contains("d.yaml:2:29: error: limits.request_deadline_seconds") == true, "\(String(describing: error))")
+    }
+
     @Test("an open that would run long is answered deadline_exceeded within the deadline, and opens nothing")
     func openPastDeadline() async throws {
         // What the open would cost uncut: far past the deadline.
