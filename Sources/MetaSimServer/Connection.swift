@@ -35,7 +35,12 @@ final class Connection: @unchecked Sendable {
     /// cancels it past its deadline or when the client hangs up, a forced close at shutdown.
     /// The connection's sessions' worlds look at `work` in their resets.
     let work = Cancellation()
-    let inFlight = Mutex<InFlight?>(nil)
+    /// The request in flight: its kind + 1 (0: none) and id.
+    let busyKind = Atomic<UInt32>(0)
+    let busyID = Atomic<UInt32>(0)
+    /// The watcher's own notes: the `work` generation it last saw in flight, and when.
+    let seenGeneration = Atomic<Int>(-1)
+    let seenSince = Atomic<Int64>(0)
     /// Set by `forceClose`: every request from then on is cancelled at once.
     let forced = Atomic<Bool>(false)
 
@@ -224,8 +229,8 @@ final class Connection: @unchecked Sendable {
     /// Closes the socket under a thread blocked on it (after the drain timeout), and cancels
     /// the request in flight.
     func forceClose() {
-        forced.store(true, ordering: .releasing)
-        inFlight.withLock { w in if w != nil { work.cancel(reason: CutShort.shutdown.rawValue) } }
+        forced.store(true, ordering: .sequentiallyConsistent)
+        work.cancel(reason: CutShort.shutdown.rawValue)
         shutdown(fd, Int32(SHUT_RDWR))
         wake()
     }

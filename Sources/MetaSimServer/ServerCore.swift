@@ -117,11 +117,11 @@ final class ServerCore: Sendable {
         let connections = connectionBox.withLock { Array($0.values) }
         let now = Socket.monotonicMilliseconds()
         return connections.compactMap { c -> String? in
-            guard let w = c.inFlight.withLock({ $0 }) else { return nil }
+            guard let w = c.workInFlight(now: now) else { return nil }
             let held = sessionBox.withLock { $0.values.filter { $0.owner === c }.map { "\($0.id) (\($0.worldName) × \($0.batchCount))" } }
             let kind = MessageKind(rawValue: w.kind)?.name ?? "kind \(w.kind)"
-            let seconds = Double(now - w.started) / 1000
-            return "connection \(c.fd): \(kind) request \(w.id) running for \(seconds) s; sessions: \(held.isEmpty ? "none" : held.joined(separator: ", "))"
+            let running = w.running.map { "running for \(Double($0) / 1000) s" } ?? "just started"
+            return "connection \(c.fd): \(kind) request \(w.id) \(running); sessions: \(held.isEmpty ? "none" : held.joined(separator: ", "))"
         }
     }
 

@@ -35,6 +35,22 @@ struct CancellationTests {
         _ = try WorldBatch(program: WorldProgram(definition: d, task: d.nominalTask()), count: 3, cancellation: cancel)
     }
 
+    @Test("a cancellation meant for one generation does not touch the next")
+    func generations() {
+        let cancel = Cancellation()
+        let first = cancel.rearm()
+        #expect(cancel.generation == first)
+        let second = cancel.rearm()
+        #expect(second == first + 1)
+        #expect(!cancel.cancel(reason: 2, generation: first), "the first generation's work is over")
+        #expect(!cancel.isCancelled)
+        #expect(cancel.cancel(reason: 3, generation: second))
+        #expect(cancel.reason == 3 && cancel.isCancelled)
+        #expect(!cancel.cancel(reason: 4, generation: second), "the first reason stays")
+        cancel.rearm()
+        #expect(!cancel.isCancelled && cancel.reason == 0)
+    }
+
     @Test("a reset's settle steps stop when cancelled from another thread; the instance then needs a reset")
     func resetCancelledMidway() async throws {
         // 10,000 settle steps of 1,000 Box2D steps: several seconds at least.

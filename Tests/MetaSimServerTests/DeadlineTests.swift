@@ -101,9 +101,9 @@ struct DeadlineTests {
         // 1,000 settle steps: about 1 s per instance here; the open runs under the default deadline.
         let yaml = try slowWorld(resetSteps: 1000, substeps: slowSubsteps)
         let openStart = ContinuousClock.now
-        let s = try c.open(OpenRequest(yaml: yaml, file: "slow.yaml", batch: 3, seed: 1))
+        let s = try c.open(OpenRequest(yaml: yaml, file: "slow.yaml", batch: 2, seed: 1))
         let openSeconds = seconds(ContinuousClock.now - openStart)
-        try s.step([0.05, 0.05, 0.05, 0.05, 0.05, 0.05])
+        try s.step([0.05, 0.05, 0.05, 0.05])
 
         // A reload shortens the deadline: the same work as the open's resets is now cut short.
         var config = server.server.configuration
@@ -117,12 +117,12 @@ struct DeadlineTests {
         #expect(elapsed < openSeconds, "the reset took \(elapsed) s, the open's resets \(openSeconds) s")
         #expect(elapsed < 8.3)
         // Defined state: stepping is refused until a reset.
-        let refused = #expect(throws: ClientError.self) { try s.step([0, 0, 0, 0, 0, 0]) }
+        let refused = #expect(throws: ClientError.self) { try s.step([0, 0, 0, 0]) }
         #expect(refused?.code == .worldFailed)
         config.requestDeadline = .seconds(60)
         #expect(await server.server.reload { () throws(ServerError) -> ServerConfiguration in config })
         try s.reset(seed: 2)
-        try s.step([0, 0, 0, 0, 0, 0])
+        try s.step([0, 0, 0, 0])
         #expect(try c.status().deadlinesExceeded == 1)
         try await server.stop()
     }
