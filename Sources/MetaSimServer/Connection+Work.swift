@@ -56,15 +56,25 @@ extension Connection {
     func checkWork(now: Int64, requestDeadline: Int64, adaptDeadline: Int64) {
         let generation = work.generation
         let k = busyKind.load(ordering: .acquiring)
-        guard k != 0, !work.isCancelled else { return }
-        if seenGeneration.load(ordering: .relaxed) != generation {
+        guard k != 0 else { return }
+        let kind = UInt16(k - 1)
+        let seen = seenGeneration.load(ordering: .relaxed) == generation
+        if !seen {
             seenGeneration.store(generation, ordering: .relaxed)
             seenSince.store(now, ordering: .relaxed)
             return
         }
         let elapsed = now - seenSince.load(ordering: .relaxed)
+        let deadline = Self.hasLongDeadline(kind) ? adaptDeadline : requestDeadline
+        if work.isCancelled {
+            // Work that does not look at its cancellation (one enormous build): answer for it.
+            if work.reason == CutShort.deadline.rawValue, elapsed >= deadline + Self.stuckMilliseconds {
+                answerForStuckWork(kind: kind, id: busyID.load(ordering: .relaxed), deadline: deadline)
+            }
+            return
+        }
         var reason: CutShort?
-        if elapsed >= (Self.hasLongDeadline(UInt16(k - 1)) ? adaptDeadline : requestDeadline) {
+        if elapsed >= deadline {
             reason = .deadline
         } else if elapsed >= 100 {
             // POLLHUP: the peer closed its socket (both directions); a client that only shut
@@ -76,6 +86,38 @@ extension Connection {
         if let reason, work.cancel(reason: reason.rawValue, generation: generation) { wake() }
     }
 
+    /// How long past its deadline work may go on after its cancellation before the watcher
+    /// answers for it.
+    static let stuckMilliseconds: Int64 = 2000
+
+    /// `flush`'s hold on the socket; false once the watcher has answered for stuck work (the
+    /// socket is shut down: the connection closes when its thread comes back).
+    func claimSocket() -> Bool {
+        socketWriter.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged
+    }
+
+    func releaseSocket() {
+        socketWriter.store(0, ordering: .releasing)
+    }
+
+    /// From the watcher's thread, for a request whose work was cancelled at its deadline and
+    /// does not stop: sends its `deadline_exceeded` answer (fatal) in place of its thread, then
+    /// shuts the socket down. Nothing if the thread is writing (it is not stuck in work then).
+    private func answerForStuckWork(kind: UInt16, id: UInt32, deadline: Int64) {
+        guard socketWriter.compareExchange(expected: 0, desired: 2, ordering: .acquiringAndReleasing).exchanged else { return }
+        let name = MessageKind(rawValue: kind)?.name ?? "kind \(kind)"
+        let limit = Double(deadline) / 1000
+        let reply = ErrorReply(code: .deadlineExceeded, message: "\(name) did not finish within its deadline of \(limit) s and its work does not stop: the connection is closed", fatal: true)
+        var w = FrameWriter(capacity: 512)
+        let f = w.beginFrame(kind: kind, flags: [.response, .error], id: id, meta: MetaCoding.encode(reply))
+        w.endFrame(f)
+        let bytes = w.bytes
+        _ = send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+        shutdown(fd, Int32(SHUT_RDWR))
+        core.deadlinesExceeded.add(1, ordering: .relaxed)
+        logger.error("\(name) request \(id) goes on \(Double(Self.stuckMilliseconds) / 1000) s past its deadline of \(limit) s though cancelled: answered deadline_exceeded for it and closed the connection; its thread is still busy")
+    }
+
     /// The answer to a request whose work stopped with `failure` (`cancelled`): what the
     /// cancellation's reason calls for. Counts it and logs it.
     func cutShort(_ failure: RequestFailure, kind: UInt16, id: UInt32) -> RequestFailure {
@@ -85,6 +127,10 @@ extension Connection {
         let after = running.map { "after \(Double($0) / 1000) s" } ?? "at once"
         switch reason {
         case .deadline:
+            // Unless the watcher answered for it already (and counted it).
+            if socketWriter.load(ordering: .acquiring) == 2 {
+                return RequestFailure(.deadlineExceeded, "answered by the watcher", fatal: true)
+            }
             core.deadlinesExceeded.add(1, ordering: .relaxed)
             let c = core.configuration
             let limit = Double(ServerCore.milliseconds(Self.hasLongDeadline(kind) ? c.adaptDeadline : c.requestDeadline)) / 1000

@@ -43,6 +43,9 @@ final class Connection: @unchecked Sendable {
     let seenSince = Atomic<Int64>(0)
     /// Set by `forceClose`: every request from then on is cancelled at once.
     let forced = Atomic<Bool>(false)
+    /// Who writes to the socket: 0 nobody, 1 this connection's thread (in `flush`), 2 the
+    /// watcher, which answered for a thread stuck in work (then for good).
+    let socketWriter = Atomic<Int>(0)
 
     /// Observer events from other connections' threads, waiting to be sent by this one.
     private struct Outbox {
@@ -187,6 +190,8 @@ final class Connection: @unchecked Sendable {
 
     /// Sends the answers built so far, then queued observer events. False if the peer is gone.
     func flush() -> Bool {
+        guard claimSocket() else { return false }
+        defer { releaseSocket() }
         if out.count > 0 {
             guard Socket.sendAll(fd, out.bytes) else { return false }
             out.removeAll()

@@ -199,4 +199,54 @@ struct DaemonStopTests {
         #expect(log.contains("cut short by the shutdown"), "\(log)")
         #expect(log.contains("stopped"), "\(log)")
     }
+
+    @Test("work that never looks at its cancellation (CURVATURE_NEAR 1e30) is still answered, and SIGTERM still ends the daemon")
+    func stuckWork() async throws {
+        let socket = temporarySocketPath()
+        let config = URL(fileURLWithPath: socket).deletingLastPathComponent().appendingPathComponent("metasimd.yaml").path
+        try "limits:\n  drain_timeout_seconds: 1\n  request_deadline_seconds: 1\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(socket: socket, arguments: ["--config", config])
+        let c = try await daemon.waitUntilServing()
+        setReceiveTimeout(c, seconds: 60)
+        let other = try MetaSimConnection(socketPath: socket)
+        // Issue 27: the track's curvature look-ahead loops for ever inside the world's build,
+        // where nothing looks at the cancellation. Once values like this are refused up front,
+        // the answer is that refusal instead.
+        let start = ContinuousClock.now
+        let error = #expect(throws: ClientError.self) {
+            _ = try c.open(OpenRequest(world: "track-racer", params: ["CURVATURE_NEAR": 1e30]))
+        }
+        let elapsed = seconds(ContinuousClock.now - start)
+        let stuck = error?.code == .deadlineExceeded
+        #expect(stuck || [.invalidWorld, .unknownParameter, .limitExceeded, .badRequest].contains(error?.code),
+                "\(String(describing: error))")
+        // The deadline (1 s), the 2 s the work gets to stop, the watcher's rounds, and slack.
+        #expect(elapsed < 12, "answered after \(elapsed) s")
+        if stuck { #expect(elapsed >= 2.9, "answered after \(elapsed) s: before the work had its 2 s to stop") }
+        // The daemon goes on serving.
+        let s = try other.open(OpenRequest(world: "pendulum", batch: 2, seed: 1))
+        try s.step([0.1, -0.1])
+        let term = ContinuousClock.now
+        kill(daemon.process.processIdentifier, SIGTERM)
+        var exited = false
+        while seconds(ContinuousClock.now - term) < 40 {
+            if !daemon.process.isRunning { exited = true; break }
+            try await _Concurrency.Task.sleep(for: .milliseconds(20))
+        }
+        let took = seconds(ContinuousClock.now - term)
+        if !exited { kill(daemon.process.processIdentifier, SIGKILL) }
+        let (status, log) = await daemon.exit()
+        #expect(exited, "still running \(took) s after SIGTERM")
+        if stuck {
+            // Drain timeout 1 s, grace 3 s, then the hard exit: 4 s plus slack.
+            #expect(took >= 3.5 && took < 12, "exited \(took) s after SIGTERM")
+            #expect(status == 1, "\(log)")
+            #expect(log.contains("goes on 2.0 s past its deadline"), "\(log)")
+            #expect(log.contains("did not stop: connection"), "\(log)")
+            #expect(log.contains("hard exit: 1 connections still busy"), "\(log)")
+        } else {
+            #expect(took < 9, "exited \(took) s after SIGTERM")
+            #expect(status == 0, "\(log)")
+        }
+    }
 }
