@@ -104,6 +104,7 @@ public final class MetaSimServer: Service, Sendable {
         acceptor.start()
         // Cancels requests past their deadline and those whose client hung up.
         watcherStop.store(false, ordering: .releasing)
+        abandoned.store(0, ordering: .releasing)
         let watcher = Thread { [self] in
             while !watcherStop.load(ordering: .acquiring) {
                 core.checkWork()
@@ -170,7 +171,8 @@ public final class MetaSimServer: Service, Sendable {
         }
         if ownSocket != nil { SocketFile.remove(path, ifIdentity: ownSocket) }
         serving.withLock { $0 = nil }
-        logger.info("stopped")
+        let left = abandoned.load(ordering: .acquiring)
+        if left == 0 { logger.info("stopped") } else { logger.error("stopped, leaving \(left) connections' threads busy") }
     }
 
     /// Reloads (SIGHUP): `load` reads the configuration again; the world catalog is loaded and
