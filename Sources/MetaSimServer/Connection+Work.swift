@@ -15,6 +15,18 @@ enum CutShort: Int {
     case shutdown = 4
 }
 
+/// Who may write to a connection's socket. The connection's thread takes it for each `flush`;
+/// the watcher takes it for good to answer for a thread stuck in work; the connection's thread
+/// retires it before closing the descriptor (waiting out a watcher that is writing, so that the
+/// watcher never writes to a descriptor number closed and reused meanwhile).
+enum SocketWriter: Int {
+    case free = 0
+    case connection = 1
+    case watcherWriting = 2
+    case watcherDone = 3
+    case retired = 4
+}
+
 /// Time budgets and cancellation (docs/protocol.md, "Deadlines and cancellation"). Each request
 /// rearms the connection's `work` flag (a new generation) and marks itself in flight: a few
 /// atomic stores, no lock and no clock on the step path. The server's watcher thread goes round
@@ -93,18 +105,37 @@ extension Connection {
     /// `flush`'s hold on the socket; false once the watcher has answered for stuck work (the
     /// socket is shut down: the connection closes when its thread comes back).
     func claimSocket() -> Bool {
-        socketWriter.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged
+        socketWriter.compareExchange(expected: SocketWriter.free.rawValue, desired: SocketWriter.connection.rawValue,
+                                     ordering: .acquiringAndReleasing).exchanged
     }
 
     func releaseSocket() {
-        socketWriter.store(0, ordering: .releasing)
+        socketWriter.store(SocketWriter.free.rawValue, ordering: .releasing)
+    }
+
+    /// Before the descriptor is closed: nobody writes to it from then on.
+    func retireSocket() {
+        while true {
+            let (done, now) = socketWriter.compareExchange(expected: SocketWriter.free.rawValue, desired: SocketWriter.retired.rawValue,
+                                                           ordering: .acquiringAndReleasing)
+            if done || now == SocketWriter.watcherDone.rawValue || now == SocketWriter.retired.rawValue { return }
+            sched_yield()  // the watcher is writing its answer (a few microseconds)
+        }
+    }
+
+    /// Whether the watcher answered for this connection's request.
+    var answeredByWatcher: Bool {
+        let w = socketWriter.load(ordering: .acquiring)
+        return w == SocketWriter.watcherWriting.rawValue || w == SocketWriter.watcherDone.rawValue
     }
 
     /// From the watcher's thread, for a request whose work was cancelled at its deadline and
     /// does not stop: sends its `deadline_exceeded` answer (fatal) in place of its thread, then
     /// shuts the socket down. Nothing if the thread is writing (it is not stuck in work then).
     private func answerForStuckWork(kind: UInt16, id: UInt32, deadline: Int64) {
-        guard socketWriter.compareExchange(expected: 0, desired: 2, ordering: .acquiringAndReleasing).exchanged else { return }
+        guard socketWriter.compareExchange(expected: SocketWriter.free.rawValue, desired: SocketWriter.watcherWriting.rawValue,
+                                           ordering: .acquiringAndReleasing).exchanged else { return }
+        defer { socketWriter.store(SocketWriter.watcherDone.rawValue, ordering: .releasing) }
         let name = MessageKind(rawValue: kind)?.name ?? "kind \(kind)"
         let limit = Double(deadline) / 1000
         let reply = ErrorReply(code: .deadlineExceeded, message: "\(name) did not finish within its deadline of \(limit) s and its work does not stop: the connection is closed", fatal: true)
@@ -115,7 +146,9 @@ extension Connection {
         _ = send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
         shutdown(fd, Int32(SHUT_RDWR))
         core.deadlinesExceeded.add(1, ordering: .relaxed)
-        logger.error("\(name) request \(id) goes on \(Double(Self.stuckMilliseconds) / 1000) s past its deadline of \(limit) s though cancelled: answered deadline_exceeded for it and closed the connection; its thread is still busy")
+        // The server's logger: this connection's is its own thread's.
+        core.logger.error("\(name) request \(id) goes on \(Double(Self.stuckMilliseconds) / 1000) s past its deadline of \(limit) s though cancelled: answered deadline_exceeded for it and closed the connection; its thread is still busy",
+                          metadata: ["connection": "\(fd)"])
     }
 
     /// The answer to a request whose work stopped with `failure` (`cancelled`): what the
@@ -128,7 +161,7 @@ extension Connection {
         switch reason {
         case .deadline:
             // Unless the watcher answered for it already (and counted it).
-            if socketWriter.load(ordering: .acquiring) == 2 {
+            if answeredByWatcher {
                 return RequestFailure(.deadlineExceeded, "answered by the watcher", fatal: true)
             }
             core.deadlinesExceeded.add(1, ordering: .relaxed)

@@ -43,9 +43,8 @@ final class Connection: @unchecked Sendable {
     let seenSince = Atomic<Int64>(0)
     /// Set by `forceClose`: every request from then on is cancelled at once.
     let forced = Atomic<Bool>(false)
-    /// Who writes to the socket: 0 nobody, 1 this connection's thread (in `flush`), 2 the
-    /// watcher, which answered for a thread stuck in work (then for good).
-    let socketWriter = Atomic<Int>(0)
+    /// Who may write to the socket (`SocketWriter`, Connection+Work).
+    let socketWriter = Atomic<Int>(SocketWriter.free.rawValue)
 
     /// Observer events from other connections' threads, waiting to be sent by this one.
     private struct Outbox {
@@ -219,6 +218,7 @@ final class Connection: @unchecked Sendable {
         externals.removeAll()
         for (_, entry) in observing { entry.session.removeObserver(self) }
         observing.removeAll()
+        retireSocket()
         shutdown(fd, Int32(SHUT_RDWR))
         close(fd)
         core.unregister(self)
