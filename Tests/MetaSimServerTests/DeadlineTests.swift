@@ -127,6 +127,35 @@ struct DeadlineTests {
         try await server.stop()
     }
 
+    @Test("a step whose auto-resets run past the deadline is deadline_exceeded; the session then needs a reset")
+    func stepPastDeadline() async throws {
+        let server = try await TestServer()
+        let c = try server.connect()
+        setReceiveTimeout(c, seconds: 120)
+        // Episodes of one step: every step auto-resets every instance (1,000 settle steps each).
+        let yaml = try slowWorld(resetSteps: 1000, substeps: slowSubsteps)
+            .replacingOccurrences(of: "\n  horizon: 100 ", with: "\n  horizon: 1 ")
+        let openStart = ContinuousClock.now
+        let s = try c.open(OpenRequest(yaml: yaml, file: "slow.yaml", batch: 2, seed: 1))
+        let openSeconds = seconds(ContinuousClock.now - openStart)
+        #expect(s.info.horizon == 1)
+        var config = server.server.configuration
+        config.requestDeadline = .milliseconds(300)
+        #expect(await server.server.reload { () throws(ServerError) -> ServerConfiguration in config })
+        let start = ContinuousClock.now
+        let error = #expect(throws: ClientError.self) { try s.step([0, 0, 0, 0]) }
+        let elapsed = seconds(ContinuousClock.now - start)
+        #expect(error?.code == .deadlineExceeded, "\(String(describing: error))")
+        #expect(elapsed < openSeconds, "the step took \(elapsed) s, the open's resets \(openSeconds) s")
+        let refused = #expect(throws: ClientError.self) { try s.step([0, 0, 0, 0]) }
+        #expect(refused?.code == .worldFailed)
+        config.requestDeadline = .seconds(60)
+        #expect(await server.server.reload { () throws(ServerError) -> ServerConfiguration in config })
+        try s.reset(seed: 3)
+        try s.step([0, 0, 0, 0])
+        try await server.stop()
+    }
+
     @Test("a client that hangs up mid-request cancels the work: its sessions are freed, others are served")
     func disconnectCancels() async throws {
         let server = try await TestServer()
