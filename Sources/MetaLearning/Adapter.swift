@@ -116,10 +116,20 @@ extension Adaptation {
         var out = Adaptation()
         var theta = start
         out.parameters.append(theta)
+        // A world whose reset was cancelled throws `.cancelled`: that ends the run as cancelled.
+        func cancelled(_ error: WorldError) throws(WorldError) -> Adaptation {
+            guard case .cancelled = error else { throw error }
+            out.cancelled = true
+            return out
+        }
         for k in 0..<steps {
-            if let r = try scoreDeterministic(theta, k) { out.deterministicReturns.append(r) }
-            let clock = ContinuousClock.now
-            let episodes = try collect(theta, k)
+            let episodes: Episodes
+            let clock: ContinuousClock.Instant
+            do throws(WorldError) {
+                if let r = try scoreDeterministic(theta, k) { out.deterministicReturns.append(r) }
+                clock = ContinuousClock.now
+                episodes = try collect(theta, k)
+            } catch { return try cancelled(error) }
             if cancel?.isCancelled == true {
                 out.cancelled = true
                 return out
@@ -131,9 +141,12 @@ extension Adaptation {
             out.parameters.append(theta)
             progress(k + 1, episodes)
         }
-        if let r = try scoreDeterministic(theta, steps) { out.deterministicReturns.append(r) }
+        do throws(WorldError) {
+            if let r = try scoreDeterministic(theta, steps) { out.deterministicReturns.append(r) }
+        } catch { return try cancelled(error) }
         if evaluateFinal {
-            let episodes = try collect(theta, steps)
+            let episodes: Episodes
+            do throws(WorldError) { episodes = try collect(theta, steps) } catch { return try cancelled(error) }
             if cancel?.isCancelled == true {
                 out.cancelled = true
                 return out

@@ -167,7 +167,8 @@ public struct QLearner: Sendable {
     /// from (seed, i), so the result does not depend on anything else.
     public func collect(params: [Double], count: Int, epsilon: Double, seed: UInt64, replay: inout ReplayBuffer?,
                         cancel: Cancellation? = nil) throws(WorldError) -> Episodes {
-        let batch = try WorldBatch(program: program, count: count, threads: threads, seed: seed, autoReset: true)
+        let batch = try WorldBatch(program: program, count: count, threads: threads, seed: seed, autoReset: true,
+                                    cancellation: cancel)
         let n = batch.observationCount, actionsCount = math.architecture.actionCount
         precondition(n == math.architecture.observationCount && batch.actionCount == 1, "Q-network does not fit the world")
         var episodes = Episodes(count: count, horizon: maxSteps, observationCount: n, actionWidth: 1)

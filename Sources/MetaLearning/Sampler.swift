@@ -25,7 +25,8 @@ public struct Sampler: Sendable {
     /// `count` episodes with `params` (Double flat parameters of `math`'s architecture).
     public func collect(math: PolicyMath, params: [Double], count: Int, seed: UInt64,
                         deterministic: Bool = false, cancel: Cancellation? = nil) throws(WorldError) -> Episodes {
-        let batch = try WorldBatch(program: program, count: count, threads: threads, seed: seed, autoReset: true)
+        let batch = try WorldBatch(program: program, count: count, threads: threads, seed: seed, autoReset: true,
+                                    cancellation: cancel)
         let arch = math.architecture
         // An oracle's task inputs: the task's values of the named family parameters, the same in every row.
         let taskValues = (arch.taskInputs ?? []).map { name in

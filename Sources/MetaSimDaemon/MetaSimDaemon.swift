@@ -92,12 +92,18 @@ struct MetaSimDaemon: AsyncParsableCommand {
                 .init(service: server, successTerminationBehavior: .gracefullyShutdownGroup),
                 // Shut down first (services stop in reverse order): no reload during the drain.
                 .init(service: reloader, successTerminationBehavior: .ignore),
+                .init(service: StopGuard(server: server, logger: logger), successTerminationBehavior: .ignore),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))
         do {
             try await group.run()
+            if server.abandonedConnections > 0 {
+                // Threads still in work that does not stop (logged by the server): exit without them.
+                logger.critical("hard exit: \(server.abandonedConnections) connections still busy after the drain timeout and its grace period")
+                hardExit(1)
+            }
         } catch let error as ServerError {
             for line in error.lines { logger.critical("\(line)") }
             switch error {
@@ -156,6 +162,34 @@ struct ReloadService: Service {
             if reloaded, let newLevel { level.level = newLevel }
         }
     }
+}
+
+/// The last resort of a SIGTERM: once the graceful shutdown begins, a thread of its own waits
+/// for the server's stop time limit (drain timeout and grace period) and 2 s more; if the process
+/// is still alive then, whatever holds it (the service group, a stuck thread), it logs and exits.
+struct StopGuard: Service {
+    let server: MetaSimServer
+    let logger: Logger
+    static let margin: Duration = .seconds(2)
+
+    func run() async {
+        do { try await gracefulShutdown() } catch { return }
+        let limit = server.stopTimeLimit + Self.margin
+        let logger = self.logger
+        let thread = Thread {
+            Thread.sleep(forTimeInterval: Double(limit.components.seconds) + Double(limit.components.attoseconds) * 1e-18)
+            logger.critical("hard exit: still running \(limit) after SIGTERM (drain timeout, grace period and margin)")
+            hardExit(1)
+        }
+        thread.name = "metasimd-stop-guard"
+        thread.start()
+    }
+}
+
+/// Ends the process now: no atexit handlers or destructors under threads that are still running.
+func hardExit(_ status: Int32) -> Never {
+    fflush(nil)
+    _exit(status)
 }
 
 /// Each connection is a file descriptor: raise the soft limit to the hard one so the daemon can

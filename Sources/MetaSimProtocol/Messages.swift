@@ -43,14 +43,23 @@ public struct ServerLimits: Codable, Sendable, Equatable {
     public var maxBatch: Int
     public var maxConnections: Int
     public var idleTimeoutSeconds: Double
-    public init(maxFrame: Int, maxSessionsPerConnection: Int, maxBatch: Int, maxConnections: Int, idleTimeoutSeconds: Double) {
+    /// The request deadlines (`deadline_exceeded` past them); absent from servers before them.
+    public var requestDeadlineSeconds: Double?
+    public var adaptDeadlineSeconds: Double?
+    public init(maxFrame: Int, maxSessionsPerConnection: Int, maxBatch: Int, maxConnections: Int, idleTimeoutSeconds: Double,
+                requestDeadlineSeconds: Double? = nil, adaptDeadlineSeconds: Double? = nil) {
         self.maxFrame = maxFrame
         self.maxSessionsPerConnection = maxSessionsPerConnection
         self.maxBatch = maxBatch
         self.maxConnections = maxConnections
         self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.requestDeadlineSeconds = requestDeadlineSeconds
+        self.adaptDeadlineSeconds = adaptDeadlineSeconds
     }
-    enum CodingKeys: String, CodingKey { case maxFrame = "max_frame", maxSessionsPerConnection = "max_sessions_per_connection", maxBatch = "max_batch", maxConnections = "max_connections", idleTimeoutSeconds = "idle_timeout_seconds" }
+    enum CodingKeys: String, CodingKey {
+        case maxFrame = "max_frame", maxSessionsPerConnection = "max_sessions_per_connection", maxBatch = "max_batch", maxConnections = "max_connections", idleTimeoutSeconds = "idle_timeout_seconds"
+        case requestDeadlineSeconds = "request_deadline_seconds", adaptDeadlineSeconds = "adapt_deadline_seconds"
+    }
 }
 
 public struct HelloReply: Codable, Sendable {
@@ -240,9 +249,16 @@ public struct StatusReply: Codable, Sendable {
     public var policies: Int?
     public var adaptations: Int?
     public var adaptationsWaiting: Int?
+    /// Requests whose work was cut short since the start: past their deadline (answered
+    /// `deadline_exceeded`), or cancelled because their client went away or the server stopped.
+    public var deadlinesExceeded: UInt64?
+    public var requestsCancelled: UInt64?
     public init(server: String, protocol: ProtocolVersion, uptimeSeconds: Double, connections: Int, sessions: Int,
                 instances: Int, observers: Int, requests: UInt64, steps: UInt64, worlds: Int, draining: Bool,
-                policies: Int? = nil, adaptations: Int? = nil, adaptationsWaiting: Int? = nil) {
+                policies: Int? = nil, adaptations: Int? = nil, adaptationsWaiting: Int? = nil,
+                deadlinesExceeded: UInt64? = nil, requestsCancelled: UInt64? = nil) {
+        self.deadlinesExceeded = deadlinesExceeded
+        self.requestsCancelled = requestsCancelled
         self.policies = policies
         self.adaptations = adaptations
         self.adaptationsWaiting = adaptationsWaiting
@@ -258,7 +274,9 @@ public struct StatusReply: Codable, Sendable {
         self.worlds = worlds
         self.draining = draining
     }
-    enum CodingKeys: String, CodingKey { case server, `protocol`, uptimeSeconds = "uptime_seconds", connections, sessions, instances, observers, requests, steps, worlds, draining, policies, adaptations, adaptationsWaiting = "adaptations_waiting" }
+    enum CodingKeys: String, CodingKey { case server, `protocol`, uptimeSeconds = "uptime_seconds", connections, sessions, instances, observers, requests, steps, worlds, draining, policies, adaptations, adaptationsWaiting = "adaptations_waiting"
+        case deadlinesExceeded = "deadlines_exceeded", requestsCancelled = "requests_cancelled"
+    }
 }
 
 /// An observer event's metadata: `reset` (data: observations), `step` (data: a step reply
@@ -331,8 +349,10 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case noPolicy = "no_policy"
     /// adapt on an external session with no complete recorded episode.
     case noExperience = "no_experience"
-    /// The work was cancelled (the server is shutting down).
+    /// The work was cancelled (the server is shutting down, or the client went away).
     case cancelled = "cancelled"
+    /// The request did not finish within its deadline: its work was cancelled.
+    case deadlineExceeded = "deadline_exceeded"
     /// save_policy to a name that exists, without `overwrite`.
     case policyExists = "policy_exists"
     /// save_policy could not write the checkpoint.

@@ -1,5 +1,6 @@
 import Foundation
 import MetaLearning
+import MetaSimCore
 import MetaSimProtocol
 import Synchronization
 

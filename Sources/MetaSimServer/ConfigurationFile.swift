@@ -19,6 +19,8 @@ import MetaSimYAML
 ///       max_threads_per_session: 2
 ///       idle_timeout_seconds: 900  # 0: never
 ///       drain_timeout_seconds: 10
+///       request_deadline_seconds: 60   # every request answered or refused within it
+///       adapt_deadline_seconds: 600    # adapt and run_episodes instead
 ///       max_adaptations: 2         # at once, server-wide (default: the cores)
 ///       max_adapt_steps: 10
 ///       max_adapt_episodes: 1000   # per inner step
@@ -37,6 +39,8 @@ public struct ConfigurationFile: Sendable, Equatable {
     public var maxAdaptations: Int?
     public var maxAdaptSteps: Int?
     public var maxAdaptEpisodes: Int?
+    public var requestDeadlineSeconds: Double?
+    public var adaptDeadlineSeconds: Double?
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
@@ -66,6 +70,7 @@ public struct ConfigurationFile: Sendable, Equatable {
                 "max_frame_bytes", "max_connections", "max_sessions_per_connection", "max_batch",
                 "max_threads_per_session", "idle_timeout_seconds", "drain_timeout_seconds",
                 "max_adaptations", "max_adapt_steps", "max_adapt_episodes",
+                "request_deadline_seconds", "adapt_deadline_seconds",
             ]) {
                 if let v = l["max_adaptations"] { config.maxAdaptations = r.integer(v, l.path("max_adaptations"), min: 1, max: 1024) }
                 if let v = l["max_adapt_steps"] { config.maxAdaptSteps = r.integer(v, l.path("max_adapt_steps"), min: 1, max: 1000) }
@@ -81,6 +86,10 @@ public struct ConfigurationFile: Sendable, Equatable {
                 }
                 if let v = l["idle_timeout_seconds"] { config.idleTimeoutSeconds = seconds(r, v, l.path("idle_timeout_seconds")) }
                 if let v = l["drain_timeout_seconds"] { config.drainTimeoutSeconds = seconds(r, v, l.path("drain_timeout_seconds")) }
+                if let v = l["request_deadline_seconds"] {
+                    config.requestDeadlineSeconds = deadline(r, v, l.path("request_deadline_seconds"))
+                }
+                if let v = l["adapt_deadline_seconds"] { config.adaptDeadlineSeconds = deadline(r, v, l.path("adapt_deadline_seconds")) }
             }
         }
         if !r.diagnostics.isEmpty { throw .configuration(r.diagnostics) }
@@ -91,6 +100,16 @@ public struct ConfigurationFile: Sendable, Equatable {
         guard let v = r.literal(node, path) else { return nil }
         guard v >= 0, v <= 86_400 * 365 else {
             r.error(node, path, "expected seconds in 0...31536000, got \(v)")
+            return nil
+        }
+        return v
+    }
+
+    /// A deadline: some time, at most a day (a request never goes without one).
+    private static func deadline(_ r: SchemaReader, _ node: YAMLNode, _ path: String) -> Double? {
+        guard let v = r.literal(node, path) else { return nil }
+        guard v >= 0.01, v <= 86_400 else {
+            r.error(node, path, "expected seconds in 0.01...86400 (a request always has a deadline), got \(v)")
             return nil
         }
         return v
@@ -111,5 +130,7 @@ public struct ConfigurationFile: Sendable, Equatable {
         if let maxAdaptSteps { c.maxAdaptSteps = maxAdaptSteps }
         if let maxAdaptEpisodes { c.maxAdaptEpisodes = maxAdaptEpisodes }
         if let drainTimeoutSeconds { c.drainTimeout = .milliseconds(Int64(drainTimeoutSeconds * 1000)) }
+        if let requestDeadlineSeconds { c.requestDeadline = .milliseconds(Int64(requestDeadlineSeconds * 1000)) }
+        if let adaptDeadlineSeconds { c.adaptDeadline = .milliseconds(Int64(adaptDeadlineSeconds * 1000)) }
     }
 }

@@ -238,11 +238,12 @@ extension Connection {
             }
             if let outcome {
                 if gone { throw RequestFailure(.cancelled, "the client went away: adaptation cancelled", fatal: true) }
+                if self.work.isCancelled { throw RequestFailure(.cancelled, "adaptation stopped: the session keeps the parameters it had") }
                 let o = try outcome.get()
                 if o.cancelled { throw RequestFailure(.cancelled, "the server is shutting down: adaptation cancelled") }
                 return o
             }
-            if draining.load(ordering: .acquiring) || core.draining.load(ordering: .acquiring) { job.cancel.cancel() }
+            if draining.load(ordering: .acquiring) || core.draining.load(ordering: .acquiring) || self.work.isCancelled { job.cancel.cancel() }
             fds[0].revents = 0
             fds[1].revents = 0
             _ = Socket.poll(&fds, timeout: 100)
@@ -335,6 +336,10 @@ extension Connection {
             let ended = session.stepBatch()
             t += 1
             core.stepCount.add(UInt64(batch.count), ordering: .relaxed)
+            if work.isCancelled {
+                let state = session.failure == nil ? "the session is mid-run" : "the session needs a reset"
+                throw RequestFailure(.cancelled, "run_episodes stopped after \(reply.returns.count) episodes (\(t) steps): \(state)")
+            }
             if let failure = session.failure { throw RequestFailure(.worldFailed, "\(failure) (reset the session)") }
             let due = decimation > 0 && t % decimation == 0
             if due {

@@ -8,6 +8,8 @@ extension Connection {
     /// after the answers built so far are sent.
     func handle(_ frame: FrameView) -> Bool {
         let h = frame.header
+        beginWork(kind: h.kind, id: h.id)
+        defer { endWork() }
         do {
             if h.metaLength == UInt32.max {
                 throw RequestFailure(.badFrame, "the metadata length runs past the end of the frame")
@@ -27,6 +29,7 @@ extension Connection {
             }
             try dispatch(kind, frame)
         } catch let failure as RequestFailure {
+            let failure = cutShort(failure, kind: h.kind, id: h.id)
             replyError(kind: h.kind, id: h.id, failure)
             return !failure.fatal
         } catch {
@@ -93,7 +96,10 @@ extension Connection {
             let r = try meta(SetTaskRequest.self, frame, keys: SetTaskRequest.keys)
             let session = try ownedSession(r.session)
             let task = try Self.task(session.definition, seed: r.taskSeed, params: r.params ?? [:])
-            do { try session.setTask(task, seed: r.seed ?? session.seed) } catch { throw Self.failure(error) }
+            do { try session.setTask(task, seed: r.seed ?? session.seed) } catch {
+                if case .cancelled = error { throw RequestFailure(.cancelled, "building the worlds cut short: the session keeps its previous task") }
+                throw Self.failure(error)
+            }
             session.withObservationBytes { reply(.setTask, id: id, session.reply, data: $0) }
             session.publish(event: "task")
         case .close:
@@ -168,6 +174,7 @@ extension Connection {
                                   definition: definition, task: task, count: count, threads: threads, seed: r.seed ?? 0,
                                   autoReset: r.autoReset ?? true)
         } catch {
+            if case .cancelled = error { throw RequestFailure(.cancelled, "building the worlds cut short: no session was opened") }
             throw Self.failure(error)
         }
         sessions[session.id] = session
@@ -222,6 +229,7 @@ extension Connection {
         case .notFound: return RequestFailure(.unknownWorld, error.description)
         case .badParameter: return RequestFailure(.unknownParameter, error.description)
         case .physics(let d): return RequestFailure(.worldFailed, d.description, diagnostics: [d.description])
+        case .cancelled(let what): return RequestFailure(.cancelled, what)
         }
     }
 
@@ -235,7 +243,14 @@ extension Connection {
         let session = try ownedSession(frame.data.loadLE(UInt32.self, at: 0))
         try session.loadActions(frame.data)
         core.stepCount.add(UInt64(session.batchCount), ordering: .relaxed)
-        let at = session.stepAndEncode(requestID: frame.header.id, into: &out)
+        let ended = session.stepBatch()
+        // An auto-reset cut short (the instance is marked failed): the step is not answered.
+        if work.isCancelled, session.failure != nil {
+            throw RequestFailure(.cancelled, "an instance's auto-reset was cut short: the session needs a reset")
+        }
+        let f = out.beginFrame(kind: MessageKind.step.rawValue, flags: .response, id: frame.header.id, meta: [])
+        let at = session.appendStepData(ended: ended, into: &out)
+        out.endFrame(f)
         let size = out.count - at
         session.publishStep(replyData: UnsafeRawBufferPointer(rebasing: out.bytes[at..<(at + size)]))
     }
@@ -260,6 +275,10 @@ extension Connection {
             while subscription.answered.wait(timeout: DispatchTime.now() + .milliseconds(1)) == .timedOut {
                 for s in sessions.values { s.serviceSubscriptions() }
                 waited += 1
+                if work.isCancelled {
+                    session.links.withLock { l in l.pending.removeAll { $0 === subscription } }
+                    throw RequestFailure(.cancelled, "the session's owner did not answer: not observing session \(r.session)")
+                }
                 if waited > 30_000 {
                     session.links.withLock { l in l.pending.removeAll { $0 === subscription } }
                     throw RequestFailure(.internal, "the session's owner did not answer within 30 s")

@@ -1,4 +1,5 @@
 import Logging
+import MetaSimCore
 import MetaSimProtocol
 import Synchronization
 #if canImport(Glibc)
@@ -30,6 +31,20 @@ final class Connection: @unchecked Sendable {
     var observing: [UInt32: (session: Session, requestID: UInt32)] = [:]
     private var closed = false
     let draining = Atomic<Bool>(false)
+    /// The request being served and its cancellation (Connection+Work): the server's watcher
+    /// cancels it past its deadline or when the client hangs up, a forced close at shutdown.
+    /// The connection's sessions' worlds look at `work` in their resets.
+    let work = Cancellation()
+    /// The request in flight: its kind + 1 (0: none) and id.
+    let busyKind = Atomic<UInt32>(0)
+    let busyID = Atomic<UInt32>(0)
+    /// The watcher's own notes: the `work` generation it last saw in flight, and when.
+    let seenGeneration = Atomic<Int>(-1)
+    let seenSince = Atomic<Int64>(0)
+    /// Set by `forceClose`: every request from then on is cancelled at once.
+    let forced = Atomic<Bool>(false)
+    /// Who may write to the socket (`SocketWriter`, Connection+Work).
+    let socketWriter = Atomic<Int>(SocketWriter.free.rawValue)
 
     /// Observer events from other connections' threads, waiting to be sent by this one.
     private struct Outbox {
@@ -174,6 +189,8 @@ final class Connection: @unchecked Sendable {
 
     /// Sends the answers built so far, then queued observer events. False if the peer is gone.
     func flush() -> Bool {
+        guard claimSocket() else { return false }
+        defer { releaseSocket() }
         if out.count > 0 {
             guard Socket.sendAll(fd, out.bytes) else { return false }
             out.removeAll()
@@ -201,6 +218,7 @@ final class Connection: @unchecked Sendable {
         externals.removeAll()
         for (_, entry) in observing { entry.session.removeObserver(self) }
         observing.removeAll()
+        retireSocket()
         shutdown(fd, Int32(SHUT_RDWR))
         close(fd)
         core.unregister(self)
@@ -213,8 +231,11 @@ final class Connection: @unchecked Sendable {
         logger.debug("session \(session.id) closed")
     }
 
-    /// Closes the socket under a thread blocked on it (after the drain timeout).
+    /// Closes the socket under a thread blocked on it (after the drain timeout), and cancels
+    /// the request in flight.
     func forceClose() {
+        forced.store(true, ordering: .sequentiallyConsistent)
+        work.cancel(reason: CutShort.shutdown.rawValue)
         shutdown(fd, Int32(SHUT_RDWR))
         wake()
     }

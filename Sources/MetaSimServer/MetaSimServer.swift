@@ -32,6 +32,25 @@ public final class MetaSimServer: Service, Sendable {
     /// The running server's shared state, once it serves (for reloads).
     private let serving = Mutex<(core: ServerCore, heartbeat: Heartbeat?)?>(nil)
     private let reloading = Atomic<Bool>(false)
+    /// Connections whose thread did not stop within `stopGrace` of the drain timeout.
+    private let abandoned = Atomic<Int>(0)
+    /// Set when `run` returns: stops the watcher thread.
+    private let watcherStop = Atomic<Bool>(false)
+
+    /// After the drain timeout cancels the work in flight, how long `run` waits for the
+    /// connections' threads to stop before it returns without them (and logs them).
+    public static let stopGrace: Duration = .seconds(3)
+
+    /// Connections whose thread was still busy when `run` returned after a SIGTERM (it logged
+    /// them): the process should exit at once, without waiting for them.
+    public var abandonedConnections: Int { abandoned.load(ordering: .acquiring) }
+
+    /// The longest a SIGTERM takes to end `run`: the running drain timeout and `stopGrace`.
+    /// A process that outlives this by a few seconds is stuck (metasimd then exits anyway).
+    public var stopTimeLimit: Duration {
+        let drain = serving.withLock { $0?.core.configuration.drainTimeout } ?? configuration.drainTimeout
+        return drain + Self.stopGrace
+    }
 
     /// `notifier`: the service manager to tell about readiness, status, reloads and stopping,
     /// with watchdog pings when it asks for them (systemd `Type=notify`).
@@ -83,6 +102,19 @@ public final class MetaSimServer: Service, Sendable {
         }
         acceptor.name = "metasimd-accept"
         acceptor.start()
+        // Cancels requests past their deadline and those whose client hung up.
+        watcherStop.store(false, ordering: .releasing)
+        abandoned.store(0, ordering: .releasing)
+        let watcher = Thread { [self] in
+            while !watcherStop.load(ordering: .acquiring) {
+                core.checkWork()
+                usleep(ServerCore.watchMilliseconds * 1000)
+            }
+        }
+        watcher.name = "metasimd-watch"
+        watcher.stackSize = 1 << 20
+        watcher.start()
+        defer { watcherStop.store(true, ordering: .releasing) }
 
         // Ready: the catalog is loaded, the policies folder checked and the socket accepts.
         serving.withLock { $0 = (core, heartbeat) }
@@ -118,13 +150,29 @@ public final class MetaSimServer: Service, Sendable {
             try? await _Concurrency.Task.sleep(for: .milliseconds(5))
         }
         if core.connectionCount > 0 {
-            logger.warning("drain timeout: closing \(core.connectionCount) connections")
+            // Cut short: the requests in flight are cancelled (their work stops at its next
+            // check), the sockets shut down under threads blocked on them.
+            let (running, waiting) = core.adaptations.load
+            logger.warning("drain timeout: closing \(core.connectionCount) connections; cutting short what they run",
+                           metadata: ["adaptations": "\(running)", "adaptations_waiting": "\(waiting)"])
+            for line in core.workInFlight() { logger.warning("cut short: \(line)") }
             core.closeAll()
-            while core.connectionCount > 0 { try? await _Concurrency.Task.sleep(for: .milliseconds(5)) }
+            let grace = ContinuousClock.now + Self.stopGrace
+            while core.connectionCount > 0, ContinuousClock.now < grace {
+                try? await _Concurrency.Task.sleep(for: .milliseconds(5))
+            }
+            if core.connectionCount > 0 {
+                // Work that does not look at its cancellation (a single enormous step): its
+                // thread is left behind; the process exits without it.
+                for line in core.workInFlight() { logger.error("did not stop: \(line)") }
+                logger.error("\(core.connectionCount) connections did not stop within \(Self.stopGrace) of the drain timeout: leaving them")
+                abandoned.store(core.connectionCount, ordering: .releasing)
+            }
         }
         if ownSocket != nil { SocketFile.remove(path, ifIdentity: ownSocket) }
         serving.withLock { $0 = nil }
-        logger.info("stopped")
+        let left = abandoned.load(ordering: .acquiring)
+        if left == 0 { logger.info("stopped") } else { logger.error("stopped, leaving \(left) connections' threads busy") }
     }
 
     /// Reloads (SIGHUP): `load` reads the configuration again; the world catalog is loaded and

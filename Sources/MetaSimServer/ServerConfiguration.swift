@@ -37,6 +37,12 @@ public struct ServerConfiguration: Sendable {
     public var maxRecordedTransitions = 1_000_000
     /// How long SIGTERM waits for requests already sent before closing connections anyway.
     public var drainTimeout: Duration = .seconds(10)
+    /// Every request is answered or refused within this time from when the server starts on it:
+    /// past it, its work is cancelled and it gets `deadline_exceeded` (docs/protocol.md).
+    public var requestDeadline: Duration = .seconds(60)
+    /// The deadline of the requests that run episodes (adapt, run_episodes) instead of
+    /// `requestDeadline`; an adaptation's wait for a free worker counts.
+    public var adaptDeadline: Duration = .seconds(600)
 
     public init(socketPath: String, worldsRoot: String? = nil) {
         self.socketPath = socketPath

@@ -22,6 +22,9 @@ final class ServerCore: Sendable {
     private let nextSessionID = Atomic<UInt32>(1)
     let requestCount = Atomic<UInt64>(0)
     let stepCount = Atomic<UInt64>(0)
+    /// Requests cut short: past their deadline; cancelled (client gone, shutdown).
+    let deadlinesExceeded = Atomic<UInt64>(0)
+    let requestsCancelled = Atomic<UInt64>(0)
     let observerCount = ObserverCounter()
     let draining = Atomic<Bool>(false)
 
@@ -90,9 +93,40 @@ final class ServerCore: Sendable {
         for c in connectionBox.withLock({ Array($0.values) }) { c.beginDrain() }
     }
 
-    /// Closes every connection now (after the drain timeout).
+    /// Closes every connection now (after the drain timeout): the work in flight is cancelled.
     func closeAll() {
         for c in connectionBox.withLock({ Array($0.values) }) { c.forceClose() }
+    }
+
+    /// The watcher's round (every `watchMilliseconds`): cancels the requests past their deadline
+    /// and those whose client hung up.
+    func checkWork() {
+        let c = configuration
+        let requestMS = Self.milliseconds(c.requestDeadline), adaptMS = Self.milliseconds(c.adaptDeadline)
+        let now = Socket.monotonicMilliseconds()
+        for connection in connectionBox.withLock({ Array($0.values) }) {
+            connection.checkWork(now: now, requestDeadline: requestMS, adaptDeadline: adaptMS)
+        }
+    }
+
+    static let watchMilliseconds: UInt32 = 50
+
+    /// One line per connection with a request in flight, and what it holds: for the log when
+    /// a shutdown cuts them short.
+    func workInFlight() -> [String] {
+        let connections = connectionBox.withLock { Array($0.values) }
+        let now = Socket.monotonicMilliseconds()
+        return connections.compactMap { c -> String? in
+            guard let w = c.workInFlight(now: now) else { return nil }
+            let held = sessionBox.withLock { $0.values.filter { $0.owner === c }.map { "\($0.id) (\($0.worldName) × \($0.batchCount))" } }
+            let kind = MessageKind(rawValue: w.kind)?.name ?? "kind \(w.kind)"
+            let running = w.running.map { "running for \(Double($0) / 1000) s" } ?? "just started"
+            return "connection \(c.fd): \(kind) request \(w.id) \(running); sessions: \(held.isEmpty ? "none" : held.joined(separator: ", "))"
+        }
+    }
+
+    static func milliseconds(_ d: Duration) -> Int64 {
+        d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
     }
 
     func status() -> StatusReply {
@@ -104,14 +138,18 @@ final class ServerCore: Sendable {
                            observers: observerCount.value.load(ordering: .relaxed),
                            requests: requestCount.load(ordering: .relaxed), steps: stepCount.load(ordering: .relaxed),
                            worlds: directory.ordered.count, draining: draining.load(ordering: .acquiring),
-                           policies: policies.entries.count, adaptations: adaptations.load.0, adaptationsWaiting: adaptations.load.1)
+                           policies: policies.entries.count, adaptations: adaptations.load.0, adaptationsWaiting: adaptations.load.1,
+                           deadlinesExceeded: deadlinesExceeded.load(ordering: .relaxed),
+                           requestsCancelled: requestsCancelled.load(ordering: .relaxed))
     }
 
     var limits: ServerLimits {
         let idle = configuration.idleTimeout.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
         return ServerLimits(maxFrame: configuration.maxFrame, maxSessionsPerConnection: configuration.maxSessionsPerConnection,
                             maxBatch: configuration.maxBatch, maxConnections: configuration.maxConnections,
-                            idleTimeoutSeconds: idle)
+                            idleTimeoutSeconds: idle,
+                            requestDeadlineSeconds: Double(Self.milliseconds(configuration.requestDeadline)) / 1000,
+                            adaptDeadlineSeconds: Double(Self.milliseconds(configuration.adaptDeadline)) / 1000)
     }
 }
 

@@ -60,16 +60,6 @@ extension Session {
         }
     }
 
-    /// Steps the batch and appends the step reply frame to `out`. Returns where the reply's data
-    /// starts in `out` (observer events copy it).
-    func stepAndEncode(requestID: UInt32, into out: inout FrameWriter) -> Int {
-        let ended = stepBatch()
-        let frame = out.beginFrame(kind: MessageKind.step.rawValue, flags: .response, id: requestID, meta: [])
-        let at = appendStepData(ended: ended, into: &out)
-        out.endFrame(frame)
-        return at
-    }
-
     /// Steps the batch with the actions in its buffer; the instances that ended are the first
     /// (returned count) entries of `endedScratch`.
     func stepBatch() -> Int {

@@ -44,7 +44,8 @@ final class Session: @unchecked Sendable {
         self.task = task
         self.seed = seed
         let program = try WorldProgram(definition: definition, task: task)
-        batch = try WorldBatch(program: program, count: count, threads: threads, seed: seed, autoReset: autoReset)
+        batch = try WorldBatch(program: program, count: count, threads: threads, seed: seed, autoReset: autoReset,
+                               cancellation: owner.work)
         discreteActions = batch.specs.discreteActions
         batchCount = count
         endedScratch = Array(repeating: 0, count: count)
@@ -54,7 +55,8 @@ final class Session: @unchecked Sendable {
     /// A new task on the same file and batch size: a fresh batch (the old one is released).
     func setTask(_ task: Task, seed: UInt64) throws(WorldError) {
         let program = try WorldProgram(definition: definition, task: task)
-        batch = try WorldBatch(program: program, count: batch.count, threads: threads, seed: seed, autoReset: autoReset)
+        batch = try WorldBatch(program: program, count: batch.count, threads: threads, seed: seed, autoReset: autoReset,
+                               cancellation: owner.work)
         self.task = task
         self.seed = seed
         failure = nil
@@ -94,6 +96,11 @@ final class Session: @unchecked Sendable {
             else if let batchSeed { s = WorldBatch.episodeSeed(batchSeed: batchSeed, instance: i) }
             else { s = batch.world(i).episodeSeed &+ 1 }
             do { try batch.resetChecked(instance: i, seed: s) } catch {
+                if case .cancelled = error {
+                    // The instances before it are reset, it and those after it are not.
+                    failure = "instance \(i): its reset was cut short; reset it"
+                    throw RequestFailure(.cancelled, "reset cut short at instance \(i) of \(list.count): the session needs a reset")
+                }
                 failures.append("instance \(i): \(error.description)")
             }
         }

@@ -40,6 +40,9 @@ public enum WorldError: Error, Sendable, CustomStringConvertible {
     /// A task parameter given on the command line or through the API that the family lacks, or
     /// a value that is not finite.
     case badParameter(name: String, message: String)
+    /// The work was cancelled (`Cancellation`) before it finished: a batch being built, a reset's
+    /// settle steps. An instance whose reset was cancelled needs another reset.
+    case cancelled(String)
 
     public var description: String {
         switch self {
@@ -51,6 +54,8 @@ public enum WorldError: Error, Sendable, CustomStringConvertible {
             return diagnostic.description
         case .badParameter(let name, let message):
             return "error: parameter '\(name)': \(message)"
+        case .cancelled(let what):
+            return "error: cancelled: \(what)"
         }
     }
 
@@ -59,7 +64,7 @@ public enum WorldError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .invalid(let d): return d
         case .physics(let d): return [d]
-        case .notFound, .badParameter: return []
+        case .notFound, .badParameter, .cancelled: return []
         }
     }
 

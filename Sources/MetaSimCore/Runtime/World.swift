@@ -43,6 +43,9 @@ public final class World {
 
     /// When set, every reset records the episode's static geometry for rendering.
     public var recordsGeometry = false
+    /// Looked at before a reset's build and between its settle steps (`reset_steps`): once
+    /// cancelled, `resetChecked` throws `WorldError.cancelled` and the instance needs a reset.
+    public var cancellation: Cancellation?
     public internal(set) var geometry = EpisodeGeometry()
 
     public convenience init(definition: WorldDefinition, task: Task) throws(WorldError) {
@@ -126,15 +129,25 @@ public final class World {
     public func resetChecked(seed: UInt64) throws(WorldError) {
         episodeEnd = .terminated("build_failed")
         episodeSeed = seed
+        try checkCancellation()
         try build(seed: seed)
         let reset = compiled.resetAction
         for _ in 0..<compiled.spec.episode.resetSteps {
+            // One atomic load per settle step (a settle step is a whole Box2D step, substeps and all).
+            try checkCancellation()
             reset.withUnsafeBufferPointer { _ = stepInternal($0, counting: false) }
         }
         episodeLength = 0
         episodeReturn = 0
         episodeEnd = nil
         signals[compiled.tSlot] = 0
+    }
+
+    @inline(__always)
+    private func checkCancellation() throws(WorldError) {
+        if let cancellation, cancellation.isCancelled {
+            throw WorldError.cancelled("world '\(program.name)': reset cancelled")
+        }
     }
 
     // MARK: Step

@@ -43,8 +43,12 @@ public final class WorldBatch: @unchecked Sendable {
     private static let claimStride = 8
 
     /// `seed` determines every instance's first episode seed (instance i: mix(seed, i)); later
-    /// episodes advance each instance's seed by one.
-    public init(program: WorldProgram, count: Int, threads: Int = 1, seed: UInt64 = 0, autoReset: Bool = true) throws(WorldError) {
+    /// episodes advance each instance's seed by one. `cancellation` is looked at between the
+    /// instances built and during every reset's settle steps, the batch's life long (auto-resets
+    /// in `step` too): once cancelled, building throws `WorldError.cancelled`, and an instance
+    /// whose auto-reset it stops is marked `failed`.
+    public init(program: WorldProgram, count: Int, threads: Int = 1, seed: UInt64 = 0, autoReset: Bool = true,
+                cancellation: Cancellation? = nil) throws(WorldError) {
         precondition(count > 0, "a batch needs at least one instance")
         self.count = count
         self.threads = max(1, min(threads, count))
@@ -52,7 +56,15 @@ public final class WorldBatch: @unchecked Sendable {
         self.autoReset = autoReset
         let compiled = try CompiledWorld(program: program)
         var worlds: [World] = []
-        for _ in 0..<count { worlds.append(try World(program: program, compiled: compiled)) }
+        worlds.reserveCapacity(count)
+        for built in 0..<count {
+            if let cancellation, cancellation.isCancelled {
+                throw WorldError.cancelled("world '\(program.name)': building a batch of \(count) cancelled after \(built) instances")
+            }
+            let world = try World(program: program, compiled: compiled)
+            world.cancellation = cancellation
+            worlds.append(world)
+        }
         self.worlds = worlds
         specs = worlds[0].specs
         observationCount = worlds[0].observationCount
@@ -70,7 +82,11 @@ public final class WorldBatch: @unchecked Sendable {
         claimed = .allocate(capacity: self.threads * Self.claimStride)
         for k in 0..<self.threads * Self.claimStride { (claimed + k).initialize(to: Atomic(0)) }
         pool = WorkerPool(threads: self.threads) { [unowned self] k in self.runShard(k) }
-        reset(seed: seed)
+        // As `reset(seed:)`, but a world that fails to build (or a cancellation) is thrown.
+        for i in 0..<count {
+            try worlds[i].resetChecked(seed: Self.episodeSeed(batchSeed: seed, instance: i))
+            worlds[i].copyObservation(to: observations.baseAddress! + i * observationCount)
+        }
     }
 
     deinit {
