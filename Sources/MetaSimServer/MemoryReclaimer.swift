@@ -72,9 +72,11 @@ final class MemoryReclaimer: @unchecked Sendable {
             let closes = pending
             pending = 0
             condition.unlock()
+            let start = Socket.monotonicMicroseconds()
             let released = metasim_malloc_trim()
+            let micros = Socket.monotonicMicroseconds() - start
             trims.add(1, ordering: .relaxed)
-            logger.debug("malloc_trim after \(closes) closes", metadata: ["released": "\(released != 0)"])
+            logger.debug("malloc_trim after \(closes) closes", metadata: ["released": "\(released != 0)", "microseconds": "\(micros)"])
             condition.lock()
         }
         running = false
