@@ -11,7 +11,7 @@ PEERS_PYTHON ?= /tmp/metasim-peers/bin/python
 TEST_VENV    := .venv-test
 PYTHON       ?= python3
 
-.PHONY: deps build run test test-swift test-python bench bench-protocol bench-allocations bench-batch fidelity train evaluate bench-adapt bench-policy clean install install-files uninstall
+.PHONY: deps build run test test-swift test-python bench bench-protocol bench-allocations bench-soak leaks bench-batch fidelity train evaluate bench-adapt bench-policy clean install install-files uninstall
 
 # `make install` (PREFIX, DESTDIR): binaries, systemd units, sysusers.d and tmpfiles.d entries,
 # the world catalog, shipped policies (a policies/ folder, when the repository has one) and an
@@ -75,6 +75,32 @@ bench-protocol: build
 # Heap allocations of the release daemon per step and per episode reset (an interposed malloc).
 bench-allocations: build
 	$(PEERS_PYTHON) Benchmarks/step_allocations.py --metasimd $(dir $(METASIM))metasimd
+# Soak (issue 27): a constant set of stepping sessions plus open/close churn and large pings for
+# SOAK_SECONDS; the daemon's RSS slope after warm-up and its fd count (Benchmarks/README.md).
+SOAK_SECONDS ?= 600
+bench-soak: build
+	$(PYTHON) Benchmarks/soak.py --metasimd $(dir $(METASIM))metasimd --duration $(SOAK_SECONDS)
+# Leaks: the server tests and a short soak under AddressSanitizer/LeakSanitizer, built in its own
+# scratch path (.build-asan). Reports go to files (.build-asan/lsan/report.PID; the daemons the tests
+# start write their own) and do not change exit statuses (exitcode=0: a test checking a daemon's
+# exit status still tests what it tests). The test under systemd-socket-activate is skipped: that
+# tool does not pass ASAN_OPTIONS on, and a report on a pipe nobody reads blocks the daemon. Every
+# report's summary is printed; a memory error (not a leak) fails the target, and so does a sanitized
+# daemon that does not exit 0 without a report after the soak. Tests/lsan-suppressions.txt says
+# what is suppressed and why. Not part of `make test` (slow).
+ASAN_SCRATCH := .build-asan
+leaks: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path $(ASAN_SCRATCH)
+	rm -rf $(ASAN_SCRATCH)/lsan && mkdir -p $(ASAN_SCRATCH)/lsan
+	-ASAN_OPTIONS=detect_leaks=1:exitcode=0:malloc_context_size=100:log_path=$(CURDIR)/$(ASAN_SCRATCH)/lsan/report \
+		LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan-suppressions.txt:print_suppressions=0 $(SWIFT) test --skip-build \
+		--sanitize=address --scratch-path $(ASAN_SCRATCH) --filter MetaSimServerTests --skip socketActivation
+	$(PYTHON) Benchmarks/soak.py --metasimd $(ASAN_SCRATCH)/debug/metasimd --duration 60 --warmup 20 --burst-frames 2000 \
+		--env ASAN_OPTIONS=detect_leaks=1:malloc_context_size=100 --env LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan-suppressions.txt \
+		--require-clean-exit --output $(ASAN_SCRATCH)/soak-leaks.json
+	@echo "Sanitizer reports of the test run (one file per process; none: no leak):"; \
+		grep -H "^SUMMARY" $(ASAN_SCRATCH)/lsan/report.* 2>/dev/null || echo "  none"; \
+		! grep -h "^SUMMARY" $(ASAN_SCRATCH)/lsan/report.* 2>/dev/null | grep -v "leaked in"
 # Parallel efficiency of batches: episodes/s over the catalog with --jobs 1 and --jobs 2.
 bench-batch: build
 	METASIM=$(METASIM) Benchmarks/batch_scaling.sh

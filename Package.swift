@@ -49,13 +49,14 @@ let package = Package(
                 "MetaSimYAML",
                 "MetaSimProtocol",
                 "MetaLearning",
+                "CMetaSimIO",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // A blocking client over POSIX sockets, for hot loops and for the CLI and the tests.
         .target(name: "MetaSimClient", dependencies: ["MetaSimProtocol", "CMetaSimIO"]),
-        // What a client's wait needs of POSIX that Swift cannot import (ppoll, prctl).
+        // What a client's wait needs of POSIX that Swift cannot import (ppoll, prctl), and malloc_trim.
         .target(name: "CMetaSimIO"),
         .executableTarget(
             name: "MetaSimDaemon",

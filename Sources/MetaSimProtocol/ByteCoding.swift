@@ -18,16 +18,34 @@ extension UnsafeMutableRawBufferPointer {
 public struct FrameWriter: ~Copyable {
     public private(set) var storage: UnsafeMutableRawBufferPointer
     public private(set) var count = 0
+    /// The storage's size at the start and after a large message.
+    public let initialCapacity: Int
+    /// Storage larger than this is given back by `removeAll()`.
+    public let shrinkAbove: Int
 
-    public init(capacity: Int = 4096) {
-        storage = .allocate(byteCount: max(capacity, 64), alignment: 16)
+    public init(capacity: Int = 4096, shrinkAbove: Int = 1 << 20) {
+        initialCapacity = max(capacity, 64)
+        self.shrinkAbove = max(shrinkAbove, initialCapacity)
+        storage = .allocate(byteCount: initialCapacity, alignment: 16)
     }
 
     deinit { storage.deallocate() }
 
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: storage[0..<count]) }
 
-    public mutating func removeAll() { count = 0 }
+    /// The storage's current size in bytes.
+    public var capacity: Int { storage.count }
+
+    /// Empties the writer; storage grown past `shrinkAbove` (a large message) goes back to
+    /// `initialCapacity`, so it is not kept for the life of a connection. Smaller storage is
+    /// kept: ordinary frames cause no allocation.
+    public mutating func removeAll() {
+        count = 0
+        if storage.count > shrinkAbove {
+            storage.deallocate()
+            storage = .allocate(byteCount: initialCapacity, alignment: 16)
+        }
+    }
 
     public mutating func reserve(_ extra: Int) {
         let needed = count + extra

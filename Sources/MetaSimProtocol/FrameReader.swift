@@ -24,16 +24,30 @@ public struct FramingViolation: Error, Sendable {
 /// above the maximum, or below the header's size, is a framing violation (the stream cannot go
 /// on). Metadata running past its frame is the frame's problem, not the stream's: that frame
 /// comes out with `metaLength == UInt32.max` (the server answers it with `bad_frame`).
+///
+/// The buffer grows to hold the largest frame; once that frame has been taken and nothing is
+/// left unread, a buffer above `shrinkAbove` goes back to `initialCapacity` (the `next()` that
+/// finds the buffer empty does it), so a connection that once received a 16 MiB frame does not
+/// keep 32 MiB. Frames up to `shrinkAbove` never cause an allocation once the buffer has grown.
 public struct FrameReader: ~Copyable {
     public let maxFrame: Int
+    /// The buffer's size at the start and after a large frame.
+    public let initialCapacity: Int
+    /// A buffer larger than this is given back when it is empty.
+    public let shrinkAbove: Int
     private(set) var buffer: UnsafeMutableRawBufferPointer
     private var start = 0
     private var end = 0
 
-    public init(maxFrame: Int) {
+    public init(maxFrame: Int, initialCapacity: Int = 1 << 16, shrinkAbove: Int = 1 << 20) {
         self.maxFrame = maxFrame
-        buffer = .allocate(byteCount: 1 << 16, alignment: 16)
+        self.initialCapacity = max(initialCapacity, 16)
+        self.shrinkAbove = max(shrinkAbove, self.initialCapacity)
+        buffer = .allocate(byteCount: self.initialCapacity, alignment: 16)
     }
+
+    /// The buffer's current size in bytes.
+    public var capacity: Int { buffer.count }
 
     deinit { buffer.deallocate() }
 
@@ -64,10 +78,22 @@ public struct FrameReader: ~Copyable {
 
     public mutating func didReceive(_ n: Int) { end += n }
 
-    /// The next whole frame (consumed), or nil if it has not all arrived.
+    /// Gives back an empty buffer grown past `shrinkAbove` (back to `initialCapacity`).
+    private mutating func shrink() {
+        buffer.deallocate()
+        buffer = .allocate(byteCount: initialCapacity, alignment: 16)
+        start = 0
+        end = 0
+    }
+
+    /// The next whole frame (consumed), or nil if it has not all arrived. Views of the frame
+    /// returned before are valid until the next call (an empty, oversized buffer is given back).
     public mutating func next() throws(FramingViolation) -> FrameView? {
+        guard end - start >= 4 else {
+            if start == end, buffer.count > shrinkAbove { shrink() }
+            return nil
+        }
         let bytes = UnsafeRawBufferPointer(buffer)
-        guard end - start >= 4 else { return nil }
         let length = Int(bytes.loadLE(UInt32.self, at: start))
         let id = end - start >= 12 ? bytes.loadLE(UInt32.self, at: start + 8) : 0
         if length > maxFrame {

@@ -222,12 +222,14 @@ final class Connection: @unchecked Sendable {
         shutdown(fd, Int32(SHUT_RDWR))
         close(fd)
         core.unregister(self)
+        core.reclaimer.noteFreed()
         logger.debug("connection closed")
     }
 
     func closeSession(_ session: Session) {
         core.unregister(session.id)
         session.publishClosed()
+        core.reclaimer.noteFreed()
         logger.debug("session \(session.id) closed")
     }
 

@@ -77,6 +77,8 @@ public final class MetaSimServer: Service, Sendable {
         logger.info("catalog loaded", metadata: ["worlds": "\(directory.ordered.count)", "root": "\(directory.root)"])
         logPolicies(policies)
         let core = ServerCore(configuration: configuration, directory: directory, policies: policies, logger: logger)
+        core.reclaimer.start()
+        defer { core.reclaimer.stop() }
         let path = configuration.socketPath
         let listener: Int32
         var ownSocket: (UInt, UInt)?

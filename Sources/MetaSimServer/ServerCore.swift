@@ -27,11 +27,14 @@ final class ServerCore: Sendable {
     let requestsCancelled = Atomic<UInt64>(0)
     let observerCount = ObserverCounter()
     let draining = Atomic<Bool>(false)
+    /// Returns memory to the system after closes (glibc's arenas keep it otherwise).
+    let reclaimer: MemoryReclaimer
 
     init(configuration: ServerConfiguration, directory: WorldDirectory, policies: PolicyCatalog = PolicyCatalog(folder: nil),
          logger: Logger) {
         self.logger = logger
         running = Mutex((configuration, directory, policies))
+        reclaimer = MemoryReclaimer(logger: logger)
     }
 
     var configuration: ServerConfiguration { running.withLock { $0.configuration } }

@@ -14,6 +14,10 @@ extern "C" {
 /// errno on failure (EINTR included).
 int metasim_wait_readable(int fd, int64_t timeout_ns, int64_t slack_ns);
 
+/// glibc's malloc_trim(0) (malloc.h, which Swift cannot import): returns the free memory of
+/// every arena to the system. Returns 1 if some was released.
+int metasim_malloc_trim(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,7 @@
+#include "metasim_io.h"
+
+#include <malloc.h>
+
+int metasim_malloc_trim(void) {
+    return malloc_trim(0);
+}

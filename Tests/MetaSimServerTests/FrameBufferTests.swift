@@ -1,0 +1,170 @@
+import Foundation
+import MetaSimClient
+import MetaSimProtocol
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Frame buffers grown for a large message go back to their usual size (issue 27: after two
+/// 16 MiB pings each idle connection kept 32 MB).
+@Suite("Frame buffers shrink back")
+struct FrameBufferTests {
+    /// One frame of `payload` bytes of data (a ping), as the wire carries it.
+    static func pingFrame(id: UInt32, payload: Int) -> [UInt8] {
+        var w = FrameWriter(capacity: 64)
+        let start = w.beginFrame(kind: MessageKind.ping.rawValue, flags: [], id: id, meta: [])
+        _ = w.appendZeros(payload)
+        w.endFrame(start)
+        return Array(w.bytes)
+    }
+
+    /// Feeds `bytes` to the reader in receives of at most `chunk` bytes, taking frames as they
+    /// complete; returns the frames' data sizes.
+    static func feed(_ reader: inout FrameReader, _ bytes: [UInt8], chunk: Int = 1 << 16) throws -> [Int] {
+        var sizes: [Int] = []
+        var offset = 0
+        while offset < bytes.count {
+            let space = reader.spaceForReceive()
+            let n = min(space.count, chunk, bytes.count - offset)
+            bytes.withUnsafeBytes { space.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + n)])) }
+            reader.didReceive(n)
+            offset += n
+            while let frame = try reader.next() { sizes.append(frame.data.count) }
+        }
+        return sizes
+    }
+
+    @Test("the reader grows for a 5 MiB frame and is back to its initial size once it is taken")
+    func readerShrinks() throws {
+        var reader = FrameReader(maxFrame: 16 << 20)
+        let initial = reader.capacity
+        #expect(try Self.feed(&reader, Self.pingFrame(id: 1, payload: 5 << 20)) == [5 << 20])
+        #expect(reader.capacity == initial)
+        // A small frame after it reads as before.
+        #expect(try Self.feed(&reader, Self.pingFrame(id: 2, payload: 100)) == [100])
+        #expect(reader.capacity == initial)
+    }
+
+    @Test("the reader keeps a buffer that still holds part of the next frame")
+    func readerKeepsUnread() throws {
+        var reader = FrameReader(maxFrame: 16 << 20)
+        let big = Self.pingFrame(id: 1, payload: 3 << 20)
+        let small = Self.pingFrame(id: 2, payload: 1000)
+        // The big frame and half of the small one arrive together: nothing may be lost.
+        let first = big + small[..<500]
+        #expect(try Self.feed(&reader, Array(first)) == [3 << 20])
+        #expect(try Self.feed(&reader, Array(small[500...])) == [1000])
+        #expect(reader.capacity == reader.initialCapacity)
+    }
+
+    @Test("frames up to the threshold keep the grown buffer: no allocation per frame")
+    func readerKeepsModerateBuffer() throws {
+        var reader = FrameReader(maxFrame: 16 << 20)
+        _ = try Self.feed(&reader, Self.pingFrame(id: 1, payload: 600 << 10))
+        let grown = reader.capacity
+        #expect(grown > reader.initialCapacity && grown <= reader.shrinkAbove)
+        for id in 2..<20 { _ = try Self.feed(&reader, Self.pingFrame(id: UInt32(id), payload: 600 << 10)) }
+        #expect(reader.capacity == grown)
+    }
+
+    @Test("the writer goes back to its initial size after a large message, and keeps its storage for small ones")
+    func writerShrinks() {
+        var w = FrameWriter(capacity: 1 << 16)
+        let start = w.beginFrame(kind: 2, flags: .response, id: 1, meta: [])
+        _ = w.appendZeros(16 << 20)
+        w.endFrame(start)
+        #expect(w.capacity >= 16 << 20)
+        w.removeAll()
+        #expect(w.capacity == 1 << 16)
+        let base = w.storage.baseAddress
+        for id in 0..<100 {
+            let f = w.beginFrame(kind: 19, flags: .response, id: UInt32(id), meta: [])
+            _ = w.appendZeros(40_000)
+            w.endFrame(f)
+            w.removeAll()
+        }
+        #expect(w.storage.baseAddress == base, "ordinary frames reallocated the writer's storage")
+    }
+
+    /// The daemon's resident memory in bytes (VmRSS).
+    static func residentBytes(_ pid: Int32) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            return (Int(fields[1]) ?? 0) * 1024
+        }
+        return 0
+    }
+
+    /// Under AddressSanitizer (`make leaks`) freed memory sits in its quarantine: RSS says nothing.
+    static let sanitized = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
+
+    @Test("metasimd: idle connections after two 16 MiB pings each do not keep 32 MB", .enabled(if: !sanitized))
+    func daemonIdleConnectionsAfterLargePings() async throws {
+        let socket = temporarySocketPath()
+        let daemon = try DaemonProcess(socket: socket)
+        defer { daemon.process.terminate() }
+        let first = try await daemon.waitUntilServing()
+        let pid = daemon.process.processIdentifier
+        let connections = 6
+        var clients = [first]
+        for _ in 1..<connections { clients.append(try MetaSimConnection(socketPath: socket)) }
+        _ = try first.status()
+        let before = Self.residentBytes(pid)
+        // The largest ping a 16 MiB frame holds, twice on each connection; the connections stay open.
+        let payload = [UInt8](repeating: 7, count: (16 << 20) - FrameHeader.size)
+        for c in clients {
+            for _ in 0..<2 { #expect(try c.ping(payload).count == payload.count) }
+        }
+        // Let every connection thread finish its flush.
+        for c in clients { _ = try c.status() }
+        let after = Self.residentBytes(pid)
+        let grownMB = Double(after - before) / 1e6
+        // Without shrinking, each connection keeps a 32 MiB reader and writer (touched: ~32 MB):
+        // about 200 MB for 6. Allow 8 MB a connection for the allocator's caches.
+        #expect(grownMB < 8 * Double(connections), "RSS grew by \(grownMB) MB over \(connections) idle connections")
+        withExtendedLifetime(clients) {}
+    }
+}
+
+@Suite("Memory goes back to the system after closes")
+struct MemoryReclaimTests {
+    @Test("metasimd: RSS falls back once large sessions and their connection have closed", .enabled(if: !FrameBufferTests.sanitized))
+    func daemonReturnsMemoryOfClosedSessions() async throws {
+        let socket = temporarySocketPath()
+        let daemon = try DaemonProcess(socket: socket)
+        defer { daemon.process.terminate() }
+        let first = try await daemon.waitUntilServing()
+        let pid = daemon.process.processIdentifier
+        _ = try first.status()
+        let before = FrameBufferTests.residentBytes(pid)
+        var peak = 0
+        // Several rounds of large sessions (about 40 MB of worlds each) opened, stepped and
+        // closed on connections of their own: what open/close churn does to the heap.
+        for round in 0..<3 {
+            let c = try MetaSimConnection(socketPath: socket)
+            var sessions: [RemoteSession] = []
+            for k in 0..<2 {
+                let s = try c.open(OpenRequest(world: "bipedal-walker", batch: 256, seed: UInt64(round * 2 + k)))
+                let actions = [Float](repeating: 0.3, count: 256 * 4)
+                for _ in 0..<20 { try s.step(actions) }
+                sessions.append(s)
+            }
+            peak = max(peak, FrameBufferTests.residentBytes(pid))
+            for s in sessions { try s.close() }
+        }
+        _ = try first.status()
+        #expect(Double(peak - before) / 1e6 > 40, "the sessions were too small to test anything")
+        // The trim comes a second after the last close: wait for it (generously).
+        var after = FrameBufferTests.residentBytes(pid)
+        let deadline = Date().addingTimeInterval(10)
+        while Double(after - before) / 1e6 > 20, Date() < deadline {
+            try await _Concurrency.Task.sleep(for: .milliseconds(200))
+            after = FrameBufferTests.residentBytes(pid)
+        }
+        #expect(Double(after - before) / 1e6 < 20,
+                "RSS \(before / 1_000_000) MB before, \(peak / 1_000_000) MB at the peak, \(after / 1_000_000) MB 10 s after the closes")
+        withExtendedLifetime(first) {}
+    }
+}
