@@ -43,14 +43,26 @@ public struct ServerLimits: Codable, Sendable, Equatable {
     public var maxBatch: Int
     public var maxConnections: Int
     public var idleTimeoutSeconds: Double
-    public init(maxFrame: Int, maxSessionsPerConnection: Int, maxBatch: Int, maxConnections: Int, idleTimeoutSeconds: Double) {
+    /// Memory and step budgets (estimated bytes per session and for all sessions, Box2D
+    /// substeps per reset); absent from servers before them.
+    public var maxSessionMemoryBytes: Int?
+    public var maxMemoryBytes: Int?
+    public var maxResetSubsteps: Int?
+    public init(maxFrame: Int, maxSessionsPerConnection: Int, maxBatch: Int, maxConnections: Int, idleTimeoutSeconds: Double,
+                maxSessionMemoryBytes: Int? = nil, maxMemoryBytes: Int? = nil, maxResetSubsteps: Int? = nil) {
         self.maxFrame = maxFrame
         self.maxSessionsPerConnection = maxSessionsPerConnection
         self.maxBatch = maxBatch
         self.maxConnections = maxConnections
         self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.maxSessionMemoryBytes = maxSessionMemoryBytes
+        self.maxMemoryBytes = maxMemoryBytes
+        self.maxResetSubsteps = maxResetSubsteps
     }
-    enum CodingKeys: String, CodingKey { case maxFrame = "max_frame", maxSessionsPerConnection = "max_sessions_per_connection", maxBatch = "max_batch", maxConnections = "max_connections", idleTimeoutSeconds = "idle_timeout_seconds" }
+    enum CodingKeys: String, CodingKey {
+        case maxFrame = "max_frame", maxSessionsPerConnection = "max_sessions_per_connection", maxBatch = "max_batch", maxConnections = "max_connections", idleTimeoutSeconds = "idle_timeout_seconds"
+        case maxSessionMemoryBytes = "max_session_memory_bytes", maxMemoryBytes = "max_memory_bytes", maxResetSubsteps = "max_reset_substeps"
+    }
 }
 
 public struct HelloReply: Codable, Sendable {

@@ -390,7 +390,12 @@ extension Connection {
         try checkSessionLimit()
         let (name, definition) = try worldDefinition(world: r.world, yaml: r.yaml, file: r.file)
         let specs: WorldSpecs
-        do throws(WorldError) { specs = try World(definition: definition, task: definition.nominalTask()).specs } catch { throw Self.failure(error) }
+        let nominal: Task
+        do throws(WorldError) { nominal = try definition.nominalTask() } catch { throw Self.failure(error) }
+        // One instance is built (for its specs): it must fit the session budget too.
+        let program = try Self.program(definition, nominal)
+        _ = try Budget.check(program, count: 1, config)
+        do throws(WorldError) { specs = try World(program: program).specs } catch { throw Self.failure(error) }
         var problems: [String] = []
         func compare(_ what: String, _ mine: WireTensorSpec, _ theirs: WireTensorSpec, bounds: Bool) {
             if theirs.dtype != "float32" { problems.append("\(what).dtype: '\(theirs.dtype)', the family's is 'float32'") }

@@ -209,6 +209,8 @@ final class Connection: @unchecked Sendable {
 
     func closeSession(_ session: Session) {
         core.unregister(session.id)
+        core.memory.release(session.reservedBytes)
+        session.reservedBytes = 0
         session.publishClosed()
         logger.debug("session \(session.id) closed")
     }

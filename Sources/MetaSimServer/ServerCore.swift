@@ -24,6 +24,8 @@ final class ServerCore: Sendable {
     let stepCount = Atomic<UInt64>(0)
     let observerCount = ObserverCounter()
     let draining = Atomic<Bool>(false)
+    /// Estimated bytes reserved by the live sessions (see MemoryBudget.swift).
+    let memory = MemoryLedger()
 
     init(configuration: ServerConfiguration, directory: WorldDirectory, policies: PolicyCatalog = PolicyCatalog(folder: nil),
          logger: Logger) {
@@ -111,7 +113,8 @@ final class ServerCore: Sendable {
         let idle = configuration.idleTimeout.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
         return ServerLimits(maxFrame: configuration.maxFrame, maxSessionsPerConnection: configuration.maxSessionsPerConnection,
                             maxBatch: configuration.maxBatch, maxConnections: configuration.maxConnections,
-                            idleTimeoutSeconds: idle)
+                            idleTimeoutSeconds: idle, maxSessionMemoryBytes: configuration.maxSessionMemory,
+                            maxMemoryBytes: configuration.maxMemory, maxResetSubsteps: configuration.maxResetSubsteps)
     }
 }
 

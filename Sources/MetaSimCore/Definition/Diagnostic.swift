@@ -40,6 +40,8 @@ public enum WorldError: Error, Sendable, CustomStringConvertible {
     /// A task parameter given on the command line or through the API that the family lacks, or
     /// a value that is not finite.
     case badParameter(name: String, message: String)
+    /// The world would need more memory than allowed (see `WorldCost` and `WorldLimits`).
+    case limitExceeded(String)
 
     public var description: String {
         switch self {
@@ -51,6 +53,8 @@ public enum WorldError: Error, Sendable, CustomStringConvertible {
             return diagnostic.description
         case .badParameter(let name, let message):
             return "error: parameter '\(name)': \(message)"
+        case .limitExceeded(let message):
+            return "error: \(message)"
         }
     }
 
@@ -59,7 +63,7 @@ public enum WorldError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .invalid(let d): return d
         case .physics(let d): return [d]
-        case .notFound, .badParameter: return []
+        case .notFound, .badParameter, .limitExceeded: return []
         }
     }
 
