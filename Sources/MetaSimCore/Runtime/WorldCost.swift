@@ -28,9 +28,14 @@ public struct WorldCost: Sendable, Equatable {
     public var resetSubsteps = 0
 
     // Calibrated coefficients (bytes); see the type's documentation and docs/operations.md.
-    static let baseBytes = 176 * 1024
-    static let bodyBytes = 480
-    static let fixtureBytes = 560
+    // Measured (debug build, `metasim bench --memory N --json`, resident KiB per instance):
+    // cartpole 130, lunar-lander 138, bipedal-walker 189 (200 terrain edges), bipedal-walker
+    // with TERRAIN_LENGTH=5000 2015 (about 380 B per edge fixture and point), track-racer with
+    // radii 1000 1478 (about 430 B per centre-line point with its two edge vertices), cartpole
+    // plus 2000 static boxes 1452 (about 660 B per body with its box).
+    static let baseBytes = 144 * 1024
+    static let bodyBytes = 300
+    static let fixtureBytes = 400
     static let chainVertexBytes = 200
     static let jointBytes = 640
     static let terrainPointBytes = 16
