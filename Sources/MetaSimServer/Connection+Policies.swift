@@ -120,6 +120,8 @@ extension Connection {
         let evaluate = r.evaluate ?? false
         var returns: [Double] = []
         if steps > 0 || evaluate {
+            // Each inner step runs its episodes as one batch of `episodes` instances.
+            _ = try Budget.check(session.batch.program, count: episodes, config)
             var inner = entry.inner
             inner.steps = steps
             inner.episodes = episodes
