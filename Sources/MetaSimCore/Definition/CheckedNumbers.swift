@@ -26,11 +26,16 @@ public enum ValueConstraint: Sendable, Equatable {
         }
     }
 
+    /// What a value in `r` breaks: the magnitude limit, or the field's own range.
+    func requirement(for r: ClosedRange<Double>) -> String {
+        r.lowerBound >= -WorldLimits.maxMagnitude && r.upperBound <= WorldLimits.maxMagnitude ? text : "within ±1e9"
+    }
+
     var text: String {
         switch self {
         case .any: return "within ±1e9"
-        case .positive: return "positive (at most 1e9)"
-        case .nonNegative: return "zero or positive (at most 1e9)"
+        case .positive: return "positive"
+        case .nonNegative: return "zero or positive"
         case .unit: return "between 0 and 1"
         case .count(let max): return "positive and at most \(formatNumber(max))"
         case .index(let max): return "between 0 and \(formatNumber(max))"

@@ -95,7 +95,7 @@ extension Scalar {
             }
             guard constraint.admits(value...value) else {
                 throw WorldError.invalid([origin.diagnostic(
-                    "must be \(constraint.text), found \(formatNumber(value)) ('\(expression.source)'\(Self.uses(expression, lookup, lead: "; ")))")])
+                    "must be \(constraint.requirement(for: value...value)), found \(formatNumber(value)) ('\(expression.source)'\(Self.uses(expression, lookup, lead: "; ")))")])
             }
             return Scalar(.value(value), origin: origin, constraint: constraint)
         case .random(let distribution):
@@ -123,7 +123,7 @@ extension Scalar {
             }
             if let support = d.checkedSupport, !constraint.admits(support) {
                 throw WorldError.invalid([origin.diagnostic(
-                    "the distribution's values must be \(constraint.text), found \(d.summary) for this task")])
+                    "the distribution's values must be \(constraint.requirement(for: support)), found \(d.summary) for this task")])
             }
             return Scalar(.random(d), origin: origin, constraint: constraint)
         }

@@ -188,7 +188,7 @@ package final class SchemaReader {
             }
             guard let d = distribution(node, path) else { return nil }
             if let support = d.checkedSupport, !supportOK(support, constraint) {
-                error(node, path, "the distribution's values must be \(constraintText(constraint))")
+                error(node, path, "the distribution's values must be \(constraint.requirement(for: d.checkedSupport ?? 0...0))")
                 return nil
             }
             return Scalar(.random(d), origin: origin, constraint: constraint)
@@ -357,7 +357,7 @@ package final class SchemaReader {
 
     private func check(_ v: Double, _ c: Constraint, _ node: YAMLNode, _ path: String) -> Bool {
         guard supportOK(v...v, c) else {
-            error(node, path, "must be \(constraintText(c)), found \(formatNumber(v))")
+            error(node, path, "must be \(c.requirement(for: v...v)), found \(formatNumber(v))")
             return false
         }
         return true
