@@ -118,6 +118,23 @@ struct BudgetTests {
         try await server.stop()
     }
 
+    @Test("an adapt whose inner-step batch of episodes is beyond the session budget is refused")
+    func adaptBudget() async throws {
+        let folder = try temporaryPolicies()
+        let server = try await TestServer { c in
+            c.policiesRoot = folder
+            c.maxSessionMemory = 16 << 20  // about 100 point-nav instances
+        }
+        let c = try server.connect()
+        let s = try c.open(OpenRequest(world: "point-nav", batch: 2))
+        let reply = refusal { _ = try s.adapt(policy: "point-nav", steps: 1, episodes: 1000) }
+        #expect(reply?.code == .limitExceeded)
+        #expect(reply?.message.contains("max_session_memory_bytes") == true)
+        let done = try s.adapt(policy: "point-nav", steps: 1, episodes: 8)
+        #expect(done.adaptedSteps == 1 && done.episodesPerStep == 8)
+        try await server.stop()
+    }
+
     @Test("an inline world of 20,000 static bodies at batch 256 is refused before it is built")
     func manyStaticBodies() async throws {
         let server = try await TestServer()
