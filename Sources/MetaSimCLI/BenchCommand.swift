@@ -44,6 +44,8 @@ struct BenchCommand: ParsableCommand {
         let baseline_rss_mib: Double
         let rss_mib: Double
         let per_instance_kib: Double
+        /// The daemon's estimate (WorldCost) for comparison: what its memory budgets count.
+        let estimated_per_instance_kib: Double
     }
 
     func run() throws {
@@ -129,13 +131,14 @@ struct BenchCommand: ParsableCommand {
         }
         let after = residentMiB()
         let report = MemoryReport(world: program.name, instances: worlds.count, baseline_rss_mib: before,
-                                  rss_mib: after, per_instance_kib: (after - before) * 1024 / Double(count))
+                                  rss_mib: after, per_instance_kib: (after - before) * 1024 / Double(count),
+                                  estimated_per_instance_kib: Double(program.cost.bytesPerInstance) / 1024)
         if json {
             let e = JSONEncoder()
             e.outputFormatting = [.sortedKeys]
             print(String(decoding: try e.encode(report), as: UTF8.self))
         } else {
-            print("\(count) live \(program.name) instances: resident \(fmt(after, 1)) MiB (process before: \(fmt(before, 1)) MiB, \(fmt(report.per_instance_kib, 1)) KiB per instance)")
+            print("\(count) live \(program.name) instances: resident \(fmt(after, 1)) MiB (process before: \(fmt(before, 1)) MiB, \(fmt(report.per_instance_kib, 1)) KiB per instance; estimated \(fmt(report.estimated_per_instance_kib, 1)) KiB)")
         }
         withExtendedLifetime(worlds) {}
     }

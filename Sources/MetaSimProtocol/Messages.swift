@@ -46,8 +46,14 @@ public struct ServerLimits: Codable, Sendable, Equatable {
     /// The request deadlines (`deadline_exceeded` past them); absent from servers before them.
     public var requestDeadlineSeconds: Double?
     public var adaptDeadlineSeconds: Double?
+    /// Memory and step budgets (estimated bytes per session and for all sessions, Box2D
+    /// substeps per reset); absent from servers before them.
+    public var maxSessionMemoryBytes: Int?
+    public var maxMemoryBytes: Int?
+    public var maxResetSubsteps: Int?
     public init(maxFrame: Int, maxSessionsPerConnection: Int, maxBatch: Int, maxConnections: Int, idleTimeoutSeconds: Double,
-                requestDeadlineSeconds: Double? = nil, adaptDeadlineSeconds: Double? = nil) {
+                requestDeadlineSeconds: Double? = nil, adaptDeadlineSeconds: Double? = nil,
+                maxSessionMemoryBytes: Int? = nil, maxMemoryBytes: Int? = nil, maxResetSubsteps: Int? = nil) {
         self.maxFrame = maxFrame
         self.maxSessionsPerConnection = maxSessionsPerConnection
         self.maxBatch = maxBatch
@@ -55,10 +61,14 @@ public struct ServerLimits: Codable, Sendable, Equatable {
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.requestDeadlineSeconds = requestDeadlineSeconds
         self.adaptDeadlineSeconds = adaptDeadlineSeconds
+        self.maxSessionMemoryBytes = maxSessionMemoryBytes
+        self.maxMemoryBytes = maxMemoryBytes
+        self.maxResetSubsteps = maxResetSubsteps
     }
     enum CodingKeys: String, CodingKey {
         case maxFrame = "max_frame", maxSessionsPerConnection = "max_sessions_per_connection", maxBatch = "max_batch", maxConnections = "max_connections", idleTimeoutSeconds = "idle_timeout_seconds"
         case requestDeadlineSeconds = "request_deadline_seconds", adaptDeadlineSeconds = "adapt_deadline_seconds"
+        case maxSessionMemoryBytes = "max_session_memory_bytes", maxMemoryBytes = "max_memory_bytes", maxResetSubsteps = "max_reset_substeps"
     }
 }
 

@@ -24,6 +24,9 @@ import MetaSimYAML
 ///       max_adaptations: 2         # at once, server-wide (default: the cores)
 ///       max_adapt_steps: 10
 ///       max_adapt_episodes: 1000   # per inner step
+///       max_session_memory_bytes: 1073741824   # estimated, per session
+///       max_memory_bytes: 4294967296           # estimated, all sessions together
+///       max_reset_substeps: 2000000            # reset_steps × substeps × instances
 public struct ConfigurationFile: Sendable, Equatable {
     public var socket: String?
     public var worlds: String?
@@ -41,6 +44,9 @@ public struct ConfigurationFile: Sendable, Equatable {
     public var maxAdaptEpisodes: Int?
     public var requestDeadlineSeconds: Double?
     public var adaptDeadlineSeconds: Double?
+    public var maxSessionMemory: Int?
+    public var maxMemory: Int?
+    public var maxResetSubsteps: Int?
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
@@ -71,7 +77,13 @@ public struct ConfigurationFile: Sendable, Equatable {
                 "max_threads_per_session", "idle_timeout_seconds", "drain_timeout_seconds",
                 "max_adaptations", "max_adapt_steps", "max_adapt_episodes",
                 "request_deadline_seconds", "adapt_deadline_seconds",
+                "max_session_memory_bytes", "max_memory_bytes", "max_reset_substeps",
             ]) {
+                if let v = l["max_session_memory_bytes"] {
+                    config.maxSessionMemory = r.integer(v, l.path("max_session_memory_bytes"), min: 1 << 20, max: 1 << 50)
+                }
+                if let v = l["max_memory_bytes"] { config.maxMemory = r.integer(v, l.path("max_memory_bytes"), min: 1 << 20, max: 1 << 50) }
+                if let v = l["max_reset_substeps"] { config.maxResetSubsteps = r.integer(v, l.path("max_reset_substeps"), min: 1, max: 1 << 40) }
                 if let v = l["max_adaptations"] { config.maxAdaptations = r.integer(v, l.path("max_adaptations"), min: 1, max: 1024) }
                 if let v = l["max_adapt_steps"] { config.maxAdaptSteps = r.integer(v, l.path("max_adapt_steps"), min: 1, max: 1000) }
                 if let v = l["max_adapt_episodes"] { config.maxAdaptEpisodes = r.integer(v, l.path("max_adapt_episodes"), min: 1, max: 100_000) }
@@ -132,5 +144,8 @@ public struct ConfigurationFile: Sendable, Equatable {
         if let drainTimeoutSeconds { c.drainTimeout = .milliseconds(Int64(drainTimeoutSeconds * 1000)) }
         if let requestDeadlineSeconds { c.requestDeadline = .milliseconds(Int64(requestDeadlineSeconds * 1000)) }
         if let adaptDeadlineSeconds { c.adaptDeadline = .milliseconds(Int64(adaptDeadlineSeconds * 1000)) }
+        if let maxSessionMemory { c.maxSessionMemory = maxSessionMemory }
+        if let maxMemory { c.maxMemory = maxMemory }
+        if let maxResetSubsteps { c.maxResetSubsteps = maxResetSubsteps }
     }
 }

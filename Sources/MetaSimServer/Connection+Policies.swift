@@ -120,6 +120,8 @@ extension Connection {
         let evaluate = r.evaluate ?? false
         var returns: [Double] = []
         if steps > 0 || evaluate {
+            // Each inner step runs its episodes as one batch of `episodes` instances.
+            _ = try Budget.check(session.batch.program, count: episodes, config)
             var inner = entry.inner
             inner.steps = steps
             inner.episodes = episodes
@@ -395,7 +397,12 @@ extension Connection {
         try checkSessionLimit()
         let (name, definition) = try worldDefinition(world: r.world, yaml: r.yaml, file: r.file)
         let specs: WorldSpecs
-        do throws(WorldError) { specs = try World(definition: definition, task: definition.nominalTask()).specs } catch { throw Self.failure(error) }
+        let nominal: Task
+        do throws(WorldError) { nominal = try definition.nominalTask() } catch { throw Self.failure(error) }
+        // One instance is built (for its specs): it must fit the session budget too.
+        let program = try Self.program(definition, nominal)
+        _ = try Budget.check(program, count: 1, config)
+        do throws(WorldError) { specs = try World(program: program).specs } catch { throw Self.failure(error) }
         var problems: [String] = []
         func compare(_ what: String, _ mine: WireTensorSpec, _ theirs: WireTensorSpec, bounds: Bool) {
             if theirs.dtype != "float32" { problems.append("\(what).dtype: '\(theirs.dtype)', the family's is 'float32'") }

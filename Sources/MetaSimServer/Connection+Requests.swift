@@ -96,10 +96,18 @@ extension Connection {
             let r = try meta(SetTaskRequest.self, frame, keys: SetTaskRequest.keys)
             let session = try ownedSession(r.session)
             let task = try Self.task(session.definition, seed: r.taskSeed, params: r.params ?? [:])
-            do { try session.setTask(task, seed: r.seed ?? session.seed) } catch {
+            let program = try Self.program(session.definition, task)
+            // The new batch is built while the old one is alive: reserve for it first, release
+            // the old reservation once it is replaced (or the new one if building fails).
+            let bytes = try Budget.check(program, count: session.batchCount, core.configuration)
+            try Budget.reserve(bytes, in: core.memory, core.configuration)
+            do { try session.setTask(program, seed: r.seed ?? session.seed) } catch {
+                core.memory.release(bytes)
                 if case .cancelled = error { throw RequestFailure(.cancelled, "building the worlds cut short: the session keeps its previous task") }
                 throw Self.failure(error)
             }
+            core.memory.release(session.reservedBytes)
+            session.reservedBytes = bytes
             session.withObservationBytes { reply(.setTask, id: id, session.reply, data: $0) }
             session.publish(event: "task")
         case .close:
@@ -168,15 +176,20 @@ extension Connection {
         let (name, file) = try worldDefinition(world: r.world, yaml: r.yaml, file: r.file)
         let definition = file.withHorizon(r.horizon)
         let task = try Self.task(definition, seed: r.taskSeed, params: r.params ?? [:])
+        let program = try Self.program(definition, task)
+        let bytes = try Budget.check(program, count: count, config)
+        try Budget.reserve(bytes, in: core.memory, config)
         let session: Session
         do {
             session = try Session(id: core.allocateSessionID(), owner: self, observerCount: core.observerCount, worldName: name,
-                                  definition: definition, task: task, count: count, threads: threads, seed: r.seed ?? 0,
+                                  definition: definition, program: program, count: count, threads: threads, seed: r.seed ?? 0,
                                   autoReset: r.autoReset ?? true)
         } catch {
+            core.memory.release(bytes)
             if case .cancelled = error { throw RequestFailure(.cancelled, "building the worlds cut short: no session was opened") }
             throw Self.failure(error)
         }
+        session.reservedBytes = bytes
         sessions[session.id] = session
         core.register(session)
         logger.debug("session \(session.id) opened: \(name) × \(count)")
@@ -221,6 +234,11 @@ extension Connection {
         }
     }
 
+    /// The task's program: its values checked and its cost estimated, nothing built yet.
+    static func program(_ d: WorldDefinition, _ task: Task) throws(RequestFailure) -> WorldProgram {
+        do { return try WorldProgram(definition: d, task: task) } catch { throw failure(error) }
+    }
+
     static func failure(_ error: WorldError) -> RequestFailure {
         switch error {
         case .invalid(let diagnostics):
@@ -230,6 +248,7 @@ extension Connection {
         case .badParameter: return RequestFailure(.unknownParameter, error.description)
         case .physics(let d): return RequestFailure(.worldFailed, d.description, diagnostics: [d.description])
         case .cancelled(let what): return RequestFailure(.cancelled, what)
+        case .limitExceeded(let message): return RequestFailure(.limitExceeded, message)
         }
     }
 

@@ -228,6 +228,8 @@ final class Connection: @unchecked Sendable {
 
     func closeSession(_ session: Session) {
         core.unregister(session.id)
+        core.memory.release(session.reservedBytes)
+        session.reservedBytes = 0
         session.publishClosed()
         core.reclaimer.noteFreed()
         logger.debug("session \(session.id) closed")

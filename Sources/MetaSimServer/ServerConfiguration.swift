@@ -43,6 +43,13 @@ public struct ServerConfiguration: Sendable {
     /// The deadline of the requests that run episodes (adapt, run_episodes) instead of
     /// `requestDeadline`; an adaptation's wait for a free worker counts.
     public var adaptDeadline: Duration = .seconds(600)
+    /// Estimated bytes one session's batch may hold (`WorldCost` × batch): open and set_task
+    /// beyond it are refused with limit_exceeded.
+    public var maxSessionMemory = 1 << 30
+    /// Estimated bytes all live sessions together may hold (reserved on open, released on close).
+    public var maxMemory = 4 << 30
+    /// Box2D substeps one reset may run over its instances (reset_steps × substeps × instances).
+    public var maxResetSubsteps = 2_000_000
 
     public init(socketPath: String, worldsRoot: String? = nil) {
         self.socketPath = socketPath

@@ -29,6 +29,8 @@ final class ServerCore: Sendable {
     let draining = Atomic<Bool>(false)
     /// Returns memory to the system after closes (glibc's arenas keep it otherwise).
     let reclaimer: MemoryReclaimer
+    /// Estimated bytes reserved by the live sessions (see MemoryBudget.swift).
+    let memory = MemoryLedger()
 
     init(configuration: ServerConfiguration, directory: WorldDirectory, policies: PolicyCatalog = PolicyCatalog(folder: nil),
          logger: Logger) {
@@ -152,7 +154,9 @@ final class ServerCore: Sendable {
                             maxBatch: configuration.maxBatch, maxConnections: configuration.maxConnections,
                             idleTimeoutSeconds: idle,
                             requestDeadlineSeconds: Double(Self.milliseconds(configuration.requestDeadline)) / 1000,
-                            adaptDeadlineSeconds: Double(Self.milliseconds(configuration.adaptDeadline)) / 1000)
+                            adaptDeadlineSeconds: Double(Self.milliseconds(configuration.adaptDeadline)) / 1000,
+                            maxSessionMemoryBytes: configuration.maxSessionMemory,
+                            maxMemoryBytes: configuration.maxMemory, maxResetSubsteps: configuration.maxResetSubsteps)
     }
 }
 

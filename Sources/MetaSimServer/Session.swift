@@ -32,8 +32,11 @@ final class Session: @unchecked Sendable {
     /// The batch size (fixed for the session's life; readable from any thread).
     let batchCount: Int
 
-    init(id: UInt32, owner: Connection, observerCount: ObserverCounter, worldName: String, definition: WorldDefinition, task: Task,
-         count: Int, threads: Int, seed: UInt64, autoReset: Bool) throws(WorldError) {
+    /// Estimated bytes this session holds in the daemon's memory account (released on close).
+    var reservedBytes = 0
+
+    init(id: UInt32, owner: Connection, observerCount: ObserverCounter, worldName: String, definition: WorldDefinition,
+         program: WorldProgram, count: Int, threads: Int, seed: UInt64, autoReset: Bool) throws(WorldError) {
         self.id = id
         self.owner = owner
         self.observerCount = observerCount
@@ -41,9 +44,8 @@ final class Session: @unchecked Sendable {
         self.definition = definition
         self.threads = threads
         self.autoReset = autoReset
-        self.task = task
+        self.task = program.task
         self.seed = seed
-        let program = try WorldProgram(definition: definition, task: task)
         batch = try WorldBatch(program: program, count: count, threads: threads, seed: seed, autoReset: autoReset,
                                cancellation: owner.work)
         discreteActions = batch.specs.discreteActions
@@ -53,11 +55,10 @@ final class Session: @unchecked Sendable {
     }
 
     /// A new task on the same file and batch size: a fresh batch (the old one is released).
-    func setTask(_ task: Task, seed: UInt64) throws(WorldError) {
-        let program = try WorldProgram(definition: definition, task: task)
+    func setTask(_ program: WorldProgram, seed: UInt64) throws(WorldError) {
         batch = try WorldBatch(program: program, count: batch.count, threads: threads, seed: seed, autoReset: autoReset,
                                cancellation: owner.work)
-        self.task = task
+        self.task = program.task
         self.seed = seed
         failure = nil
     }
@@ -83,6 +84,7 @@ final class Session: @unchecked Sendable {
         for i in list where i < 0 || i >= batch.count {
             throw RequestFailure(.badRequest, "instances: \(i) is not in 0..<\(batch.count)")
         }
+        try Budget.checkReset(batch.program, instances: list.count, owner.core.configuration)
         if Set(list).count != list.count { throw RequestFailure(.badRequest, "instances: an instance is listed twice") }
         if let seeds, seeds.count != list.count {
             throw RequestFailure(.badRequest, "seeds: \(seeds.count) seeds for \(list.count) instances")

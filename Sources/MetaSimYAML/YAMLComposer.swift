@@ -103,13 +103,17 @@ struct YAMLComposer {
         }
         let top = stack.count - 1
         if stack[top].isMapping && stack[top].items.count.isMultiple(of: 2) {
-            try checkKey(node, in: &stack[top])
+            // A static function: calling a method of `self` here would copy `self` (and with it
+            // the stack) for the call, so the key dictionary would be copied for every key,
+            // making a mapping of n keys cost O(n^2).
+            let file = self.file
+            try Self.checkKey(node, in: &stack[top], file: file)
         }
         stack[top].items.append(node)
     }
 
     /// Validates a mapping key: it must be a scalar and must not repeat an earlier key.
-    private func checkKey(_ key: YAMLNode, in mapping: inout OpenCollection) throws(YAMLError) {
+    private static func checkKey(_ key: YAMLNode, in mapping: inout OpenCollection, file: String) throws(YAMLError) {
         guard let text = key.scalar else {
             throw .syntax(file: file, mark: key.mark,
                           message: "mapping keys must be scalars, found a \(key.kindName)")

@@ -27,6 +27,10 @@ func slowResetSeconds(resetSteps: Int, substeps: Int) throws -> Double {
     return seconds(ContinuousClock.now - start) * Double(resetSteps) / Double(max(1, resetSteps / 100))
 }
 
+/// The slow worlds' resets run far more substeps than `limits.max_reset_substeps` allows by
+/// default (which refuses them before any work): these tests raise it to its maximum.
+let unlimitedResetSubsteps = 1 << 40
+
 func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
 
 /// A receive timeout on a client's socket: a test that would wait forever fails instead.
@@ -70,7 +74,7 @@ struct DeadlineTests {
         // What the open would cost uncut: far past the deadline.
         let uncut = try slowResetSeconds(resetSteps: slowResetSteps, substeps: slowSubsteps) * 2
         #expect(uncut > 8, "the slow world is not slow enough here (\(uncut) s) to show a cut")
-        let server = try await TestServer { $0.requestDeadline = .seconds(1) }
+        let server = try await TestServer { $0.requestDeadline = .seconds(1); $0.maxResetSubsteps = unlimitedResetSubsteps }
         let c = try server.connect()
         setReceiveTimeout(c, seconds: 120)
         #expect(c.hello.limits.requestDeadlineSeconds == 1)
@@ -95,7 +99,7 @@ struct DeadlineTests {
 
     @Test("a reset past its deadline is deadline_exceeded; the session then needs a reset, and a reset mends it")
     func resetPastDeadline() async throws {
-        let server = try await TestServer()
+        let server = try await TestServer { $0.maxResetSubsteps = unlimitedResetSubsteps }
         let c = try server.connect()
         setReceiveTimeout(c, seconds: 120)
         // 1,000 settle steps: about 1 s per instance here; the open runs under the default deadline.
@@ -129,7 +133,7 @@ struct DeadlineTests {
 
     @Test("a step whose auto-resets run past the deadline is deadline_exceeded; the session then needs a reset")
     func stepPastDeadline() async throws {
-        let server = try await TestServer()
+        let server = try await TestServer { $0.maxResetSubsteps = unlimitedResetSubsteps }
         let c = try server.connect()
         setReceiveTimeout(c, seconds: 120)
         // Episodes of one step: every step auto-resets every instance (1,000 settle steps each).
@@ -158,7 +162,7 @@ struct DeadlineTests {
 
     @Test("a client that hangs up mid-request cancels the work: its sessions are freed, others are served")
     func disconnectCancels() async throws {
-        let server = try await TestServer()
+        let server = try await TestServer { $0.maxResetSubsteps = unlimitedResetSubsteps }
         let other = try server.connect("other")
         let c = try server.connect("leaver")
         _ = try c.open(OpenRequest(world: "pendulum", batch: 2, seed: 1))
@@ -193,7 +197,7 @@ struct DaemonStopTests {
     func sigtermCutsShort() async throws {
         let socket = temporarySocketPath()
         let config = URL(fileURLWithPath: socket).deletingLastPathComponent().appendingPathComponent("metasimd.yaml").path
-        try "limits:\n  drain_timeout_seconds: 1\n".write(toFile: config, atomically: true, encoding: .utf8)
+        try "limits:\n  drain_timeout_seconds: 1\n  max_reset_substeps: \(unlimitedResetSubsteps)\n".write(toFile: config, atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess(socket: socket, arguments: ["--config", config])
         let c = try await daemon.waitUntilServing()
         setReceiveTimeout(c, seconds: 120)

@@ -43,6 +43,8 @@ public enum WorldError: Error, Sendable, CustomStringConvertible {
     /// The work was cancelled (`Cancellation`) before it finished: a batch being built, a reset's
     /// settle steps. An instance whose reset was cancelled needs another reset.
     case cancelled(String)
+    /// The world would need more memory than allowed (see `WorldCost` and `WorldLimits`).
+    case limitExceeded(String)
 
     public var description: String {
         switch self {
@@ -56,6 +58,8 @@ public enum WorldError: Error, Sendable, CustomStringConvertible {
             return "error: parameter '\(name)': \(message)"
         case .cancelled(let what):
             return "error: cancelled: \(what)"
+        case .limitExceeded(let message):
+            return "error: \(message)"
         }
     }
 
@@ -64,7 +68,7 @@ public enum WorldError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .invalid(let d): return d
         case .physics(let d): return [d]
-        case .notFound, .badParameter, .cancelled: return []
+        case .notFound, .badParameter, .cancelled, .limitExceeded: return []
         }
     }
 

@@ -16,10 +16,19 @@ public struct Scalar: Sendable {
     public let kind: Kind
     /// Where the scalar was written, for errors found later (e.g. a sampled size that is negative).
     public let origin: Origin
+    /// The range the field accepts, checked again when expressions and distributions are
+    /// resolved for a task (see `ValueConstraint`).
+    public internal(set) var constraint: ValueConstraint = .any
 
     public init(_ kind: Kind, origin: Origin) {
         self.kind = kind
         self.origin = origin
+    }
+
+    init(_ kind: Kind, origin: Origin, constraint: ValueConstraint) {
+        self.kind = kind
+        self.origin = origin
+        self.constraint = constraint
     }
 
     public static func literal(_ value: Double) -> Scalar {
@@ -82,9 +91,13 @@ extension Scalar {
                 throw WorldError.invalid([origin.diagnostic(error.message)])
             }
             guard value.isFinite else {
-                throw WorldError.invalid([origin.diagnostic("'\(expression.source)' is not finite (\(value)) for this task")])
+                throw WorldError.invalid([origin.diagnostic("'\(expression.source)' is not finite (\(value)) for this task\(Self.uses(expression, lookup))")])
             }
-            return Scalar(.value(value), origin: origin)
+            guard constraint.admits(value...value) else {
+                throw WorldError.invalid([origin.diagnostic(
+                    "must be \(constraint.requirement(for: value...value)), found \(formatNumber(value)) ('\(expression.source)'\(Self.uses(expression, lookup, lead: "; ")))")])
+            }
+            return Scalar(.value(value), origin: origin, constraint: constraint)
         case .random(let distribution):
             let d: Distribution
             switch distribution {
@@ -100,8 +113,27 @@ extension Scalar {
                 for v in values { out.append(try v.resolved(lookup)) }
                 d = .choice(values: out, weights: weights)
             }
-            return Scalar(.random(d), origin: origin)
+            if case .integer(let lo, let hi) = d {
+                for bound in [lo, hi] {
+                    if let v = bound.literalValue, abs(v) > WorldLimits.maxIntegerBound {
+                        throw WorldError.invalid([origin.diagnostic(
+                            "the bounds of an integer distribution must be within ±2^53, found \(formatNumber(v))")])
+                    }
+                }
+            }
+            if let support = d.checkedSupport, !constraint.admits(support) {
+                throw WorldError.invalid([origin.diagnostic(
+                    "the distribution's values must be \(constraint.requirement(for: support)), found \(d.summary) for this task")])
+            }
+            return Scalar(.random(d), origin: origin, constraint: constraint)
         }
+    }
+
+    /// ` (CHUNKS = 1e+30, W = 20)`: the parameter values an expression used, for errors.
+    static func uses(_ e: Expression, _ lookup: (String) -> Double?, lead: String = " (") -> String {
+        let parts = e.variables.sorted().compactMap { n in lookup(n).map { "\(n) = \(formatNumber($0))" } }
+        guard !parts.isEmpty else { return "" }
+        return lead + parts.joined(separator: ", ") + (lead == " (" ? ")" : "")
     }
 
     /// Draws the scalar (literal: returned as is). Only valid after `resolved(_:)`.
@@ -134,7 +166,8 @@ extension Distribution {
         case .uniform(let lo, let hi):
             return rng.uniform(lo.sample(&rng), hi.sample(&rng))
         case .integer(let lo, let hi):
-            let a = Int(lo.sample(&rng).rounded()), b = Int(hi.sample(&rng).rounded())
+            // Bounds are checked to be within ±2^53 when resolved; the conversion cannot trap anyway.
+            let a = Int(saturating: lo.sample(&rng).rounded()), b = Int(saturating: hi.sample(&rng).rounded())
             return Double(rng.integer(min(a, b), max(a, b)))
         case .normal(let m, let s, let lo, let hi):
             let mean = m.sample(&rng), std = s.sample(&rng), low = lo.sample(&rng), high = hi.sample(&rng)
@@ -176,6 +209,14 @@ extension Distribution {
             guard v.count == values.count, let a = v.min(), let b = v.max() else { return nil }
             return a...b
         }
+    }
+
+    /// The support to check against a field's constraint: a normal distribution without
+    /// `min`/`max` (infinite clip bounds) has none; its mean and std are checked themselves.
+    var checkedSupport: ClosedRange<Double>? {
+        if case .normal(_, _, let lo, let hi) = self,
+           !(lo.literalValue?.isFinite ?? true) || !(hi.literalValue?.isFinite ?? true) { return nil }
+        return support
     }
 
     /// A short text for catalogs: `uniform(-12, -4)`.

@@ -159,7 +159,7 @@ package final class SchemaReader {
         return UInt16(i)
     }
 
-    enum Constraint { case any, positive, nonNegative, unit }
+    typealias Constraint = ValueConstraint
 
     /// A numeric field: literal, expression over parameters (a string), or, if `random` is
     /// allowed, a distribution mapping drawn every episode.
@@ -170,7 +170,7 @@ package final class SchemaReader {
             if style == .plain, let v = parseNumber(s) {
                 guard v.isFinite else { error(node, path, "'\(s)' is not a finite number"); return nil }
                 guard check(v, constraint, node, path) else { return nil }
-                return Scalar(.value(v), origin: origin)
+                return Scalar(.value(v), origin: origin, constraint: constraint)
             }
             if style == .plain, ["true", "false", "yes", "no", "on", "off", "True", "False", ""].contains(s) || node.isNull {
                 error(node, path, "expected a number or an expression, found '\(s)'")
@@ -187,11 +187,11 @@ package final class SchemaReader {
                 return nil
             }
             guard let d = distribution(node, path) else { return nil }
-            if let support = d.support, !supportOK(support, constraint) {
-                error(node, path, "the distribution's values must be \(constraintText(constraint))")
+            if let support = d.checkedSupport, !supportOK(support, constraint) {
+                error(node, path, "the distribution's values must be \(constraint.requirement(for: d.checkedSupport ?? 0...0))")
                 return nil
             }
-            return Scalar(.random(d), origin: origin)
+            return Scalar(.random(d), origin: origin, constraint: constraint)
         case .sequence:
             error(node, path, "expected a number, found a list")
             return nil
@@ -216,9 +216,9 @@ package final class SchemaReader {
                 return nil
             }
             guard check(v, constraint, node, path) else { return nil }
-            return Scalar(.value(v), origin: origin(node, path))
+            return Scalar(.value(v), origin: origin(node, path), constraint: constraint)
         }
-        return Scalar(.expression(expression), origin: origin(node, path))
+        return Scalar(.expression(expression), origin: origin(node, path), constraint: constraint)
     }
 
     func distribution(_ node: YAMLNode, _ path: String, extras: [String] = []) -> Distribution? {
@@ -247,6 +247,10 @@ package final class SchemaReader {
             guard let bounds = pair(value, p, random: false) else { return nil }
             if let a = bounds[0].literalValue, let b = bounds[1].literalValue, a > b {
                 error(value, p, "low (\(formatNumber(a))) is greater than high (\(formatNumber(b)))")
+                return nil
+            }
+            if kind == "integer", let big = bounds.compactMap(\.literalValue).first(where: { abs($0) > WorldLimits.maxIntegerBound }) {
+                error(value, p, "the bounds of an integer distribution must be within ±2^53, found \(formatNumber(big))")
                 return nil
             }
             return kind == "uniform" ? .uniform(low: bounds[0], high: bounds[1]) : .integer(low: bounds[0], high: bounds[1])
@@ -353,29 +357,17 @@ package final class SchemaReader {
 
     private func check(_ v: Double, _ c: Constraint, _ node: YAMLNode, _ path: String) -> Bool {
         guard supportOK(v...v, c) else {
-            error(node, path, "must be \(constraintText(c)), found \(formatNumber(v))")
+            error(node, path, "must be \(c.requirement(for: v...v)), found \(formatNumber(v))")
             return false
         }
         return true
     }
 
     private func supportOK(_ r: ClosedRange<Double>, _ c: Constraint) -> Bool {
-        switch c {
-        case .any: return true
-        case .positive: return r.lowerBound > 0
-        case .nonNegative: return r.lowerBound >= 0
-        case .unit: return r.lowerBound >= 0 && r.upperBound <= 1
-        }
+        c.admits(r)
     }
 
-    func constraintText(_ c: Constraint) -> String {
-        switch c {
-        case .any: return "a number"
-        case .positive: return "positive"
-        case .nonNegative: return "zero or positive"
-        case .unit: return "between 0 and 1"
-        }
-    }
+    func constraintText(_ c: Constraint) -> String { c.text }
 }
 
 /// The known keys of one mapping, with their value nodes.

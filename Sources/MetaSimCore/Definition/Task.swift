@@ -58,17 +58,25 @@ extension WorldDefinition {
 
     private func makeTask(seed: UInt64?, overrides: [String: Double],
                           draw: (Scalar) throws(WorldError) -> Double) throws(WorldError) -> Task {
+        let declared = Set(parameters.map(\.name))
         for (name, value) in overrides {
-            guard parameters.contains(where: { $0.name == name }) else {
+            guard declared.contains(name) else {
                 let near = closest(name, in: parameters.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""
                 throw WorldError.badParameter(name: name, message: "world '\(self.name)' has no such parameter\(near)")
             }
-            guard value.isFinite else { throw WorldError.badParameter(name: name, message: "value must be finite") }
+            guard value.isFinite, abs(value) <= WorldLimits.maxMagnitude else {
+                // The same check as a value written in the file, at the parameter's place in it.
+                let origin = parameters.first { $0.name == name }?.value.origin ?? .none
+                throw WorldError.invalid([Diagnostic(
+                    file: origin.file, mark: origin.mark, keyPath: "parameters.\(name)",
+                    message: "the value \(formatNumber(value)) given for '\(name)' is not \(ValueConstraint.any.text)")])
+            }
         }
         var names: [String] = []
         var values: [Double] = []
+        var index: [String: Int] = [:]
         for p in parameters {
-            let lookup: (String) -> Double? = { n in names.firstIndex(of: n).map { values[$0] } }
+            let lookup: (String) -> Double? = { n in index[n].map { values[$0] } }
             let resolved = try p.value.resolved(lookup)
             var v: Double
             if seed == nil, let nominal = p.nominal {
@@ -77,6 +85,7 @@ extension WorldDefinition {
                 v = try draw(resolved)
             }
             if let o = overrides[p.name] { v = o }
+            if index[p.name] == nil { index[p.name] = names.count }
             names.append(p.name)
             values.append(v)
         }

@@ -239,10 +239,10 @@ struct WorldDecoder {
 
     private func halve(_ s: Scalar) -> Scalar {
         switch s.kind {
-        case .value(let v): return Scalar(.value(v / 2), origin: s.origin)
+        case .value(let v): return Scalar(.value(v / 2), origin: s.origin, constraint: s.constraint)
         case .expression(let e):
             // "(<expr>) / 2" always parses when <expr> did.
-            return Scalar(.expression((try? Expression(parsing: "(\(e.source)) / 2")) ?? e), origin: s.origin)
+            return Scalar(.expression((try? Expression(parsing: "(\(e.source)) / 2")) ?? e), origin: s.origin, constraint: s.constraint)
         case .random: return s
         }
     }
@@ -271,7 +271,7 @@ struct WorldDecoder {
         }
         var spec = TerrainSpec(
             generator: gen, start: s("start", .any, 0), end: s("end", .any, 20), step: s("step", .positive, 0.5),
-            count: s("count", .positive, 10), height: s("height", .any, 0), flatFrom: nil, flatTo: nil, flatHeight: nil,
+            count: s("count", .count(max: Double(WorldLimits.maxTerrainPoints)), 10), height: s("height", .any, 0), flatFrom: nil, flatTo: nil, flatHeight: nil,
             smoothing: s("smoothing", .nonNegative, 1.0 / 3), startPad: s("start_pad", .nonNegative, 0),
             roughness: s("roughness", .nonNegative, 0), damping: s("damping", .nonNegative, 0.8),
             pull: s("pull", .nonNegative, 0.01), segmentLength: s("segment", .positive, 10), function: nil,
@@ -561,7 +561,8 @@ struct WorldDecoder {
             f[key].flatMap { reader.scalar($0, f.path(key), c, random: random) } ?? .literal(def)
         }
         return TrackSpec(
-            generator: gen, width: s("width", .positive, 8), checkpoints: s("checkpoints", .positive, 12),
+            generator: gen, width: s("width", .positive, 8),
+            checkpoints: s("checkpoints", .count(max: Double(WorldLimits.maxTrackPoints)), 12),
             radius: f["radius"].flatMap { reader.pair($0, f.path("radius"), .positive, random: false) } ?? [.literal(30), .literal(60)],
             spacing: s("spacing", .positive, 2), length: s("length", .positive, 400),
             curvature: s("curvature", .any, 0, random: true), segmentLength: s("segment_length", .positive, 50),

@@ -19,12 +19,12 @@ enum TerrainGenerator {
     /// `smoothing` times the sum of its neighbourhood (Gymnasium: 0.33 * (h[i-1] + h[i] + h[i+1]),
     /// with h[-1] the last height, as Python's indexing wraps).
     private static func smoothedChunks(_ t: TerrainSpec, _ rng: inout SeededGenerator, _ points: inout [Float]) {
-        let chunks = max(2, Int(t.count.sample(&rng)))
+        let chunks = min(max(2, Int(saturating: t.count.sample(&rng))), WorldLimits.maxTerrainPoints)
         let x0 = t.start.sample(&rng), x1 = t.end.sample(&rng)
         var h = [Double](repeating: 0, count: chunks + 1)
         for i in 0...chunks { h[i] = t.height.sample(&rng) }
         if let from = t.flatFrom, let to = t.flatTo, let height = t.flatHeight {
-            let a = max(0, Int(from.sample(&rng))), b = min(chunks, Int(to.sample(&rng)))
+            let a = max(0, Int(saturating: from.sample(&rng))), b = min(chunks, Int(saturating: to.sample(&rng)))
             let y = height.sample(&rng)
             if a <= b { for i in a...b { h[i] = y } }
         }
@@ -42,11 +42,11 @@ enum TerrainGenerator {
     /// `start_pad` points; every `segment` / 2 ... segment - 1 points the slope update is skipped once
     /// (Gymnasium's "grass" counter with its one-shot step).
     private static func randomWalk(_ t: TerrainSpec, _ rng: inout SeededGenerator, _ points: inout [Float]) {
-        let n = max(2, Int(t.count.sample(&rng)))
+        let n = min(max(2, Int(saturating: t.count.sample(&rng))), WorldLimits.maxTerrainPoints)
         let step = t.step.sample(&rng), base = t.height.sample(&rng)
-        let pad = Int(t.startPad.sample(&rng)), rough = t.roughness.sample(&rng)
+        let pad = Int(saturating: t.startPad.sample(&rng)), rough = t.roughness.sample(&rng)
         let damping = t.damping.sample(&rng), pull = t.pull.sample(&rng)
-        let segment = max(2, Int(t.segmentLength.sample(&rng)))
+        let segment = max(2, Int(saturating: t.segmentLength.sample(&rng)))
         let x0 = t.start.sample(&rng)
         var y = base, velocity = 0.0
         var counter = pad
@@ -73,7 +73,7 @@ enum TerrainGenerator {
     private static func function(_ t: TerrainSpec, _ parameters: (String) -> Double?, _ points: inout [Float]) {
         guard let f = t.function else { return }
         var rng = SeededGenerator(seed: 0)
-        let n = max(2, Int(t.count.sample(&rng)))
+        let n = min(max(2, Int(saturating: t.count.sample(&rng))), WorldLimits.maxTerrainPoints)
         let step = t.step.sample(&rng), x0 = t.start.sample(&rng)
         for i in 0..<n {
             let x = x0 + Double(i) * step

@@ -24,7 +24,7 @@ struct Track: Sendable {
         case .loop:
             // CarRacing-style: checkpoints around a circle with a random angle jitter and radius,
             // joined by a closed Catmull-Rom spline.
-            let n = max(4, Int(spec.checkpoints.sample(&rng)))
+            let n = min(max(4, Int(saturating: spec.checkpoints.sample(&rng))), WorldLimits.maxTrackPoints)
             let r0 = spec.radius[0].sample(&rng), r1 = spec.radius[1].sample(&rng)
             var cps: [SIMD2<Double>] = []
             for i in 0..<n {
@@ -41,7 +41,9 @@ struct Track: Sendable {
             var k = 0.0, untilNext = 0.0
             var s = 0.0
             t.points.append(p)
-            while s < length {
+            // WorldCost checks length / spacing against WorldLimits.maxTrackPoints before a
+            // world is built; the cap here only guards against a bypass.
+            while s < length, t.points.count <= WorldLimits.maxTrackPoints {
                 if untilNext <= 0 { k = spec.curvature.sample(&rng); untilNext = segment }
                 heading += k * spacing
                 p += SIMD2(cos(heading), sin(heading)) * spacing
@@ -61,7 +63,7 @@ struct Track: Sendable {
         for i in 0..<n {
             let p0 = cps[(i - 1 + n) % n], p1 = cps[i], p2 = cps[(i + 1) % n], p3 = cps[(i + 2) % n]
             let chord = ((p2 - p1) * (p2 - p1)).sum().squareRoot()
-            let steps = max(1, Int((chord / spacing).rounded()))
+            let steps = min(max(1, Int(saturating: (chord / spacing).rounded())), WorldLimits.maxTrackPoints)
             for k in 0..<steps {
                 let u = Double(k) / Double(steps)
                 let u2 = u * u, u3 = u2 * u
@@ -77,6 +79,7 @@ struct Track: Sendable {
 
     /// Start pose: the first point, facing along the track (body angle: forward is local +y).
     var startPose: (x: Double, y: Double, angle: Double) {
+        guard points.count >= 2 else { return (points.first?.x ?? 0, points.first?.y ?? 0, 0) }
         let d = points[1] - points[0]
         return (points[0].x, points[0].y, atan2(d.y, d.x) - Double.pi / 2)
     }
@@ -128,7 +131,11 @@ struct Track: Sendable {
         let segments = closed ? n : n - 1
         var i = index, travelled = 0.0, turned = 0.0
         var previous = angle(of: i)
-        while travelled < distance {
+        // At most one lap: a look-ahead longer than a closed track would otherwise go round it
+        // (distance / lap length) times, forever for a huge distance.
+        var visited = 0
+        while travelled < distance, visited < segments {
+            visited += 1
             let next = closed ? (i + 1) % segments : i + 1
             if next >= segments { break }
             let a = angle(of: next)

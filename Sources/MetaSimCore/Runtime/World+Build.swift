@@ -297,8 +297,8 @@ extension World {
         case .chain(let points, let loop):
             try add(loop ? Int32(MSP_SHAPE_LOOP) : Int32(MSP_SHAPE_CHAIN), flat(points))
         case .terrain(let t):
-            let task = program.task
-            TerrainGenerator.generate(t, rng: &rng, parameters: { task[$0] }, into: &terrainScratch)
+            let program = self.program
+            TerrainGenerator.generate(t, rng: &rng, parameters: { program.parameter($0) }, into: &terrainScratch)
             if t.asChain {
                 // Box2D 2.4 chains collide on the right of their direction: run right to left so
                 // the ground is solid from above.

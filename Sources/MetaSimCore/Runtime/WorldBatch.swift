@@ -50,6 +50,12 @@ public final class WorldBatch: @unchecked Sendable {
     public init(program: WorldProgram, count: Int, threads: Int = 1, seed: UInt64 = 0, autoReset: Bool = true,
                 cancellation: Cancellation? = nil) throws(WorldError) {
         precondition(count > 0, "a batch needs at least one instance")
+        let bytes = program.cost.bytes(instances: count)
+        guard bytes <= WorldLimits.maxBatchBytes else {
+            throw WorldError.limitExceeded(
+                "\(count) instances of world '\(program.name)' would need about \(WorldCost.mib(Double(bytes))) "
+                + "(\(WorldCost.mib(Double(program.cost.bytesPerInstance))) each), more than this machine's memory")
+        }
         self.count = count
         self.threads = max(1, min(threads, count))
         self.program = program

@@ -6,13 +6,31 @@ public final class WorldProgram: Sendable {
     public let task: Task
     /// The definition with resolved scalars.
     public let spec: WorldDefinition
+    /// What one instance costs (estimated before any is built; see `WorldCost`).
+    public let cost: WorldCost
+    /// Parameter name -> index in `task.values` (constant-time lookups for every instance).
+    private let parameterIndex: [String: Int]
 
+    /// Resolves the definition for the task. Throws when a value is out of its range for this
+    /// task (a count beyond `WorldLimits`, a negative size from a parameter override...) or
+    /// when one instance would be too large: nothing is built for such a task.
     public init(definition: WorldDefinition, task: Task) throws(WorldError) {
         self.definition = definition
         self.task = task
-        let lookup: (String) -> Double? = { task[$0] }
+        var index: [String: Int] = [:]
+        index.reserveCapacity(task.names.count)
+        for (i, n) in task.names.enumerated() where index[n] == nil { index[n] = i }
+        let values = task.values
+        let lookup: (String) -> Double? = { index[$0].map { values[$0] } }
         var r = Resolver(lookup: lookup)
         self.spec = try r.resolve(definition)
+        self.cost = try WorldCost(spec: spec)
+        self.parameterIndex = index
+    }
+
+    /// The task's value of a parameter.
+    func parameter(_ name: String) -> Double? {
+        parameterIndex[name].map { task.values[$0] }
     }
 
     public var name: String { definition.name }
