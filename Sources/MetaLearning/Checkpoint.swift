@@ -1,5 +1,8 @@
 import Foundation
 import MetaSimCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What a checkpoint records besides the weights (the safetensors `__metadata__`, one string per
 /// key; structured values are JSON).
@@ -140,11 +143,52 @@ public struct Checkpoint: Sendable, Equatable {
 
     // MARK: Reading
 
+    /// What a checkpoint may claim, checked before anything is allocated from it.
+    public enum Limits {
+        /// Largest checkpoint file read (a metasim policy is kilobytes to a few megabytes).
+        public static let maxFileBytes = 1 << 30
+        /// Largest observation, action, context or hidden-layer width.
+        public static let maxWidth = 1 << 16
+        /// Most hidden layers.
+        public static let maxHiddenLayers = 64
+        /// Largest inner loop, horizon and ProMP epochs recorded in the hyperparameters.
+        public static let maxInnerSteps = 1000
+        public static let maxInnerEpisodes = 1_000_000
+        public static let maxHorizon = 10_000_000
+        public static let maxEpochs = 10_000
+    }
+
     public static func load(path: String) throws(CheckpointError) -> Checkpoint {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw .io(path: path, message: "cannot read the file")
+        try decode(try readFile(path: path), path: path)
+    }
+
+    /// The bytes of a checkpoint file: a regular file (not a FIFO or a device, which could block
+    /// or never end) of at most `maxBytes`, checked before it is read.
+    public static func readFile(path: String, maxBytes: Int = Limits.maxFileBytes) throws(CheckpointError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            throw .io(path: path, message: errno == ENOENT ? "no such file" : "cannot read the file: \(String(cString: strerror(errno)))")
         }
-        return try decode(Array(data), path: path)
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .io(path: path, message: "cannot read the file: \(String(cString: strerror(errno)))") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw .io(path: path, message: "not a regular file") }
+        let size = Int(st.st_size)
+        guard size <= maxBytes else {
+            throw .malformed(path: path, message: "the file is \(size) bytes, more than a checkpoint may be (\(maxBytes))")
+        }
+        var bytes = [UInt8](repeating: 0, count: size)
+        var offset = 0
+        while offset < size {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + offset, size - offset) }
+            if n < 0, errno == EINTR { continue }
+            guard n >= 0 else { throw .io(path: path, message: "read failed: \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            offset += n
+        }
+        // The file shrank while it was read: what was read is all there is (decoding finds it truncated).
+        if offset < size { bytes.removeLast(size - offset) }
+        return bytes
     }
 
     public static func decode(_ bytes: [UInt8], path: String) throws(CheckpointError) -> Checkpoint {
@@ -165,12 +209,23 @@ public struct Checkpoint: Sendable, Equatable {
             return v
         }
         let arch = try decoded(PolicyArchitecture.self, "policy")
+        if let problem = arch.problem { throw .malformed(path: path, message: "metadata 'policy': \(problem)") }
+        // Every parameter is a stored float: an architecture bigger than the file's tensors is
+        // refused before anything is sized from it.
+        let stored = tensors.reduce(0) { $0 + $1.values.count }
+        guard arch.parameterCount <= stored else {
+            throw .malformed(path: path, message: "metadata 'policy' needs \(arch.parameterCount) parameters, the file holds \(stored) values")
+        }
         let net = arch.network
         var byName: [String: SafeTensors.Tensor] = [:]
         for t in tensors { byName[t.name] = t }
         func tensor(_ name: String, _ shape: [Int]) throws(CheckpointError) -> [Float] {
             guard let t = byName[name] else { throw .malformed(path: path, message: "tensor '\(name)' is missing") }
             guard t.shape == shape else { throw .malformed(path: path, message: "tensor '\(name)' has shape \(t.shape), the policy needs \(shape)") }
+            // NaN or infinite values would load and make every action NaN.
+            if let k = t.values.firstIndex(where: { !$0.isFinite }) {
+                throw .malformed(path: path, message: "tensor '\(name)' holds a NaN or infinite value (\(t.values[k]) at index \(k))")
+            }
             return t.values
         }
         func flat(prefix: String) throws(CheckpointError) -> [Float] {
@@ -193,16 +248,36 @@ public struct Checkpoint: Sendable, Equatable {
             }
         }
         var norm = ObservationNormalizer(size: arch.observationCount, enabled: meta["obs_norm_enabled"] == "true")
-        norm.mean = try tensor("obs_norm.mean", [arch.observationCount]).map { Double($0) }
-        norm.variance = try tensor("obs_norm.var", [arch.observationCount]).map { Double($0) }
+        let mean = try tensor("obs_norm.mean", [arch.observationCount]), variance = try tensor("obs_norm.var", [arch.observationCount])
+        guard variance.allSatisfy({ $0 >= 0 }) else { throw .malformed(path: path, message: "tensor 'obs_norm.var' holds a negative variance") }
+        norm.mean = mean.map { Double($0) }
+        norm.variance = variance.map { Double($0) }
         norm.count = Double(meta["obs_norm_count"] ?? "0") ?? 0
+        guard norm.count.isFinite, norm.count >= 0 else {
+            throw .malformed(path: path, message: "metadata 'obs_norm_count' is not a finite, non-negative number")
+        }
         guard let seed = UInt64(try field("training_seed")) else { throw .malformed(path: path, message: "training_seed is not a number") }
+        var discrete: Int?
+        if let text = meta["discrete_actions"] {
+            guard let d = Int(text), (1...Limits.maxWidth).contains(d) else {
+                throw .malformed(path: path, message: "metadata 'discrete_actions' is not a number of actions in 1...\(Limits.maxWidth)")
+            }
+            discrete = d
+        }
         var metadata = CheckpointMetadata(
             world: try field("world"), worldFile: try field("world_file"), worldFileHash: try field("world_file_hash"),
             observationSpec: try decoded(TensorSpec.self, "observation_spec"), actionSpec: try decoded(TensorSpec.self, "action_spec"),
-            discreteActions: meta["discrete_actions"].flatMap { Int($0) }, algorithm: try field("algorithm"),
+            discreteActions: discrete, algorithm: try field("algorithm"),
             hyperparameters: meta["hyperparameters"] ?? "{}", trainingSeed: seed, metasimVersion: try field("metasim_version"),
             adaptedTaskSeed: meta["adapted_task_seed"].flatMap { UInt64($0) })
+        for (key, spec) in [("observation_spec", metadata.observationSpec), ("action_spec", metadata.actionSpec)] {
+            guard let n = SafeTensors.elementCount(spec.shape), n <= Limits.maxWidth else {
+                throw .malformed(path: path, message: "metadata '\(key)': shape \(spec.shape) is not a size in 0...\(Limits.maxWidth)")
+            }
+        }
+        if let problem = RecordedTraining.problem(metadata.hyperparameters) {
+            throw .malformed(path: path, message: "metadata 'hyperparameters': \(problem)")
+        }
         if meta["later_rate_tuning"] != nil { metadata.laterRateTuning = try decoded(LaterRateTuning.self, "later_rate_tuning") }
         var rates: [Double] = []
         if meta["inner_learning_rates"] != nil { rates = try decoded([Double].self, "inner_learning_rates") }
@@ -259,4 +334,59 @@ extension CheckpointMetadata {
     /// The episode length the policy was trained with when it replaced the world's horizon
     /// (`metasim train --horizon`); adapt and evaluate with the same to reproduce its figures.
     public var trainingHorizon: Int? { trainingConfig?.horizon }
+}
+
+extension PolicyArchitecture {
+    /// What makes a decoded architecture unusable (nil: nothing): sizes out of
+    /// `Checkpoint.Limits`, non-finite numbers. Checked before a network is built from it.
+    public var problem: String? {
+        let w = Checkpoint.Limits.maxWidth
+        guard (1...w).contains(observationCount), (1...w).contains(actionCount) else {
+            return "observationCount \(observationCount) and actionCount \(actionCount) must be in 1...\(w)"
+        }
+        guard hidden.count <= Checkpoint.Limits.maxHiddenLayers, hidden.allSatisfy({ (1...w).contains($0) }) else {
+            return "hidden \(hidden.prefix(8))\(hidden.count > 8 ? "…" : ""): at most \(Checkpoint.Limits.maxHiddenLayers) layers of 1...\(w) units"
+        }
+        guard (0...w).contains(contextCount) else { return "contextParameters \(contextCount) is not in 1...\(w)" }
+        guard (taskInputs?.count ?? 0) < observationCount else {
+            return "\(taskInputs?.count ?? 0) task inputs leave no world observation of \(observationCount)"
+        }
+        guard initialLogStd.isFinite, actionScale.allSatisfy(\.isFinite), actionOffset.allSatisfy(\.isFinite) else {
+            return "initialLogStd, actionScale and actionOffset must be finite"
+        }
+        return nil
+    }
+}
+
+/// The parts of a checkpoint's recorded training configuration (`hyperparameters`) that metasim
+/// uses after training (the daemon's and `metasim adapt`'s inner loop defaults, ProMP's outer
+/// loop, the training horizon): checked when a checkpoint is read. A configuration that does not
+/// decode at all is simply not used (it is informational); one that decodes with values out of
+/// range is refused.
+struct RecordedTraining: Decodable {
+    var inner: InnerLoop?
+    var proximal: ProximalOuter?
+    var horizon: Int?
+
+    static func problem(_ json: String) -> String? {
+        guard let r = try? JSONDecoder().decode(RecordedTraining.self, from: Data(json.utf8)) else { return nil }
+        let l = Checkpoint.Limits.self
+        if let i = r.inner {
+            guard (0...l.maxInnerSteps).contains(i.steps), (1...l.maxInnerEpisodes).contains(i.episodes) else {
+                return "inner steps \(i.steps) and episodes \(i.episodes) must be in 0...\(l.maxInnerSteps) and 1...\(l.maxInnerEpisodes)"
+            }
+            guard i.learningRate.isFinite, i.gamma.isFinite, i.lambda.isFinite else {
+                return "inner learningRate, gamma and lambda must be finite"
+            }
+        }
+        if let p = r.proximal {
+            guard (1...l.maxEpochs).contains(p.epochs), p.clip.isFinite else {
+                return "proximal epochs \(p.epochs) must be in 1...\(l.maxEpochs) and clip finite"
+            }
+        }
+        if let h = r.horizon, !(1...l.maxHorizon).contains(h) {
+            return "horizon \(h) is not in 1...\(l.maxHorizon)"
+        }
+        return nil
+    }
 }

@@ -43,11 +43,7 @@ public struct CheckpointPolicies: BatchPolicyFactory {
             let path = plan.checkpointPath(name)
             if files[path] == nil, !failed.contains(path) {
                 do throws(CheckpointError) {
-                    guard let data = FileManager.default.contents(atPath: path) else {
-                        let reason = FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "no such file"
-                        throw CheckpointError.io(path: path, message: reason)
-                    }
-                    let bytes = [UInt8](data)
+                    let bytes = try Checkpoint.readFile(path: path)
                     let checkpoint = try Checkpoint.decode(bytes, path: path)
                     let hash = fnv1a64(bytes)
                     files[path] = File(name: name, path: path, hash: hash, checkpoint: checkpoint)

@@ -71,11 +71,18 @@ public struct PolicyArchitecture: Sendable, Equatable, Codable {
     /// Absent action scale and offset mean the identity (world units).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        let actionCount = try c.decode(Int.self, forKey: .actionCount)
+        let scale = try c.decodeIfPresent([Double].self, forKey: .actionScale) ?? []
+        let offset = try c.decodeIfPresent([Double].self, forKey: .actionOffset) ?? []
+        // What the memberwise initializer's precondition requires: an error here, never a trap.
+        guard scale.count == offset.count, scale.isEmpty || scale.count == actionCount else {
+            throw DecodingError.dataCorruptedError(forKey: .actionScale, in: c,
+                debugDescription: "actionScale and actionOffset need one value per action (\(actionCount)), got \(scale.count) and \(offset.count)")
+        }
         self.init(kind: try c.decode(Kind.self, forKey: .kind), observationCount: try c.decode(Int.self, forKey: .observationCount),
-                  actionCount: try c.decode(Int.self, forKey: .actionCount), hidden: try c.decode([Int].self, forKey: .hidden),
+                  actionCount: actionCount, hidden: try c.decode([Int].self, forKey: .hidden),
                   initialLogStd: try c.decode(Double.self, forKey: .initialLogStd),
-                  actionScale: try c.decodeIfPresent([Double].self, forKey: .actionScale) ?? [],
-                  actionOffset: try c.decodeIfPresent([Double].self, forKey: .actionOffset) ?? [])
+                  actionScale: scale, actionOffset: offset)
         taskInputs = try c.decodeIfPresent([String].self, forKey: .taskInputs)
         contextParameters = try c.decodeIfPresent(Int.self, forKey: .contextParameters)
         if let n = contextParameters, n < 1 {

@@ -39,6 +39,9 @@ struct MetaSimDaemon: AsyncParsableCommand {
     @Option(help: "The policies folder: its NAME.safetensors checkpoints are served (absent: none) (default: the configuration's, else \(ServerConfiguration.defaultPolicies)).")
     var policies: String?
 
+    @Option(help: "Where save_policy writes, served beside the policies folder (default: the configuration's, else \(ServerConfiguration.defaultSavedPolicies)).")
+    var savedPolicies: String?
+
     @Option(help: "Configuration file (default: \(defaultConfig) if it exists); read again on SIGHUP.")
     var config: String?
 
@@ -62,7 +65,7 @@ struct MetaSimDaemon: AsyncParsableCommand {
         LoggingSystem.bootstrap { label in JournalLogHandler(label: label, setting: level, journal: journal) }
         let logger = Logger(label: "metasimd")
 
-        let options = Settings(socket: socket, worlds: worlds, policies: policies, config: config,
+        let options = Settings(socket: socket, worlds: worlds, policies: policies, savedPolicies: savedPolicies, config: config,
                                logLevel: logLevel, idleTimeout: idleTimeout)
         var settings: ServerConfiguration
         do {
@@ -119,6 +122,7 @@ struct Settings: Sendable {
     var socket: String?
     var worlds: String?
     var policies: String?
+    var savedPolicies: String?
     var config: String?
     var logLevel: String?
     var idleTimeout: Double?
@@ -137,6 +141,7 @@ struct Settings: Sendable {
         if let socket { settings.socketPath = socket }
         if let worlds { settings.worldsRoot = worlds }
         if let policies { settings.policiesRoot = policies }
+        if let savedPolicies { settings.savedPoliciesRoot = savedPolicies }
         if let idleTimeout { settings.idleTimeout = idleTimeout == 0 ? nil : .nanoseconds(Int64(idleTimeout * 1e9)) }
         let level = Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info
         return (settings, level)

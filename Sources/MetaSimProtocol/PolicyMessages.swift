@@ -65,6 +65,9 @@ public struct PolicyInfo: Codable, Sendable, Equatable {
     /// Set when the policy was meta-trained with ProMP's outer loop (`algorithm` stays `maml` or
     /// `fomaml`: the inner loop, and so `adapt`, is the same).
     public var proximal: ProximalInfo?
+    /// True for a policy a client saved (`save_policy`, the saved-policies folder); absent for
+    /// the configured ones (the policies folder), which clients cannot overwrite.
+    public var saved: Bool?
     public init(name: String, world: String, worldFileHash: String, algorithm: String, observation: WireTensorSpec,
                 action: WireTensorSpec, discreteActions: Int?, inner: InnerBudget, trainingSeed: UInt64, adaptedTaskSeed: UInt64?,
                 trainingHorizon: Int? = nil, adaptFirst: Bool? = nil, proximal: ProximalInfo? = nil) {
@@ -85,7 +88,7 @@ public struct PolicyInfo: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case name, world, worldFileHash = "world_file_hash", algorithm, observation, action, discreteActions = "discrete_actions",
              inner, trainingSeed = "training_seed", adaptedTaskSeed = "adapted_task_seed",
-             trainingHorizon = "training_horizon", adaptFirst = "adapt_first", proximal
+             trainingHorizon = "training_horizon", adaptFirst = "adapt_first", proximal, saved
     }
 }
 

@@ -10,6 +10,7 @@ import MetaSimYAML
 ///     socket: /run/metasim/metasim.sock
 ///     worlds: /usr/share/metasim/worlds
 ///     policies: /var/lib/metasim/policies   # NAME.safetensors checkpoints, loaded at start and reload
+///     saved_policies: /var/lib/metasim/saved-policies   # where save_policy writes (served too)
 ///     log_level: info              # trace, debug, info, notice, warning, error, critical
 ///     limits:
 ///       max_frame_bytes: 16777216
@@ -27,10 +28,13 @@ import MetaSimYAML
 ///       max_session_memory_bytes: 1073741824   # estimated, per session
 ///       max_memory_bytes: 4294967296           # estimated, all sessions together
 ///       max_reset_substeps: 2000000            # reset_steps × substeps × instances
+///       max_saved_policies: 1000   # save_policy quota: checkpoints (0: saving off)
+///       max_saved_policy_bytes: 1073741824   # and bytes, in the saved-policies folder
 public struct ConfigurationFile: Sendable, Equatable {
     public var socket: String?
     public var worlds: String?
     public var policies: String?
+    public var savedPolicies: String?
     public var logLevel: String?
     public var maxFrame: Int?
     public var maxConnections: Int?
@@ -47,6 +51,8 @@ public struct ConfigurationFile: Sendable, Equatable {
     public var maxSessionMemory: Int?
     public var maxMemory: Int?
     public var maxResetSubsteps: Int?
+    public var maxSavedPolicies: Int?
+    public var maxSavedPolicyBytes: Int?
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
@@ -67,10 +73,11 @@ public struct ConfigurationFile: Sendable, Equatable {
         var config = ConfigurationFile()
         guard let root else { return config }
         let r = SchemaReader(file: file)
-        if let top = r.mapping(root, "", allowed: ["socket", "worlds", "policies", "log_level", "limits"]) {
+        if let top = r.mapping(root, "", allowed: ["socket", "worlds", "policies", "saved_policies", "log_level", "limits"]) {
             if let n = top["socket"] { config.socket = r.string(n, top.path("socket")) }
             if let n = top["worlds"] { config.worlds = r.string(n, top.path("worlds")) }
             if let n = top["policies"] { config.policies = r.string(n, top.path("policies")) }
+            if let n = top["saved_policies"] { config.savedPolicies = r.string(n, top.path("saved_policies")) }
             if let n = top["log_level"] { config.logLevel = r.choice(n, top.path("log_level"), logLevels) }
             if let n = top["limits"], let l = r.mapping(n, "limits", allowed: [
                 "max_frame_bytes", "max_connections", "max_sessions_per_connection", "max_batch",
@@ -78,12 +85,17 @@ public struct ConfigurationFile: Sendable, Equatable {
                 "max_adaptations", "max_adapt_steps", "max_adapt_episodes",
                 "request_deadline_seconds", "adapt_deadline_seconds",
                 "max_session_memory_bytes", "max_memory_bytes", "max_reset_substeps",
+                "max_saved_policies", "max_saved_policy_bytes",
             ]) {
                 if let v = l["max_session_memory_bytes"] {
                     config.maxSessionMemory = r.integer(v, l.path("max_session_memory_bytes"), min: 1 << 20, max: 1 << 50)
                 }
                 if let v = l["max_memory_bytes"] { config.maxMemory = r.integer(v, l.path("max_memory_bytes"), min: 1 << 20, max: 1 << 50) }
                 if let v = l["max_reset_substeps"] { config.maxResetSubsteps = r.integer(v, l.path("max_reset_substeps"), min: 1, max: 1 << 40) }
+                if let v = l["max_saved_policies"] { config.maxSavedPolicies = r.integer(v, l.path("max_saved_policies"), min: 0, max: 1 << 20) }
+                if let v = l["max_saved_policy_bytes"] {
+                    config.maxSavedPolicyBytes = r.integer(v, l.path("max_saved_policy_bytes"), min: 0, max: 1 << 50)
+                }
                 if let v = l["max_adaptations"] { config.maxAdaptations = r.integer(v, l.path("max_adaptations"), min: 1, max: 1024) }
                 if let v = l["max_adapt_steps"] { config.maxAdaptSteps = r.integer(v, l.path("max_adapt_steps"), min: 1, max: 1000) }
                 if let v = l["max_adapt_episodes"] { config.maxAdaptEpisodes = r.integer(v, l.path("max_adapt_episodes"), min: 1, max: 100_000) }
@@ -132,6 +144,9 @@ public struct ConfigurationFile: Sendable, Equatable {
         if let socket { c.socketPath = socket }
         if let worlds { c.worldsRoot = worlds }
         if let policies { c.policiesRoot = policies }
+        if let savedPolicies { c.savedPoliciesRoot = savedPolicies }
+        if let maxSavedPolicies { c.maxSavedPolicies = maxSavedPolicies }
+        if let maxSavedPolicyBytes { c.maxSavedPolicyBytes = maxSavedPolicyBytes }
         if let maxFrame { c.maxFrame = maxFrame }
         if let maxConnections { c.maxConnections = maxConnections }
         if let maxSessionsPerConnection { c.maxSessionsPerConnection = maxSessionsPerConnection }

@@ -229,7 +229,7 @@ public final class MetaSimServer: Service, Sendable {
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ServerError.catalog("\(root): the worlds folder does not exist")
         }
-        let policies = try PolicyCatalog.load(folder: c.policiesRoot, logger: logger)
+        let policies = try PolicyCatalog.load(folder: c.policiesRoot, savedFolder: c.savedPoliciesRoot, logger: logger)
         return (WorldDirectory(root: root, logger: logger), policies)
     }
 

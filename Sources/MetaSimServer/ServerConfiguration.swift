@@ -15,6 +15,13 @@ public struct ServerConfiguration: Sendable {
     /// The meta-learning policies folder: its `NAME.safetensors` checkpoints are loaded at start
     /// and on reload (absent: no policies); `save_policy` writes there.
     public var policiesRoot: String? = ServerConfiguration.defaultPolicies
+    /// Where `save_policy` writes (clients never write `policiesRoot`): its checkpoints are
+    /// served too, under names the configured policies do not take. Created on the first save.
+    public var savedPoliciesRoot: String? = ServerConfiguration.defaultSavedPolicies
+    /// Most checkpoints, and bytes in all, the saved-policies folder may hold (`save_policy`
+    /// beyond them is `limit_exceeded`; 0 policies: saving is off).
+    public var maxSavedPolicies = 1000
+    public var maxSavedPolicyBytes = 1 << 30
     /// Largest frame (length prefix) a client may send: frames above it close the connection.
     public var maxFrame = 16 << 20
     public var maxConnections = 1024
@@ -58,6 +65,8 @@ public struct ServerConfiguration: Sendable {
 
     /// Under systemd's `StateDirectory=metasim`.
     public static let defaultPolicies = "/var/lib/metasim/policies"
+    /// Also under `StateDirectory=metasim`, beside the configured policies.
+    public static let defaultSavedPolicies = "/var/lib/metasim/saved-policies"
 
     /// Settings a reload cannot change (only the socket: it is bound) whose value differs in `other`.
     func restartOnlyDifferences(from other: ServerConfiguration) -> [String] {

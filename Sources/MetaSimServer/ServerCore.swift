@@ -50,12 +50,18 @@ final class ServerCore: Sendable {
         running.withLock { $0 = (configuration, directory, policies) }
     }
 
-    /// Adds a checkpoint just saved to the served policies (if the folder is still the one it was saved in).
+    /// Adds a checkpoint just saved to the served policies (if the saved-policies folder is still
+    /// the one it was saved in, and no configured policy took the name meanwhile).
     func addPolicy(name: String, path: String, checkpoint: Checkpoint, folder: String) {
         running.withLock { r in
-            if r.policies.folder == folder { r.policies.add(name: name, path: path, checkpoint: checkpoint) }
+            guard r.policies.savedFolder == folder, r.policies.entries[name]?.saved ?? true else { return }
+            r.policies.add(name: name, path: path, checkpoint: checkpoint, saved: true)
         }
     }
+
+    /// Held by `save_policy` from its checks to the catalog update: saves (under one name or
+    /// not) happen one at a time, so the last writer wins and the quota holds.
+    let saving = Mutex<Void>(())
 
     // MARK: Sessions
 

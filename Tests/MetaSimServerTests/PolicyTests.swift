@@ -19,9 +19,13 @@ func temporaryPolicies() throws -> String {
     return dir
 }
 
+/// A server on a private copy of the shipped policies; clients save into `FOLDER/saved`.
 func policyServer() async throws -> (TestServer, String) {
     let folder = try temporaryPolicies()
-    let server = try await TestServer { $0.policiesRoot = folder }
+    let server = try await TestServer {
+        $0.policiesRoot = folder
+        $0.savedPoliciesRoot = folder + "/saved"
+    }
     return (server, folder)
 }
 
@@ -399,7 +403,8 @@ struct PolicyTests {
         let s = try c.open(OpenRequest(world: "point-nav", batch: 2, taskSeed: heldOutTasks[2]))
         _ = try s.adapt(policy: "point-nav", steps: 2, episodes: 10, seed: 1)
         let saved = try c.savePolicy(session: s.id, name: "pn-adapted")
-        #expect(saved.file == folder + "/pn-adapted.safetensors")
+        #expect(saved.file == folder + "/saved/pn-adapted.safetensors")
+        #expect(saved.policy.saved == true)
         #expect(saved.policy.adaptedTaskSeed == heldOutTasks[2])
         #expect(saved.policy.adaptFirst == false, "an adapted policy is to be used as it is")
         #expect(try c.listPolicies().policies.contains { $0.name == "pn-adapted" })
@@ -418,7 +423,7 @@ struct PolicyTests {
         let fromSaved = try other.act(obs)
         let fromSession = try s.act(obs)
         #expect(fromSaved == fromSession)
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix(".") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder + "/saved").filter { $0.hasPrefix(".") }
         #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
         try await server.stop()
     }

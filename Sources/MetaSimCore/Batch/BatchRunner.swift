@@ -144,9 +144,9 @@ public struct BatchRunner: Sendable {
         return results
     }
 
-    /// `.NAME.tmp-PID`: an `AtomicFile` write in progress, or of a killed process.
+    /// `.NAME.tmp-PID-…`: an `AtomicFile` write in progress, or of a killed process.
     static func isTemporary(_ name: String) -> Bool {
-        name.hasPrefix(".") && name.contains(".tmp-")
+        AtomicFile.isTemporary(name)
     }
 
     /// Steps a unit may take: its episodes (and its policy's adaptation episodes) times the
@@ -174,10 +174,8 @@ public struct BatchRunner: Sendable {
                 throw BatchError.directory(path: folder, message: "holds shard \(existing.shard), not \(shard): refusing to resume")
             }
             // Temporary files of killed writers (their process is gone) are removed.
-            for name in (try? fm.contentsOfDirectory(atPath: folder)) ?? [] where Self.isTemporary(name) {
-                if let pid = Int32(name.split(separator: "-").last ?? ""), kill(pid, 0) != 0, errno == ESRCH {
-                    try? fm.removeItem(atPath: BatchOutput.path(folder, name))
-                }
+            for name in (try? fm.contentsOfDirectory(atPath: folder)) ?? [] where AtomicFile.isStaleTemporary(name) {
+                try? fm.removeItem(atPath: BatchOutput.path(folder, name))
             }
             return
         }

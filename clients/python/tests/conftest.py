@@ -56,11 +56,11 @@ def daemon():
 
 @pytest.fixture
 def policy_daemon():
-    """metasimd serving a temporary copy of the repository's policies folder (save_policy writes
-    there, never into the repository). Yields (socket path, policies folder)."""
+    """metasimd serving a temporary copy of the repository's policies folder; save_policy writes
+    to the sibling folder `saved` (never into the repository). Yields (socket path, policies folder)."""
     folder = tempfile.mkdtemp(prefix="msd-py-")
     policies = os.path.join(folder, "policies")
     shutil.copytree(REPO / "policies", policies)
-    proc, path = start_daemon(folder, "--policies", policies)
+    proc, path = start_daemon(folder, "--policies", policies, "--saved-policies", os.path.join(folder, "saved"))
     yield path, policies
     stop_daemon(proc, folder)

@@ -317,8 +317,10 @@ def test_save_policy_loads_in_python(policy_daemon):
         s = c.open("point-nav", batch=1, task_seed=5)
         s.adapt(policy="point-nav", steps=1, episodes=10, seed=2)
         saved = s.save_policy("adapted-5")
-        assert saved["file"] == os.path.join(policies, "adapted-5.safetensors") and os.path.exists(saved["file"])
+        saved_folder = os.path.join(os.path.dirname(policies), "saved")
+        assert saved["file"] == os.path.join(saved_folder, "adapted-5.safetensors") and os.path.exists(saved["file"])
         assert saved["policy"]["name"] == "adapted-5" and saved["policy"]["adapted_task_seed"] == 5
+        assert saved["policy"]["saved"] is True
         listed = {p["name"]: p for p in c.list_policies()}
         assert listed["adapted-5"]["world"] == "point-nav" and listed["adapted-5"]["adapted_task_seed"] == 5
         with pytest.raises(MetaSimError) as e:
@@ -328,6 +330,10 @@ def test_save_policy_loads_in_python(policy_daemon):
         with pytest.raises(MetaSimError) as e:
             s.save_policy("../escape")
         assert e.value.code == "bad_request"
+        # The shipped (configured) policies are read-only to clients, even with overwrite.
+        with pytest.raises(MetaSimError) as e:
+            s.save_policy("point-nav", overwrite=True)
+        assert e.value.code == "policy_exists"
 
         # Served at once: a new session taking it acts as the adapted session does.
         grid = np.stack(np.meshgrid(np.linspace(-0.5, 0.5, 5), np.linspace(-0.5, 0.5, 5)), -1).reshape(-1, 2)

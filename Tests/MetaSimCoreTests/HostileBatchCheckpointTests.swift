@@ -1,0 +1,102 @@
+import Foundation
+import MetaLearning
+import Synchronization
+import Testing
+
+@testable import MetaSimCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `metasim batch` with corrupt checkpoints (issue 27): a tensor of shape [2^32, 2^32] crashed
+/// it, NaN weights loaded. Each is refused before anything runs, naming the file and the reason.
+@Suite("Batch runner: corrupt checkpoints")
+struct HostileBatchCheckpointTests {
+    static func raw(_ header: String) -> Data {
+        var json = Array(header.utf8)
+        while json.count % 8 != 0 { json.append(0x20) }
+        var n = UInt64(json.count).littleEndian
+        var out = Data()
+        withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
+        return out + Data(json)
+    }
+
+    @Test("overflowing shapes, NaN weights and FIFOs are refused at the policy's line, naming the file; metasim batch exits cleanly")
+    func corrupt() throws {
+        let root = try BatchCheckpointTests.folder()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try Self.raw(#"{"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}}"#)
+            .write(to: URL(fileURLWithPath: root + "/ckpt/overflow.safetensors"))
+        var (tensors, meta) = try SafeTensors.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: BatchCheckpointTests.shipped))), path: "p")
+        tensors[tensors.firstIndex { $0.name == "layers.1.weight" }!].values[7] = .nan
+        try Data(SafeTensors.encode(tensors, metadata: meta)).write(to: URL(fileURLWithPath: root + "/ckpt/nan.safetensors"))
+        meta["policy"] = meta["policy"]!.replacingOccurrences(of: "[64,64]", with: "[1000000000,64]")
+        try Data(SafeTensors.encode(tensors, metadata: meta)).write(to: URL(fileURLWithPath: root + "/ckpt/wide.safetensors"))
+        #expect(mkfifo(root + "/ckpt/fifo.safetensors", 0o600) == 0)
+        let spec = { (name: String) in "worlds: [point-nav]\npolicies:\n  - checkpoint: ckpt/\(name).safetensors\nepisodes: 1\n" }
+        for (name, reason) in [("overflow", "does not match offsets"), ("nan", "NaN or infinite"), ("wide", "hidden"),
+                               ("fifo", "not a regular file")] {
+            let (d, text) = try #require(try BatchCheckpointTests.refusal(spec(name), in: root))
+            #expect(d.line == 3 && d.keyPath == "policies[0]")
+            #expect(text.contains("\(name).safetensors") && text.contains(reason), "\(text)")
+        }
+
+        // The CLI: a clear error and a non-zero exit, not a crash.
+        let binary = try #require(BatchKillTests.binary, "no metasim binary; build it with swift build")
+        try spec("overflow").write(toFile: root + "/spec.yaml", atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["batch", root + "/spec.yaml", "--output", root + "/out", "--worlds", TestSupport.worldsRoot, "--progress", "none"]
+        let stderr = Pipe()
+        p.standardError = stderr
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationReason == .exit && p.terminationStatus != 0, "\(message)")
+        #expect(message.contains("overflow.safetensors is not a metasim policy checkpoint"), "\(message)")
+    }
+}
+
+/// `AtomicFile`, the one temp+rename writer: unique temporary names, O_EXCL | O_NOFOLLOW.
+@Suite("AtomicFile")
+struct AtomicFileTests {
+    @Test("concurrent writers of one file all succeed; the file is one of theirs; no temporary file is left")
+    func concurrentWriters() throws {
+        let dir = BatchRunnerTests.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/shared.bin"
+        let contents = (0..<8).map { k in [UInt8](repeating: UInt8(k), count: 100_000 + k) }
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { k in
+            for _ in 0..<20 {
+                do { try AtomicFile.write(contents[k], to: path) } catch { failures.withLock { $0.append("\(error)") } }
+            }
+        }
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+        #expect(contents.contains([UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["shared.bin"])
+    }
+
+    @Test("symlinks planted at the target or the old temporary name are not followed; names are unique and parse")
+    func symlinks() throws {
+        let dir = BatchRunnerTests.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let victim = dir + "/victim"
+        try Data("victim".utf8).write(to: URL(fileURLWithPath: victim))
+        #expect(symlink(victim, dir + "/out.txt") == 0)
+        #expect(symlink(victim, dir + "/.out.txt.tmp-\(getpid())") == 0)
+        try AtomicFile.write("new", to: dir + "/out.txt")
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "victim")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dir + "/.out.txt.tmp-\(getpid())") == victim)
+        var st = stat()
+        #expect(lstat(dir + "/out.txt", &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG)
+        #expect(try String(contentsOfFile: dir + "/out.txt", encoding: .utf8) == "new")
+
+        let a = AtomicFile.temporaryName(for: "x.csv"), b = AtomicFile.temporaryName(for: "x.csv")
+        #expect(a != b && AtomicFile.isTemporary(a) && AtomicFile.temporaryOwner(a) == getpid())
+        #expect(AtomicFile.temporaryOwner(".x.csv.tmp-999999") == 999_999)
+        #expect(!AtomicFile.isStaleTemporary(a), "this process's own temporary file is not stale")
+    }
+}
