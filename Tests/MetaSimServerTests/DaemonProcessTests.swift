@@ -1,6 +1,7 @@
 import Foundation
 import MetaSimClient
 import MetaSimProtocol
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -23,6 +24,10 @@ final class DaemonProcess {
     let process = Process()
     let stderr = Pipe()
     let socket: String
+    /// When the daemon exited, recorded by Foundation's child monitor (not by a test task, which
+    /// may wait for a free thread of the cooperative pool while other suites hold them all).
+    private let exitTime = Mutex<ContinuousClock.Instant?>(nil)
+    var exitedAt: ContinuousClock.Instant? { exitTime.withLock { $0 } }
 
     /// `worlds`: the `--worlds` flag (nil: none, the configuration file's); `environment`: added
     /// to the test's; `journal`: `JOURNAL_STREAM` names the stderr pipe, as systemd does.
@@ -44,6 +49,7 @@ final class DaemonProcess {
         }
         process.standardError = stderr
         process.standardOutput = FileHandle.nullDevice
+        process.terminationHandler = { [exitTime] _ in exitTime.withLock { $0 = .now } }
         try process.run()
     }
 
