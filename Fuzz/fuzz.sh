@@ -72,7 +72,7 @@ smoke() {
     for t in "${TARGETS[@]}"; do
         files=$(regressions "$t")
         # shellcheck disable=SC2086
-        if ! SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no} .build/debug/"$t" Fuzz/corpus/"$t" $files \
+        if ! SWIFT_BACKTRACE=enable=yes,interactive=no,color=no .build/debug/"$t" Fuzz/corpus/"$t" $files \
                 > "$SCRATCH/smoke-$t.log" 2>&1; then
             echo "FAILED: $t ($SCRATCH/smoke-$t.log)"; tail -20 "$SCRATCH/smoke-$t.log"; failed=1
         else

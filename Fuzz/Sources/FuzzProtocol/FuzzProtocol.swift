@@ -6,6 +6,8 @@
 // are small (batch 8, 2 threads, 1 adapt step, 4 episodes) so that one input stays cheap. Each
 // input has a server of its own (sharing the loaded catalog), so session ids start at 1.
 //
+// The same bytes are also parsed as a client parses answers (StepReplyLayout.parse).
+//
 // Fuzz/corpus/FuzzProtocol holds request streams written by Fuzz/make_corpus.py; they start with
 // `hello`, as every connection must.
 // `make fuzz` builds it for libFuzzer; a plain build replays the inputs it is given (FuzzSupport).
@@ -142,8 +144,28 @@ func printAnswers(_ bytes: [UInt8]) {
     }
 }
 
+/// The client's side of the same bytes, read as answers from a server: the clients parse step
+/// reply data with `StepReplyLayout.parse`, which must refuse what does not fit, never trap.
+func parseAsReplies(_ input: UnsafeRawBufferPointer) {
+    var reader = FrameReader(maxFrame: FrameHeader.defaultMaxFrame)
+    var at = 0
+    while at < input.count {
+        let space = reader.spaceForReceive()
+        let n = min(space.count, input.count - at)
+        space.copyMemory(from: UnsafeRawBufferPointer(rebasing: input[at..<(at + n)]))
+        reader.didReceive(n)
+        at += n
+        do {
+            while let frame = try reader.next() {
+                if let (_, layout) = StepReplyLayout.parse(frame.data) { precondition(layout.size == frame.data.count) }
+            }
+        } catch { return }
+    }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzProtocol(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    parseAsReplies(UnsafeRawBufferPointer(start: data, count: size))
     var pair: [Int32] = [-1, -1]
     guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
         fatalError("socketpair: \(errno)")
