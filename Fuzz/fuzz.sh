@@ -83,20 +83,28 @@ smoke() {
 }
 
 run() {
-    local t
+    local t failed=0
     [ $# -gt 0 ] || set -- "${TARGETS[@]}"
+    mkdir -p "$SCRATCH/artifacts" && touch "$SCRATCH/artifacts/.run-started"
     for t in "$@"; do
         # New inputs go to a working corpus out of the tree; the committed one only seeds it.
         local work="$SCRATCH/corpus/$t" artifacts="$SCRATCH/artifacts/$t/"
         mkdir -p "$work" "$artifacts"
         [ -x "$(binary "$t")" ] || { echo "$(binary "$t") is missing: Fuzz/fuzz.sh build" >&2; exit 1; }
         echo "== $t for ${FUZZ_SECONDS}s on $FUZZ_JOBS worker(s); new inputs in $work, crashes in $artifacts"
+        # A crash ends this target's run (with one worker) but not the others'.
         # shellcheck disable=SC2046
         "$(binary "$t")" $(flags "$t") -max_total_time="$FUZZ_SECONDS" \
             -print_final_stats=1 -artifact_prefix="$artifacts" \
             $([ "$FUZZ_JOBS" -gt 1 ] && echo "-fork=$FUZZ_JOBS -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1") \
-            ${FUZZ_FLAGS:-} "$work" "Fuzz/corpus/$t"
+            ${FUZZ_FLAGS:-} "$work" "Fuzz/corpus/$t" || failed=1
     done
+    local found
+    found=$(find "$SCRATCH/artifacts" -type f -newer "$SCRATCH/artifacts/.run-started" \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) 2>/dev/null | sort)
+    if [ -n "$found" ]; then
+        echo "== inputs of this run to look at (Fuzz/fuzz.sh repro TARGET FILE):"; echo "$found"; failed=1
+    fi
+    return $failed
 }
 
 repro() {
