@@ -36,19 +36,30 @@ def catalog():
 
 # MARK: FuzzWorld and FuzzYAML
 
+def override(index, value=None, interesting=None):
+    """One override: the parameter's index, then a raw double (mode 1) or entry `interesting` of
+    FuzzWorld.swift's table (mode 2 * entry)."""
+    if interesting is not None:
+        return bytes([index, 2 * interesting]) + b"\0" * 8
+    return bytes([index, 1]) + struct.pack("<d", value)
+
+
+def world_input(seed, overrides, text):
+    """FuzzWorld's layout: control (overrides | seed << 2), three 10-byte override slots, the file."""
+    slots = b"".join(overrides) + b"\0" * (10 * (3 - len(overrides)))
+    return bytes([len(overrides) | seed << 2]) + slots + text
+
+
 def worlds():
     for name, text in catalog():
         write("FuzzYAML", name + ".yaml", text)
-        # control byte 0: no override, nominal task.
-        write("FuzzWorld", name, b"\x00" + text)
-    # Overrides: control = overrides | seed << 2; each 10 bytes (index, mode, double).
-    def override(index, value):
-        return bytes([index, 1]) + struct.pack("<d", value)
+        # No override in use, nominal task.
+        write("FuzzWorld", name, world_input(0, [], text))
     text = dict(catalog())
-    write("FuzzWorld", "cartpole-seed5-override", bytes([1 | 5 << 2]) + override(0, 1.25) + text["cartpole"])
-    write("FuzzWorld", "point-nav-two-overrides", bytes([2 | 1 << 2]) + override(0, 0.1) + override(1, -0.2) + text["point-nav"])
-    write("FuzzWorld", "lunar-lander-override", bytes([1]) + override(0, 2.0) + text["lunar-lander"])
-    write("FuzzWorld", "unknown-parameter", bytes([1]) + bytes([255, 0]) + b"\0" * 8 + text["pendulum"])
+    write("FuzzWorld", "cartpole-seed5-override", world_input(5, [override(0, 1.25)], text["cartpole"]))
+    write("FuzzWorld", "point-nav-two-overrides", world_input(1, [override(0, 0.1), override(1, -0.2)], text["point-nav"]))
+    write("FuzzWorld", "lunar-lander-override", world_input(0, [override(0, 2.0)], text["lunar-lander"]))
+    write("FuzzWorld", "unknown-parameter", world_input(0, [bytes([255, 0]) + b"\0" * 8], text["pendulum"]))
     write("FuzzYAML", "anchors.yaml", "a: &x {b: [1, 2, {c: d}]}\ne: *x\nf: !!str 3\ng: |\n  text\n")
     write("FuzzYAML", "bad-indent.yaml", "a:\n  b: 1\n c: 2\n")
 
@@ -193,8 +204,22 @@ def checkpoints():
     write(t, "huge-header.safetensors", struct.pack("<Q", 1 << 40) + b"{}")
 
 
+def regressions():
+    """The FuzzWorld regressions in FuzzWorld's layout: a catalog world with one parameter at 1e30
+    (entry 14 of the table) that traps today (Fuzz/regressions/PENDING)."""
+    text = dict(catalog())
+    folder = os.path.join(ROOT, "Fuzz", "regressions", "FuzzWorld")
+    os.makedirs(folder, exist_ok=True)
+    params = {"lunar-lander": ["CHUNKS", 17], "track-racer": ["CHECKPOINTS", 0, "TRACK_RADIUS_MAX", 2]}
+    for world, spec in params.items():
+        for name, index in zip(spec[0::2], spec[1::2]):
+            with open(os.path.join(folder, "%s-%s-1e30" % (world, name)), "wb") as f:
+                f.write(world_input(0, [override(index, interesting=14)], text[world]))
+
+
 def main():
     worlds()
+    regressions()
     protocol()
     expressions()
     checkpoints()

@@ -1,10 +1,11 @@
 // libFuzzer target: the world loader from YAML text to a built, reset and stepped world
 // (MetaSimCore), parameter overrides included.
 //
-// Input layout (Fuzz/corpus/FuzzWorld holds the catalog worlds in it):
+// Input layout (Fuzz/corpus/FuzzWorld holds the catalog worlds in it): a fixed 31-byte header,
+// so that turning an override on or off does not move the world file under it.
 //
-//     u8  control      bits 0-1: overrides (0...3); bits 2-7: task seed (0 = nominal task)
-//     overrides × 10:  u8 parameter (index into the file's parameters; 255 = a name it lacks),
+//     u8  control      bits 0-1: overrides in use (0...3); bits 2-7: task seed (0 = nominal task)
+//     3 × 10 bytes:    u8 parameter (index into the file's parameters; 255 = a name it lacks),
 //                      u8 mode (even: a value from `interesting`; odd: the next 8 bytes as a double),
 //                      8 bytes (little-endian double, read only in odd mode)
 //     the rest:        the world file (UTF-8)
@@ -24,20 +25,18 @@ let interesting: [Double] = [
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzWorld(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let input = UnsafeBufferPointer(start: data, count: size)
-    guard size >= 1 else { return 0 }
+    guard size >= 31 else { return 0 }
     let control = input[0]
-    var at = 1
     var picks: [(index: UInt8, value: Double)] = []
-    for _ in 0..<Int(control & 3) {
-        guard at + 10 <= size else { return 0 }
+    for k in 0..<Int(control & 3) {
+        let at = 1 + 10 * k
         let index = input[at], mode = input[at + 1]
         var bits: UInt64 = 0
         for k in 0..<8 { bits |= UInt64(input[at + 2 + k]) << (8 * UInt64(k)) }
         let value = mode & 1 == 0 ? interesting[Int(mode >> 1) % interesting.count] : Double(bitPattern: bits)
         picks.append((index, value))
-        at += 10
     }
-    let text = String(decoding: UnsafeBufferPointer(rebasing: input[at...]), as: UTF8.self)
+    let text = String(decoding: UnsafeBufferPointer(rebasing: input[31...]), as: UTF8.self)
     let definition: WorldDefinition
     do { definition = try WorldDefinition.parse(text, file: "fuzz.yaml") } catch {
         _ = error.description
