@@ -30,14 +30,21 @@ let root: String = ProcessInfo.processInfo.environment["METASIM_ROOT"]
 
 let logger = Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() })
 
-/// The catalog, policies and limits, loaded once; each input gets a fresh `ServerCore` over them
-/// (session ids then start at 1, so that a stream can name the sessions it opens).
-let shared: (configuration: ServerConfiguration, directory: WorldDirectory, policies: PolicyCatalog) = {
-    // Client-saved policies go to a private folder seeded with a few shipped ones.
+/// The process's own policies folder (`save_policy` writes there).
+let policyFolder: String = {
     var template = Array("/tmp/metasim-fuzz-XXXXXX".utf8CString)
     guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
         fatalError("mkdtemp failed")
     }
+    return dir
+}()
+
+/// The catalog, policies and limits, loaded once; each input gets a fresh `ServerCore` over them
+/// (session ids then start at 1, so that a stream can name the sessions it opens).
+let shared: (configuration: ServerConfiguration, directory: WorldDirectory, policies: PolicyCatalog) = {
+    // Client-saved policies go to a private folder seeded with a few shipped ones (removed at exit).
+    let dir = policyFolder
+    atexit { try? FileManager.default.removeItem(atPath: policyFolder) }
     for name in ["point-nav", "cartpole", "track-racer"] {
         try? FileManager.default.copyItem(atPath: "\(root)/policies/\(name).safetensors", toPath: "\(dir)/\(name).safetensors")
     }
