@@ -11,7 +11,7 @@ PEERS_PYTHON ?= /tmp/metasim-peers/bin/python
 TEST_VENV    := .venv-test
 PYTHON       ?= python3
 
-.PHONY: deps build run test test-swift test-python bench bench-protocol bench-allocations bench-soak leaks bench-batch fidelity train evaluate bench-adapt bench-policy clean install install-files uninstall
+.PHONY: deps build run test test-swift test-python fuzz fuzz-smoke bench bench-protocol bench-allocations bench-soak leaks bench-batch fidelity train evaluate bench-adapt bench-policy clean install install-files uninstall
 
 # `make install` (PREFIX, DESTDIR): binaries, systemd units, sysusers.d and tmpfiles.d entries,
 # the world catalog, shipped policies (a policies/ folder, when the repository has one) and an
@@ -46,8 +46,9 @@ build: deps
 run: build
 	$(METASIM) demo --svg demo-episode.svg
 
-# Swift tests (the daemon's tests start the built metasimd), then the Python client's tests.
-test: test-swift test-python
+# Swift tests (the daemon's tests start the built metasimd), then the Python client's tests,
+# then every fuzz target over its committed corpus and regressions (docs/fuzzing.md).
+test: test-swift test-python fuzz-smoke
 
 test-swift: deps
 	$(SWIFT) build
@@ -64,6 +65,20 @@ test-python: deps $(TEST_VENV)/.ready
 	$(SWIFT) build --product metasimd
 	$(SWIFT) build --product metasim
 	$(TEST_VENV)/bin/python -m pytest -q clients/python/tests
+
+# libFuzzer (docs/fuzzing.md): `make fuzz` fuzzes every target for FUZZ_SECONDS on FUZZ_JOBS
+# workers (FUZZ_TARGETS: a subset); `make fuzz-smoke` replays the corpus and regressions once
+# through the plain debug build's targets (no instrumented build: seconds).
+FUZZ_SECONDS ?= 600
+FUZZ_JOBS    ?= 1
+FUZZ_TARGETS ?=
+fuzz: deps
+	Fuzz/fuzz.sh build release
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) Fuzz/fuzz.sh run $(FUZZ_TARGETS)
+
+fuzz-smoke: deps
+	$(SWIFT) build
+	Fuzz/fuzz.sh smoke
 
 # Speed against the peers (Gymnasium, EnvPool) in one run; see Benchmarks/README.md.
 bench: build
@@ -212,4 +227,4 @@ uninstall:
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
 
 clean:
-	rm -rf .build $(TEST_VENV)
+	rm -rf .build .build-fuzz $(TEST_VENV)

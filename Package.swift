@@ -104,6 +104,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // libFuzzer targets (docs/fuzzing.md): stubs unless built with -DFUZZING -sanitize=fuzzer (`make fuzz`).
+        .target(name: "FuzzSupport", path: "Fuzz/Sources/FuzzSupport"),
+        .executableTarget(name: "FuzzProtocol", dependencies: [
+            "FuzzSupport", "MetaSimServer", "MetaSimProtocol", "MetaLearning", .product(name: "Logging", package: "swift-log"),
+        ], path: "Fuzz/Sources/FuzzProtocol"),
+        .executableTarget(name: "FuzzWorld", dependencies: ["FuzzSupport", "MetaSimCore"], path: "Fuzz/Sources/FuzzWorld"),
+        .executableTarget(name: "FuzzExpression", dependencies: ["FuzzSupport", "MetaSimCore"], path: "Fuzz/Sources/FuzzExpression"),
+        .executableTarget(name: "FuzzSafeTensors", dependencies: ["FuzzSupport", "MetaLearning"], path: "Fuzz/Sources/FuzzSafeTensors"),
+        .executableTarget(name: "FuzzYAML", dependencies: ["FuzzSupport", "MetaSimYAML"], path: "Fuzz/Sources/FuzzYAML"),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

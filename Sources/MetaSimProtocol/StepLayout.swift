@@ -90,9 +90,18 @@ public struct StepReplyLayout: Sendable, Equatable {
         let obs = Int(p.loadLE(UInt32.self, at: 8))
         let ended = Int(p.loadLE(UInt32.self, at: 12))
         guard ended <= count else { return nil }
+        // The data holds 8 bytes of reward per instance and 4 per observation value: bound both
+        // by its size before the layout multiplies them, so that no header overflows (a count and
+        // an observation size near 2^32 did, and trapped the client).
+        guard count <= p.count / 8, count == 0 || observationsFit(count: count, size: obs, in: p.count) else { return nil }
         let layout = StepReplyLayout(count: count, observationSize: obs, ended: ended)
         guard layout.size == p.count else { return nil }
         return (session, layout)
+    }
+
+    /// Whether `count` × `size` float32 observations fit in `bytes` (`count` > 0).
+    static func observationsFit(count: Int, size: Int, in bytes: Int) -> Bool {
+        size <= bytes / 4 / count
     }
 
     public func writeHeader(session: UInt32, into p: UnsafeMutableRawBufferPointer) {

@@ -19,6 +19,10 @@ func productPath(_ name: String) throws -> String {
     return path
 }
 
+final class ExitTime: Sendable {
+    let instant = Mutex<ContinuousClock.Instant?>(nil)
+}
+
 /// metasimd as a child process.
 final class DaemonProcess {
     let process = Process()
@@ -26,8 +30,8 @@ final class DaemonProcess {
     let socket: String
     /// When the daemon exited, recorded by Foundation's child monitor (not by a test task, which
     /// may wait for a free thread of the cooperative pool while other suites hold them all).
-    private let exitTime = Mutex<ContinuousClock.Instant?>(nil)
-    var exitedAt: ContinuousClock.Instant? { exitTime.withLock { $0 } }
+    private let exitTime = ExitTime()
+    var exitedAt: ContinuousClock.Instant? { exitTime.instant.withLock { $0 } }
 
     /// `worlds`: the `--worlds` flag (nil: none, the configuration file's); `environment`: added
     /// to the test's; `journal`: `JOURNAL_STREAM` names the stderr pipe, as systemd does.
@@ -49,7 +53,7 @@ final class DaemonProcess {
         }
         process.standardError = stderr
         process.standardOutput = FileHandle.nullDevice
-        process.terminationHandler = { [exitTime] _ in exitTime.withLock { $0 = .now } }
+        process.terminationHandler = { [exitTime] _ in exitTime.instant.withLock { $0 = .now } }
         try process.run()
     }
 
