@@ -67,6 +67,23 @@ final class DaemonProcess {
         }
     }
 
+    /// Sends SIGTERM and waits up to `limit` seconds for the exit (then SIGKILL): whether it
+    /// exited, the seconds from SIGTERM to the exit as Foundation's child monitor saw it (this
+    /// task itself may have waited for a thread of the cooperative pool), its status and its log.
+    func terminate(within limit: Double = 40) async -> (exited: Bool, took: Double, status: Int32, log: String) {
+        let term = ContinuousClock.now
+        kill(process.processIdentifier, SIGTERM)
+        var exited = false
+        while ContinuousClock.now - term < .milliseconds(Int64(limit * 1000)) {
+            if !process.isRunning { exited = true; break }
+            try? await _Concurrency.Task.sleep(for: .milliseconds(20))
+        }
+        let took = (exitedAt ?? ContinuousClock.now) - term
+        if !exited { kill(process.processIdentifier, SIGKILL) }
+        let (status, log) = await exit()
+        return (exited, Double(took.components.seconds) + Double(took.components.attoseconds) * 1e-18, status, log)
+    }
+
     func exit() async -> (status: Int32, log: String) {
         while process.isRunning { try? await _Concurrency.Task.sleep(for: .milliseconds(10)) }
         let log = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

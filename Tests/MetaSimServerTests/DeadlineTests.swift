@@ -207,21 +207,12 @@ struct DaemonStopTests {
         let id = c.makeID()
         try c.send(kind: MessageKind.open.rawValue, id: id, meta: MetaCoding.encode(OpenRequest(yaml: yaml, file: "slow.yaml", batch: 8)))
         try await _Concurrency.Task.sleep(for: .milliseconds(500))
-        let term = ContinuousClock.now
-        kill(daemon.process.processIdentifier, SIGTERM)
-        // The open is answered (cancelled) or the connection just closes; either way, at once.
+        let (exited, took, status, log) = await daemon.terminate()
+        // The open was answered (cancelled) or the connection just closed (what was sent stays
+        // readable after the daemon's exit).
         if let reply = try? c.receive() {
             #expect(reply.header.id == id && reply.isError)
         }
-        var exited = false
-        while seconds(ContinuousClock.now - term) < 40 {
-            if !daemon.process.isRunning { exited = true; break }
-            try await _Concurrency.Task.sleep(for: .milliseconds(20))
-        }
-        // From the daemon's exit as Foundation saw it: this task itself may have waited for a thread.
-        let took = seconds((daemon.exitedAt ?? ContinuousClock.now) - term)
-        if !exited { kill(daemon.process.processIdentifier, SIGKILL) }
-        let (status, log) = await daemon.exit()
         #expect(exited, "still running \(took) s after SIGTERM")
         // Drain timeout 1 s, then the cancelled open stops within a settle step: 1 s plus slack
         // for a loaded machine, and well short of the open's minutes.
@@ -260,17 +251,7 @@ struct DaemonStopTests {
         // The daemon goes on serving.
         let s = try other.open(OpenRequest(world: "pendulum", batch: 2, seed: 1))
         try s.step([0.1, -0.1])
-        let term = ContinuousClock.now
-        kill(daemon.process.processIdentifier, SIGTERM)
-        var exited = false
-        while seconds(ContinuousClock.now - term) < 40 {
-            if !daemon.process.isRunning { exited = true; break }
-            try await _Concurrency.Task.sleep(for: .milliseconds(20))
-        }
-        // From the daemon's exit as Foundation saw it: this task itself may have waited for a thread.
-        let took = seconds((daemon.exitedAt ?? ContinuousClock.now) - term)
-        if !exited { kill(daemon.process.processIdentifier, SIGKILL) }
-        let (status, log) = await daemon.exit()
+        let (exited, took, status, log) = await daemon.terminate()
         #expect(exited, "still running \(took) s after SIGTERM")
         if stuck {
             // Drain timeout 1 s, grace 3 s, then the hard exit: 4 s plus slack.
