@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO / "clients" / "python"))
 from metasim_client import Client  # noqa: E402
 
 sys.path.insert(0, str(HERE))
+from daemon_start import wait_until_serving  # noqa: E402
 from results_file import write_atomic  # noqa: E402
 
 STEPPER_WORLDS = [("lunar-lander", 16), ("bipedal-walker", 16), ("cartpole", 64), ("track-racer", 8),
@@ -238,15 +239,7 @@ def main():
         workers = []
         stop = mp.Event()
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    Client(sock).close()
-                    break
-                except (FileNotFoundError, ConnectionRefusedError):
-                    if daemon.poll() is not None or time.monotonic() > deadline:
-                        sys.exit("metasimd did not start: " + log.read_text())
-                    time.sleep(0.02)
+            wait_until_serving(sock, daemon, log)
             pid = daemon.pid
             start_rss, _, start_fds = proc_status(pid)
             result["start"] = {"rss_mb": start_rss / 1e6, "fds": start_fds}

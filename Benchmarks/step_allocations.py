@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO / "clients" / "python"))
 from metasim_client import Client  # noqa: E402
 
 sys.path.insert(0, str(HERE))
+from daemon_start import wait_until_serving  # noqa: E402
 from results_file import write_atomic  # noqa: E402
 
 CASES = [("lunar-lander", 16, 1), ("lunar-lander", 16, 2), ("bipedal-walker", 16, 2), ("point-nav", 16, 1),
@@ -108,15 +109,7 @@ def main():
             proc = subprocess.Popen([args.metasimd, "--socket", sock, "--worlds", str(REPO / "worlds"), "--log-level", "warning"],
                                     stderr=err, env=dict(os.environ, LD_PRELOAD=str(lib)))
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    Client(sock).close()
-                    break
-                except (FileNotFoundError, ConnectionRefusedError):
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        sys.exit("metasimd did not start: " + log.read_text())
-                    time.sleep(0.02)
+            wait_until_serving(sock, proc, log)
             counter = Counter(proc, log)
             counter.read()  # the counter is loaded
             results = []

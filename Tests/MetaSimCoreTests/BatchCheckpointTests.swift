@@ -148,6 +148,21 @@ struct BatchCheckpointTests {
         }
     }
 
+    /// Runs `metasim batch ROOT/spec.yaml --output ROOT/out` to its end: the process and its stderr.
+    static func runBatch(in root: String) throws -> (process: Process, stderr: String) {
+        let binary = try #require(BatchKillTests.binary, "no metasim binary; build it with swift build")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["batch", root + "/spec.yaml", "--output", root + "/out", "--worlds", TestSupport.worldsRoot, "--progress", "none"]
+        let stderr = Pipe()
+        p.standardError = stderr
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p, message)
+    }
+
     @Test("a checkpoint of another world is refused at the policy's file:line:column, and nothing is written")
     func otherWorld() throws {
         let root = try Self.folder()
@@ -165,16 +180,7 @@ struct BatchCheckpointTests {
         #expect(description.contains("does not fit world 'lunar-lander': it holds a policy for 'point-nav', not 'lunar-lander'"))
 
         // `metasim batch` stops with it before it creates the output folder.
-        let binary = try #require(BatchKillTests.binary, "no metasim binary; build it with swift build")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["batch", root + "/spec.yaml", "--output", root + "/out", "--worlds", TestSupport.worldsRoot, "--progress", "none"]
-        let stderr = Pipe()
-        p.standardError = stderr
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let (p, message) = try Self.runBatch(in: root)
         #expect(p.terminationStatus != 0)
         #expect(message.contains("\(root)/spec.yaml:4:5: error: policies[1]: checkpoint "), "\(message)")
         #expect(!FileManager.default.fileExists(atPath: root + "/out"))

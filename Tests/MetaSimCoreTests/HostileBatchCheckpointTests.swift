@@ -43,17 +43,8 @@ struct HostileBatchCheckpointTests {
         }
 
         // The CLI: a clear error and a non-zero exit, not a crash.
-        let binary = try #require(BatchKillTests.binary, "no metasim binary; build it with swift build")
         try spec("overflow").write(toFile: root + "/spec.yaml", atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["batch", root + "/spec.yaml", "--output", root + "/out", "--worlds", TestSupport.worldsRoot, "--progress", "none"]
-        let stderr = Pipe()
-        p.standardError = stderr
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let (p, message) = try BatchCheckpointTests.runBatch(in: root)
         #expect(p.terminationReason == .exit && p.terminationStatus != 0, "\(message)")
         #expect(message.contains("overflow.safetensors is not a metasim policy checkpoint"), "\(message)")
     }
