@@ -89,10 +89,7 @@ public final class WorldBatch: @unchecked Sendable {
         for k in 0..<self.threads * Self.claimStride { (claimed + k).initialize(to: Atomic(0)) }
         pool = WorkerPool(threads: self.threads) { [unowned self] k in self.runShard(k) }
         // As `reset(seed:)`, but a world that fails to build (or a cancellation) is thrown.
-        for i in 0..<count {
-            try worlds[i].resetChecked(seed: Self.episodeSeed(batchSeed: seed, instance: i))
-            worlds[i].copyObservation(to: observations.baseAddress! + i * observationCount)
-        }
+        for i in 0..<count { try resetChecked(instance: i, seed: Self.episodeSeed(batchSeed: seed, instance: i)) }
     }
 
     deinit {

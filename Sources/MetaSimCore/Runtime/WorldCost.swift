@@ -42,14 +42,14 @@ public struct WorldCost: Sendable, Equatable {
     static let trackPointBytes = 48
 
     /// Estimated bytes of `instances` instances (saturating: never overflows).
-    public func bytes(instances: Int) -> Int {
-        let (p, overflow) = bytesPerInstance.multipliedReportingOverflow(by: max(instances, 0))
-        return overflow ? Int.max : p
-    }
+    public func bytes(instances: Int) -> Int { Self.saturating(bytesPerInstance, times: instances) }
 
     /// Box2D substeps a reset of `instances` instances runs (saturating).
-    public func resetWork(instances: Int) -> Int {
-        let (p, overflow) = resetSubsteps.multipliedReportingOverflow(by: max(instances, 0))
+    public func resetWork(instances: Int) -> Int { Self.saturating(resetSubsteps, times: instances) }
+
+    /// `perInstance × instances` (a negative count as 0), `Int.max` where it would overflow.
+    private static func saturating(_ perInstance: Int, times instances: Int) -> Int {
+        let (p, overflow) = perInstance.multipliedReportingOverflow(by: max(instances, 0))
         return overflow ? Int.max : p
     }
 
