@@ -69,25 +69,27 @@ public struct Adapter: Sendable {
             collect: { theta, k throws(WorldError) in
                 try sampler.collect(math: math, params: theta, count: inner.episodes, seed: Self.episodeSeed(seed, step: k), cancel: cancel)
             },
-            update: { theta, episodes, k in update(&theta, episodes: episodes, step: k) },
+            update: { theta, episodes, k in update(&theta, episodes: episodes, step: k, cancel: cancel) },
             progress: progress)
     }
 
     /// One inner step on `episodes` (sampled with `theta`): GAE advantages with the linear
     /// baseline, normalized, and one SGD step of step k's learning rate on the REINFORCE
-    /// surrogate. Returns the sample batch it learned from.
+    /// surrogate. Returns the sample batch it learned from; nil, with `theta` unchanged, when
+    /// `cancel` fires during the gradient.
     @discardableResult
-    public func update(_ theta: inout [Double], episodes: Episodes, step k: Int) -> SampleBatch {
-        Self.update(&theta, episodes: episodes, math: math, inner: inner, learningRate: learningRate(step: k), scales: scales)
+    public func update(_ theta: inout [Double], episodes: Episodes, step k: Int, cancel: Cancellation? = nil) -> SampleBatch? {
+        Self.update(&theta, episodes: episodes, math: math, inner: inner, learningRate: learningRate(step: k), scales: scales, cancel: cancel)
     }
 
     /// One inner step without a sampler: for episodes collected elsewhere (an external world).
-    /// Parameter i moves by −α · scales[i] · g_i (`scales` empty: −α g_i).
+    /// Parameter i moves by −α · scales[i] · g_i (`scales` empty: −α g_i). nil, with `theta`
+    /// unchanged, when `cancel` fires during the gradient.
     @discardableResult
     public static func update(_ theta: inout [Double], episodes: Episodes, math: PolicyMath, inner: InnerLoop,
-                              learningRate alpha: Double, scales: [Double] = []) -> SampleBatch {
+                              learningRate alpha: Double, scales: [Double] = [], cancel: Cancellation? = nil) -> SampleBatch? {
         let batch = episodes.sampleBatch(weights: Advantages.gae(episodes, gamma: inner.gamma, lambda: inner.lambda))
-        let g = math.surrogate(theta, batch: batch).gradient
+        guard let g = math.surrogate(theta, batch: batch, cancel: cancel)?.gradient else { return nil }
         if scales.isEmpty {
             for i in 0..<theta.count { theta[i] -= alpha * g[i] }
         } else {
@@ -107,7 +109,7 @@ extension Adaptation {
     /// k = 0 … steps − 1, score θ_k deterministically (when `scoreDeterministic` gives a value),
     /// collect episodes with θ_k and update to θ_{k+1}; then score θ_K, and with
     /// `evaluateFinal` collect θ_K's episodes too (k = steps). Stops early (`cancelled`) when
-    /// `cancel` fires during a collection, keeping the trajectory so far.
+    /// `cancel` fires during a collection or an update, keeping the trajectory so far.
     static func run(steps: Int, from start: [Double], evaluateFinal: Bool, cancel: Cancellation?,
                     scoreDeterministic: ([Double], Int) throws(WorldError) -> Double?,
                     collect: ([Double], Int) throws(WorldError) -> Episodes,
@@ -134,7 +136,13 @@ extension Adaptation {
                 out.cancelled = true
                 return out
             }
-            if let batch = update(&theta, episodes, k) { out.batches.append(batch) }
+            let batch = update(&theta, episodes, k)
+            // An update cut short leaves θ_k as it was: the run ends there.
+            if cancel?.isCancelled == true {
+                out.cancelled = true
+                return out
+            }
+            if let batch { out.batches.append(batch) }
             out.stepSeconds.append(Adapter.seconds(since: clock))
             out.episodes.append(episodes)
             out.returns.append(episodes.meanReturn)

@@ -112,48 +112,79 @@ public struct PolicyMath: Sendable {
 
     /// The surrogate `L = -(1/N) Σ w log π(a|s)` and its gradient with respect to every parameter.
     public func surrogate(_ params: [Double], batch: SampleBatch) -> (loss: Double, gradient: [Double]) {
-        guard batch.count > 0 else { return (0, [Double](repeating: 0, count: architecture.parameterCount)) }
+        // Without a cancellation it always finishes.
+        surrogate(params, batch: batch, cancel: nil)!
+    }
+
+    /// Rows per forward and backward pass of `surrogate(_:batch:cancel:)`: bounds the memory of
+    /// its activations and how long it goes between looks at its cancellation (about 0.1 s for a
+    /// 64×64 network in a debug build). Any split gives the same bits: rows are computed apart
+    /// and every sum runs over the rows in order.
+    static let surrogateRows = 2048
+
+    /// The surrogate and its gradient, `surrogateRows` rows at a time; nil when `cancel` fires
+    /// between two passes (a gradient of part of the batch is no gradient).
+    public func surrogate(_ params: [Double], batch: SampleBatch, cancel: Cancellation?) -> (loss: Double, gradient: [Double])? {
+        var gradient = [Double](repeating: 0, count: architecture.parameterCount)
+        var loss = 0.0
+        let n = architecture.observationCount
         var cache = MLP.Cache()
-        forward(params, observations: batch.observations, count: batch.count, cache: &cache)
-        return surrogate(params, batch: batch, weights: batch.weights, cache: cache)
+        var start = 0
+        while start < batch.count {
+            if let cancel, cancel.isCancelled { return nil }
+            let end = min(start + Self.surrogateRows, batch.count)
+            forward(params, observations: Array(batch.observations[(start * n)..<(end * n)]), count: end - start, cache: &cache)
+            accumulateSurrogate(params, batch: batch, weights: batch.weights, rows: start..<end, cache: cache,
+                                loss: &loss, gradient: &gradient)
+            start = end
+        }
+        return (loss, gradient)
     }
 
     /// The surrogate with these per-sample `weights` (in place of the batch's) from a forward pass
     /// of `params` on the batch that is already in `cache`.
     func surrogate(_ params: [Double], batch: SampleBatch, weights: [Double], cache: MLP.Cache) -> (loss: Double, gradient: [Double]) {
-        let n = batch.count, a = architecture.actionCount
         var gradient = [Double](repeating: 0, count: architecture.parameterCount)
-        guard n > 0 else { return (0, gradient) }
-        let out = cache.output
-        var dOut = [Double](repeating: 0, count: n * a)
         var loss = 0.0
-        let scale = 1 / Double(n)
+        accumulateSurrogate(params, batch: batch, weights: weights, rows: 0..<batch.count, cache: cache, loss: &loss, gradient: &gradient)
+        return (loss, gradient)
+    }
+
+    /// Adds the surrogate's terms of batch rows `rows` (whose forward pass is in `cache`, its row 0
+    /// being `rows.lowerBound`) to `loss` and `gradient`. Every term is scaled by 1/N of the whole batch.
+    func accumulateSurrogate(_ params: [Double], batch: SampleBatch, weights: [Double], rows: Range<Int>, cache: MLP.Cache,
+                             loss: inout Double, gradient: inout [Double]) {
+        let a = architecture.actionCount
+        guard !rows.isEmpty else { return }
+        let out = cache.output
+        var dOut = [Double](repeating: 0, count: rows.count * a)
+        let scale = 1 / Double(batch.count)
         switch architecture.kind {
         case .gaussian:
             let logStd = network.parameterCount
             var invVar = [Double](repeating: 0, count: a)
             for k in 0..<a { invVar[k] = exp(-2 * params[logStd + k]) }
-            for r in 0..<n {
-                let w = weights[r] * scale
+            for r in rows {
+                let w = weights[r] * scale, c = r - rows.lowerBound
                 for k in 0..<a {
                     let ls = params[logStd + k]
-                    let diff = batch.actions[r * a + k] - out[r * a + k]
+                    let diff = batch.actions[r * a + k] - out[c * a + k]
                     let z2 = diff * diff * invVar[k]
                     loss -= w * (-0.5 * z2 - ls - Self.halfLog2Pi)
-                    dOut[r * a + k] = -w * diff * invVar[k]
+                    dOut[c * a + k] = -w * diff * invVar[k]
                     gradient[logStd + k] -= w * (z2 - 1)
                 }
             }
         case .categorical:
             var p = [Double](repeating: 0, count: a)
-            for r in 0..<n {
-                let w = weights[r] * scale
-                let m = (0..<a).map { out[r * a + $0] }.max()!
+            for r in rows {
+                let w = weights[r] * scale, c = r - rows.lowerBound
+                let m = (0..<a).map { out[c * a + $0] }.max()!
                 var total = 0.0
-                for j in 0..<a { p[j] = exp(out[r * a + j] - m); total += p[j] }
+                for j in 0..<a { p[j] = exp(out[c * a + j] - m); total += p[j] }
                 let chosen = Int(batch.actions[r])
-                loss -= w * (out[r * a + chosen] - m - log(total))
-                for j in 0..<a { dOut[r * a + j] = -w * ((j == chosen ? 1 : 0) - p[j] / total) }
+                loss -= w * (out[c * a + chosen] - m - log(total))
+                for j in 0..<a { dOut[c * a + j] = -w * ((j == chosen ? 1 : 0) - p[j] / total) }
             }
         }
         let c = architecture.contextCount
@@ -161,8 +192,7 @@ public struct PolicyMath: Sendable {
         if let dInput {
             // Each context parameter is an input of every row: its gradient is the sum over rows.
             let n = architecture.observationCount, o = architecture.contextOffset
-            for r in 0..<batch.count { for k in 0..<c { gradient[o + k] += dInput[r * (n + c) + n + k] } }
+            for r in 0..<rows.count { for k in 0..<c { gradient[o + k] += dInput[r * (n + c) + n + k] } }
         }
-        return (loss, gradient)
     }
 }

@@ -296,6 +296,8 @@ public struct QLearner: Sendable {
             },
             update: { theta, _, _ in
                 for _ in 0..<q.updates {
+                    // Cancelled: the run ends after this step's update (and drops it).
+                    if let cancel, cancel.isCancelled { break }
                     update(&theta, target: target, replay: replay!, adam: &adam, rng: &rng)
                     updates += 1
                     if updates % q.targetPeriod == 0 { target = theta }

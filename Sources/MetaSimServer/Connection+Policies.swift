@@ -202,7 +202,10 @@ extension Connection {
         let alpha = binding.learningRates(override: r.learningRate)[0], scales = binding.rateScales, sessionID = e.id
         let outcome = try runAdaptation(requestID: requestID) { job, wake in
             var theta = start
-            Adapter.update(&theta, episodes: episodes, math: math, inner: inner, learningRate: alpha, scales: scales)
+            guard Adapter.update(&theta, episodes: episodes, math: math, inner: inner, learningRate: alpha, scales: scales,
+                                 cancel: job.cancel) != nil else {
+                return .success(AdaptOutcome(parameters: start, steps: 0, returns: [], cancelled: true))
+            }
             job.report(AdaptProgress(session: sessionID, step: 1, steps: 1, episodes: episodes.count, meanReturn: episodes.meanReturn))
             wake()
             return .success(AdaptOutcome(parameters: theta, steps: 1, returns: [episodes.meanReturn], cancelled: false))

@@ -54,6 +54,34 @@ struct GradientTests {
         #expect(abs(loss - expected) < 1e-12)
     }
 
+    /// `surrogate` runs `surrogateRows` rows at a time so that it can stop between passes: the
+    /// split must not change a bit (training's checkpoints depend on it).
+    @Test(arguments: [(PolicyArchitecture.Kind.gaussian, 0), (.categorical, 0), (.gaussian, 2)])
+    func surrogateInPassesIsBitForBitOnePass(kind: PolicyArchitecture.Kind, context: Int) {
+        var arch = PolicyArchitecture(kind: kind, observationCount: 3, actionCount: 3, hidden: [6, 5], initialLogStd: -0.3)
+        arch.contextParameters = context
+        var norm = ObservationNormalizer(size: 3, enabled: true)
+        norm.update(Support.uniform(30, seed: 9, scale: 3), rows: 10)
+        let math = PolicyMath(architecture: arch, normalizer: norm)
+        var params = arch.network.initialParameters(seed: 4, outputScale: 1)
+        if kind == .gaussian { params += [-0.3, 0.1, 0.2] }
+        params += [Double](repeating: 0.3, count: context)
+        let count = 2 * PolicyMath.surrogateRows + 77
+        let b = batch(arch: arch, count: count, seed: 5)
+        var cache = MLP.Cache()
+        math.forward(params, observations: b.observations, count: count, cache: &cache)
+        let whole = math.surrogate(params, batch: b, weights: b.weights, cache: cache)
+        let passes = math.surrogate(params, batch: b)
+        #expect(passes.loss.bitPattern == whole.loss.bitPattern)
+        #expect(passes.gradient.map(\.bitPattern) == whole.gradient.map(\.bitPattern))
+        #expect(whole.gradient.allSatisfy(\.isFinite) && whole.gradient.contains { $0 != 0 })
+        // Cancelled, it gives no gradient at all rather than part of one.
+        let cancel = Cancellation()
+        #expect(math.surrogate(params, batch: b, cancel: cancel) != nil)
+        cancel.cancel()
+        #expect(math.surrogate(params, batch: b, cancel: cancel) == nil)
+    }
+
     /// Context parameters (CAVIA) are network inputs taken from the parameters: their gradient
     /// is the input gradient summed over rows, after the normalized observations.
     @Test func contextParameterGradientMatchesFiniteDifferences() {
