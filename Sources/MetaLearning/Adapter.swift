@@ -97,11 +97,6 @@ public struct Adapter: Sendable {
         }
         return batch
     }
-
-    static func seconds(since start: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - start
-        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
 }
 
 extension Adaptation {
@@ -143,7 +138,7 @@ extension Adaptation {
                 return out
             }
             if let batch { out.batches.append(batch) }
-            out.stepSeconds.append(Adapter.seconds(since: clock))
+            out.stepSeconds.append(clock.secondsAgo)
             out.episodes.append(episodes)
             out.returns.append(episodes.meanReturn)
             out.parameters.append(theta)

@@ -70,7 +70,7 @@ extension MetaTrainer {
             let stats = IterationStats(
                 iteration: it,
                 preReturn: meanReturn, postReturn: .nan,
-                seconds: Adapter.seconds(since: clock), samples: collected.map(\.steps).reduce(0, +))
+                seconds: clock.secondsAgo, samples: collected.map(\.steps).reduce(0, +))
             logger.debug("iteration", metadata: ["i": "\(it)", "return": "\(stats.preReturn)", "epsilon": "\(epsilon)"])
             progress(stats)
         }

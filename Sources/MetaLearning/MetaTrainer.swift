@@ -272,7 +272,7 @@ public struct MetaTrainer: Sendable {
                 iteration: it,
                 preReturn: results.map(\.preReturn).reduce(0, +) / Double(results.count),
                 postReturn: results.map(\.postReturn).reduce(0, +) / Double(results.count),
-                seconds: Adapter.seconds(since: clock),
+                seconds: clock.secondsAgo,
                 samples: results.map(\.samples).reduce(0, +))
             logger.debug("iteration", metadata: ["i": "\(it)", "pre": "\(stats.preReturn)", "post": "\(stats.postReturn)"])
             progress(stats)

@@ -19,7 +19,7 @@ public enum Oracle {
     public static func meanReturn(program: WorldProgram, policy: ([Float]) -> [Float], count: Int, seed: UInt64) throws(WorldError) -> Double {
         let batch = try WorldBatch(program: program, count: count, threads: 1, seed: seed, autoReset: false)
         let n = batch.observationCount, w = batch.actionCount
-        let horizon = program.spec.episode.horizon > 0 ? program.spec.episode.horizon : 1000
+        let horizon = program.resolved.episode.horizon > 0 ? program.resolved.episode.horizon : 1000
         var active = [Bool](repeating: true, count: count)
         var total = 0.0
         for _ in 0..<horizon where active.contains(true) {

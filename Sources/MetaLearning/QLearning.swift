@@ -158,7 +158,7 @@ public struct QLearner: Sendable {
         self.inner = inner
         self.q = q
         self.threads = max(1, threads)
-        let horizon = program.spec.episode.horizon
+        let horizon = program.resolved.episode.horizon
         maxSteps = horizon > 0 ? horizon : 1000
     }
 

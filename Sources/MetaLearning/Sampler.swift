@@ -18,7 +18,7 @@ public struct Sampler: Sendable {
     public init(program: WorldProgram, threads: Int = 1, maxSteps: Int = 1000) {
         self.program = program
         self.threads = max(1, threads)
-        let horizon = program.spec.episode.horizon
+        let horizon = program.resolved.episode.horizon
         self.maxSteps = horizon > 0 ? horizon : maxSteps
     }
 

@@ -76,7 +76,7 @@ struct BenchCommand: ParsableCommand {
                 episodes += 1
             }
         }
-        let full = seconds(ContinuousClock.now - t0)
+        let full = t0.secondsAgo
 
         // The same actions and resets, physics only.
         b.reset(seed: seed)
@@ -86,7 +86,7 @@ struct BenchCommand: ParsableCommand {
             b.stepPhysicsOnly()
             for k in resets[i] { b.reset(instance: k, seed: b.world(k).episodeSeed &+ 1) }
         }
-        let raw = seconds(ContinuousClock.now - t1)
+        let raw = t1.secondsAgo
 
         let total = iterations * batch
         let report = Report(world: d.name, batch: batch, threads: b.threads, steps: total, seconds: full,
@@ -108,10 +108,6 @@ struct BenchCommand: ParsableCommand {
 
     private func load(_ b: WorldBatch, _ actions: [Float]) {
         actions.withUnsafeBufferPointer { b.actions.baseAddress!.update(from: $0.baseAddress!, count: actions.count) }
-    }
-
-    private func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 
     private func measureMemory(_ program: WorldProgram, count: Int) throws {

@@ -55,7 +55,7 @@ struct DemoCommand: ParsableCommand {
                     for (s, r) in returns.enumerated() { perStep[s].append(r) }
                 }
                 rows.append((family, policy == family ? "meta-policy (\(served[policy]?.algorithm ?? "?"))" : "multi-task, fine-tuned",
-                             perStep.map { Interval(samples: $0) }, DemoCommand.seconds(since: clock)))
+                             perStep.map { Interval(samples: $0) }, clock.secondsAgo))
             }
             if svgFamily == nil || (try? catalog.definition(family).kind) == .driving { svgFamily = family }
         }
@@ -75,7 +75,7 @@ struct DemoCommand: ParsableCommand {
             try writeEpisode(c, world: family, horizon: served[family]?.trainingHorizon)
         }
         try server.stop()  // SIGTERM: the daemon drains and exits 0
-        print("metasimd stopped cleanly. Demo took \(fmt(DemoCommand.seconds(since: started), 1)) s.")
+        print("metasimd stopped cleanly. Demo took \(fmt(started.secondsAgo, 1)) s.")
     }
 
     /// Mean deterministic return before adapting and after each inner step, on one task.
@@ -165,8 +165,4 @@ struct DemoCommand: ParsableCommand {
         return URL(fileURLWithPath: exe).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent(name).path
     }
 
-    static func seconds(since start: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - start
-        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
 }

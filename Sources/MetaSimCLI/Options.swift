@@ -34,7 +34,7 @@ struct TaskOptions: ParsableArguments {
         return out
     }
 
-    func task(for definition: WorldDefinition) throws -> Task {
+    func task(for definition: WorldDefinition) throws -> WorldTask {
         do {
             let o = try overrides()
             if let s = taskSeed { return try definition.sampleTask(seed: s, overrides: o) }

@@ -58,12 +58,12 @@ struct PolicyBenchCommand: ParsableCommand {
                     let s = try c.open(OpenRequest(world: world, taskSeed: task))
                     let clock = ContinuousClock.now
                     _ = try s.adapt(policy: world, steps: 3, episodes: 20, seed: UInt64(k))
-                    remote.append(DemoCommand.seconds(since: clock))
+                    remote.append(clock.secondsAgo)
                     try s.close()
                     let program = try WorldProgram(definition: d, task: d.sampleTask(seed: task))
                     let start = ContinuousClock.now
                     _ = try checkpoint.policy.adapted(to: program, inner: InnerLoop(steps: 3, episodes: 20, learningRate: 0.1), seed: UInt64(k))
-                    local.append(DemoCommand.seconds(since: start))
+                    local.append(start.secondsAgo)
                 } catch { throw CLIError("\(world): \(error)") }
             }
             rows.append(Row(name: "adapt \(world) (3 × 20 episodes), median of \(repeats)", daemon: median(remote) * 1000,
@@ -110,7 +110,7 @@ struct PolicyBenchCommand: ParsableCommand {
         while true {
             for _ in 0..<64 { try body() }
             n += 64
-            let t = DemoCommand.seconds(since: start)
+            let t = start.secondsAgo
             if t >= seconds { return Double(n * observations) / t }
         }
     }

@@ -86,7 +86,7 @@ struct TrainCommand: ParsableCommand {
                                           hyperparameters: Checkpoint.json(config), trainingSeed: seed,
                                           metasimVersion: MetaSimVersion.string)
         do { try Checkpoint(policy: policy, metadata: metadata).write(to: output) } catch { throw CLIError(error.description) }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        let seconds = elapsed.inSeconds
         if !policy.innerLearningRates.isEmpty {
             print("meta-learned inner learning rates: \(policy.innerLearningRates.map { fmt($0, 4) }.joined(separator: ", "))")
         }

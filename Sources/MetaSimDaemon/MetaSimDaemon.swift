@@ -182,7 +182,7 @@ struct StopGuard: Service {
         let limit = server.stopTimeLimit + Self.margin
         let logger = self.logger
         let thread = Thread {
-            Thread.sleep(forTimeInterval: Double(limit.components.seconds) + Double(limit.components.attoseconds) * 1e-18)
+            Thread.sleep(forTimeInterval: limit / .seconds(1))
             logger.critical("hard exit: still running \(limit) after SIGTERM (drain timeout, grace period and margin)")
             hardExit(1)
         }

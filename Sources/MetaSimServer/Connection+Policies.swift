@@ -158,7 +158,7 @@ extension Connection {
         }
         session.binding = binding
         reply(.adapt, id: frame.header.id, AdaptReply(session: session.id, policy: entry.name, adaptedSteps: binding.adaptedSteps,
-                                                      returns: returns, episodesPerStep: episodes, seconds: Self.seconds(since: started)))
+                                                      returns: returns, episodesPerStep: episodes, seconds: started.secondsAgo))
     }
 
     /// External sessions: with `policy`, take it (and forget what was recorded); without, one
@@ -175,7 +175,7 @@ extension Connection {
             e.clearRecording()
             e.binding = binding
             reply(.adapt, id: requestID, AdaptReply(session: e.id, policy: name, adaptedSteps: 0, returns: [],
-                                                   episodesPerStep: 0, seconds: Self.seconds(since: started)))
+                                                   episodesPerStep: 0, seconds: started.secondsAgo))
             return
         }
         let steps = r.steps ?? 1
@@ -192,7 +192,7 @@ extension Connection {
         }
         guard steps == 1 else {
             reply(.adapt, id: requestID, AdaptReply(session: e.id, policy: binding.entry.name, adaptedSteps: binding.adaptedSteps,
-                                                   returns: [], episodesPerStep: 0, seconds: Self.seconds(since: started)))
+                                                   returns: [], episodesPerStep: 0, seconds: started.secondsAgo))
             return
         }
         guard let episodes = e.recordedEpisodes() else {
@@ -213,7 +213,7 @@ extension Connection {
         binding.adapted(to: outcome.parameters, steps: 1)
         e.forgetEpisodes(count: episodes.count)
         reply(.adapt, id: requestID, AdaptReply(session: e.id, policy: binding.entry.name, adaptedSteps: binding.adaptedSteps,
-                                               returns: outcome.returns, episodesPerStep: episodes.count, seconds: Self.seconds(since: started)))
+                                               returns: outcome.returns, episodesPerStep: episodes.count, seconds: started.secondsAgo))
     }
 
     /// `POLLRDHUP` (Linux): the peer closed its end.
@@ -263,11 +263,6 @@ extension Connection {
                 job.cancel.cancel()
             }
         }
-    }
-
-    static func seconds(since start: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - start
-        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 
     // MARK: act
@@ -330,7 +325,7 @@ extension Connection {
         batch.autoReset = true
         defer { batch.autoReset = autoReset }
         // Every instance ends an episode within the horizon (a world without one: 100,000 steps).
-        let horizon = batch.program.spec.episode.horizon > 0 ? batch.program.spec.episode.horizon : 100_000
+        let horizon = batch.program.resolved.episode.horizon > 0 ? batch.program.resolved.episode.horizon : 100_000
         let maxSteps = (target + batch.count - 1) / batch.count * horizon + horizon
         let stepMeta = MetaCoding.encode(RunEvent(event: "step", session: session.id))
         var reply = RunEpisodesReply(session: session.id, instances: [], returns: [], lengths: [], meanReturn: 0, steps: 0)
@@ -400,7 +395,7 @@ extension Connection {
         try checkSessionLimit()
         let (name, definition) = try worldDefinition(world: r.world, yaml: r.yaml, file: r.file)
         let specs: WorldSpecs
-        let nominal: Task
+        let nominal: WorldTask
         do throws(WorldError) { nominal = try definition.nominalTask() } catch { throw Self.failure(error) }
         // One instance is built (for its specs): it must fit the session budget too.
         let program = try Self.program(definition, nominal)

@@ -225,7 +225,7 @@ extension Connection {
         return (name, definition)
     }
 
-    static func task(_ d: WorldDefinition, seed: UInt64?, params: [String: Double]) throws(RequestFailure) -> Task {
+    static func task(_ d: WorldDefinition, seed: UInt64?, params: [String: Double]) throws(RequestFailure) -> WorldTask {
         do {
             if let seed { return try d.sampleTask(seed: seed, overrides: params) }
             return try d.nominalTask(overrides: params)
@@ -235,7 +235,7 @@ extension Connection {
     }
 
     /// The task's program: its values checked and its cost estimated, nothing built yet.
-    static func program(_ d: WorldDefinition, _ task: Task) throws(RequestFailure) -> WorldProgram {
+    static func program(_ d: WorldDefinition, _ task: WorldTask) throws(RequestFailure) -> WorldProgram {
         do { return try WorldProgram(definition: d, task: task) } catch { throw failure(error) }
     }
 

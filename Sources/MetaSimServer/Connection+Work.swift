@@ -166,7 +166,7 @@ extension Connection {
             }
             core.deadlinesExceeded.add(1, ordering: .relaxed)
             let c = core.configuration
-            let limit = Double(ServerCore.milliseconds(Self.hasLongDeadline(kind) ? c.adaptDeadline : c.requestDeadline)) / 1000
+            let limit = Double((Self.hasLongDeadline(kind) ? c.adaptDeadline : c.requestDeadline).inMilliseconds) / 1000
             logger.warning("deadline exceeded: \(name) request \(id) cancelled \(after) (deadline \(limit) s): \(failure.message)")
             return RequestFailure(.deadlineExceeded, "\(name) did not finish within its deadline of \(limit) s and was cancelled: \(failure.message)")
         case .clientGone:

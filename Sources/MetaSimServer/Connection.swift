@@ -110,7 +110,7 @@ final class Connection: @unchecked Sendable {
 
     func run() {
         defer { finish() }
-        let idleMS = core.configuration.idleTimeout.map { Int64($0.components.seconds) * 1000 + Int64($0.components.attoseconds / 1_000_000_000_000_000) }
+        let idleMS = core.configuration.idleTimeout.map(\.inMilliseconds)
         var lastActivity = Socket.monotonicMilliseconds()
         var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
         while !closed {

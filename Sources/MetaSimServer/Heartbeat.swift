@@ -31,17 +31,13 @@ final class Heartbeat: Sendable {
         interval = notifier.watchdogInterval ?? Self.defaultInterval
     }
 
-    var intervalMilliseconds: Int64 { Int64(Self.seconds(interval) * 1000) }
-
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
+    var intervalMilliseconds: Int64 { interval.inMilliseconds }
 
     func start() {
         running.store(true, ordering: .releasing)
         let thread = Thread { [self] in
             while running.load(ordering: .acquiring) {
-                Thread.sleep(forTimeInterval: Self.seconds(interval))
+                Thread.sleep(forTimeInterval: interval.inSeconds)
                 if running.load(ordering: .acquiring) { beat() }
             }
         }
@@ -86,7 +82,7 @@ final class Heartbeat: Sendable {
         let now = ContinuousClock.now
         let steps = core.stepCount.load(ordering: .relaxed)
         let rate = state.withLock { s -> Double in
-            let elapsed = Self.seconds(now - s.time)
+            let elapsed = (now - s.time).inSeconds
             if elapsed >= 0.25 {
                 s.stepsPerSecond = Double(steps &- s.steps) / elapsed
                 s.steps = steps

@@ -46,7 +46,7 @@ enum Budget {
     static func checkReset(_ program: WorldProgram, instances: Int, _ config: ServerConfiguration) throws(RequestFailure) {
         let work = program.cost.resetWork(instances: instances)
         guard work <= config.maxResetSubsteps else {
-            let spec = program.spec
+            let spec = program.resolved
             throw RequestFailure(.limitExceeded,
                 "resetting \(instances) instances of '\(program.name)' runs \(work) Box2D substeps "
                 + "(reset_steps \(spec.episode.resetSteps) × substeps \(spec.simulation.substeps) × \(instances)), more than "

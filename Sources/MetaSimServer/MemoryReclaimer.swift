@@ -60,7 +60,7 @@ final class MemoryReclaimer: @unchecked Sendable {
     }
 
     private func loop() {
-        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+        let seconds = delay.inSeconds
         condition.lock()
         while true {
             while pending == 0, !stopping { condition.wait() }

@@ -123,7 +123,7 @@ public final class MetaSimServer: Service, Sendable {
         if let notifier, let heartbeat {
             heartbeat.announce("READY=1")
             if let interval = notifier.watchdogInterval {
-                logger.info("watchdog: pinging every \(Heartbeat.seconds(interval)) s while the accepting loop turns")
+                logger.info("watchdog: pinging every \(interval.inSeconds) s while the accepting loop turns")
             }
             heartbeat.start()
         }
@@ -149,7 +149,7 @@ public final class MetaSimServer: Service, Sendable {
         core.beginDrain()
         let deadline = ContinuousClock.now + core.configuration.drainTimeout
         while core.connectionCount > 0, ContinuousClock.now < deadline {
-            try? await _Concurrency.Task.sleep(for: .milliseconds(5))
+            try? await Task.sleep(for: .milliseconds(5))
         }
         if core.connectionCount > 0 {
             // Cut short: the requests in flight are cancelled (their work stops at its next
@@ -161,7 +161,7 @@ public final class MetaSimServer: Service, Sendable {
             core.closeAll()
             let grace = ContinuousClock.now + Self.stopGrace
             while core.connectionCount > 0, ContinuousClock.now < grace {
-                try? await _Concurrency.Task.sleep(for: .milliseconds(5))
+                try? await Task.sleep(for: .milliseconds(5))
             }
             if core.connectionCount > 0 {
                 // Work that does not look at its cancellation (a single enormous step): its

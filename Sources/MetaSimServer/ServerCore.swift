@@ -113,7 +113,7 @@ final class ServerCore: Sendable {
     /// and those whose client hung up.
     func checkWork() {
         let c = configuration
-        let requestMS = Self.milliseconds(c.requestDeadline), adaptMS = Self.milliseconds(c.adaptDeadline)
+        let requestMS = c.requestDeadline.inMilliseconds, adaptMS = c.adaptDeadline.inMilliseconds
         let now = Socket.monotonicMilliseconds()
         for connection in connectionBox.withLock({ Array($0.values) }) {
             connection.checkWork(now: now, requestDeadline: requestMS, adaptDeadline: adaptMS)
@@ -136,15 +136,11 @@ final class ServerCore: Sendable {
         }
     }
 
-    static func milliseconds(_ d: Duration) -> Int64 {
-        d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
-    }
-
     func status() -> StatusReply {
         let (sessions, instances) = sessionLoad()
         let uptime = ContinuousClock.now - started
         return StatusReply(server: MetaSimServer.version, protocol: .current,
-                           uptimeSeconds: Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18,
+                           uptimeSeconds: uptime.inSeconds,
                            connections: connectionCount, sessions: sessions, instances: instances,
                            observers: observerCount.value.load(ordering: .relaxed),
                            requests: requestCount.load(ordering: .relaxed), steps: stepCount.load(ordering: .relaxed),
@@ -155,12 +151,12 @@ final class ServerCore: Sendable {
     }
 
     var limits: ServerLimits {
-        let idle = configuration.idleTimeout.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
+        let idle = configuration.idleTimeout?.inSeconds ?? 0
         return ServerLimits(maxFrame: configuration.maxFrame, maxSessionsPerConnection: configuration.maxSessionsPerConnection,
                             maxBatch: configuration.maxBatch, maxConnections: configuration.maxConnections,
                             idleTimeoutSeconds: idle,
-                            requestDeadlineSeconds: Double(Self.milliseconds(configuration.requestDeadline)) / 1000,
-                            adaptDeadlineSeconds: Double(Self.milliseconds(configuration.adaptDeadline)) / 1000,
+                            requestDeadlineSeconds: Double(configuration.requestDeadline.inMilliseconds) / 1000,
+                            adaptDeadlineSeconds: Double(configuration.adaptDeadline.inMilliseconds) / 1000,
                             maxSessionMemoryBytes: configuration.maxSessionMemory,
                             maxMemoryBytes: configuration.maxMemory, maxResetSubsteps: configuration.maxResetSubsteps)
     }

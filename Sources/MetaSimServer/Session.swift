@@ -18,7 +18,7 @@ final class Session: @unchecked Sendable {
     let autoReset: Bool
     let discreteActions: Int?
     private(set) var batch: WorldBatch
-    private(set) var task: Task
+    private(set) var task: WorldTask
     private(set) var seed: UInt64
     /// Set when an instance failed to build for an episode seed: steps refuse until a reset.
     var failure: String?

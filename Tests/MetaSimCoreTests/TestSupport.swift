@@ -36,7 +36,7 @@ enum TestSupport {
     }
 
     /// A world instance for a definition and task (the nominal task by default).
-    static func world(_ definition: WorldDefinition, task: MetaSimCore.Task? = nil) throws -> World {
+    static func world(_ definition: WorldDefinition, task: MetaSimCore.WorldTask? = nil) throws -> World {
         try World(definition: definition, task: task ?? definition.nominalTask())
     }
 }

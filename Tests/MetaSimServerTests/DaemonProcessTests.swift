@@ -81,7 +81,7 @@ final class DaemonProcess {
         let took = (exitedAt ?? ContinuousClock.now) - term
         if !exited { kill(process.processIdentifier, SIGKILL) }
         let (status, log) = await exit()
-        return (exited, Double(took.components.seconds) + Double(took.components.attoseconds) * 1e-18, status, log)
+        return (exited, took.inSeconds, status, log)
     }
 
     func exit() async -> (status: Int32, log: String) {

@@ -31,7 +31,7 @@ func slowResetSeconds(resetSteps: Int, substeps: Int) throws -> Double {
 /// default (which refuses them before any work): these tests raise it to its maximum.
 let unlimitedResetSubsteps = 1 << 40
 
-func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+func seconds(_ d: Duration) -> Double { d.inSeconds }
 
 /// A receive timeout on a client's socket: a test that would wait forever fails instead.
 func setReceiveTimeout(_ c: MetaSimConnection, seconds: Int) {

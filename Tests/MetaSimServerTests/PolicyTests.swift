@@ -380,7 +380,7 @@ struct PolicyTests {
         var running = false
         for _ in 0..<600 where !running {
             running = try monitor.status().adaptations == 1
-            try await _Concurrency.Task.sleep(for: .milliseconds(10))
+            try await Task.sleep(for: .milliseconds(10))
         }
         #expect(running, "the adaptation never showed in status")
         // Once the client is gone: no adaptation, no session, within 3 s (the full run takes far longer).
@@ -389,7 +389,7 @@ struct PolicyTests {
         while Date().timeIntervalSince(start) < 3, !freed {
             let st = try monitor.status()
             freed = st.adaptations == 0 && st.sessions == 0 && st.connections == 1
-            try await _Concurrency.Task.sleep(for: .milliseconds(20))
+            try await Task.sleep(for: .milliseconds(20))
         }
         let final = try monitor.status()
         #expect(freed, "status: \(final)")

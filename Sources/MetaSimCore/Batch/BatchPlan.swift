@@ -77,7 +77,7 @@ public struct BatchPlan: Sendable {
                 for taskSeed in taskSeeds {
                     for point in Self.product(entry.grid.map(\.values)) {
                         let overrides = Dictionary(uniqueKeysWithValues: zip(names, point))
-                        let task: Task
+                        let task: WorldTask
                         do throws(WorldError) {
                             if let taskSeed { task = try definition.sampleTask(seed: taskSeed, overrides: overrides) }
                             else { task = try definition.nominalTask(overrides: overrides) }

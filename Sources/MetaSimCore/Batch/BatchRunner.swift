@@ -93,7 +93,7 @@ public struct BatchRunner: Sendable {
             progress(Progress(totalUnits: units.count, resumedUnits: done.count, doneUnits: done.count + n,
                               totalEpisodes: totalEpisodes, doneEpisodes: resumedEpisodes + episodes,
                               episodesThisRun: episodes,
-                              seconds: Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18,
+                              seconds: d.inSeconds,
                               finished: finished))
         }
 

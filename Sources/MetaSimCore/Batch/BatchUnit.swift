@@ -9,7 +9,7 @@ public struct BatchUnit: Sendable {
     /// Index into `BatchPlan.definitions`.
     public let worldIndex: Int
     public let world: String
-    public let task: Task
+    public let task: WorldTask
     /// The grid point: parameter overrides, in grid order.
     public let overrides: [String]
     public let overrideValues: [Double]
@@ -21,7 +21,7 @@ public struct BatchUnit: Sendable {
 
     public func episodeSeed(_ k: Int) -> UInt64 { firstSeed &+ UInt64(k) }
 
-    static func key(world: String, task: Task, overrides: [String], values: [Double], policy: PolicySpec) -> String {
+    static func key(world: String, task: WorldTask, overrides: [String], values: [Double], policy: PolicySpec) -> String {
         let t = task.seed.map { "task=\($0)" } ?? "nominal"
         let g = overrides.isEmpty ? "-" : zip(overrides, values).map { "\($0)=\(formatNumber($1))" }.joined(separator: ",")
         return "\(world)|\(t)|\(g)|\(policy)"

@@ -52,9 +52,6 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
     }
 
-    /// A seed for a child stream: a stable hash of this generator's next output and a tag.
-    public mutating func childSeed() -> UInt64 { next() }
-
     @inline(__always) private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 {
         (x << k) | (x >> (64 - k))
     }

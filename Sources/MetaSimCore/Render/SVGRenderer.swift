@@ -39,7 +39,7 @@ public struct SVGRenderer {
         defer { world.recordsGeometry = false }
         world.reset(seed: seed)
         let geometry = world.geometry
-        let spec = world.compiled.spec
+        let spec = world.compiled.resolved
         let dynamic = world.compiled.dynamicBodies
         var frames: [Frame] = [Frame(poses: currentPoses())]
         var end = "running"

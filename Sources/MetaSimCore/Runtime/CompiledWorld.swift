@@ -4,7 +4,8 @@ import Foundation
 /// where every named quantity lives in the signal vector, how each observation entry, reward term,
 /// termination and disturbance is computed. The step loop walks these flat tables.
 final class CompiledWorld: Sendable {
-    let spec: WorldDefinition
+    /// The definition with resolved scalars (`WorldProgram.resolved`).
+    let resolved: WorldDefinition
     let names: [String]
     let slot: [String: Int]
 
@@ -80,8 +81,8 @@ final class CompiledWorld: Sendable {
     let trackBody: Int?
 
     init(program: WorldProgram) throws(WorldError) {
-        let spec = program.spec
-        self.spec = spec
+        let spec = program.resolved
+        self.resolved = spec
         names = spec.stepVariableNames()
         var slot: [String: Int] = [:]
         for (i, n) in names.enumerated() where slot[n] == nil { slot[n] = i }
@@ -278,11 +279,11 @@ final class CompiledWorld: Sendable {
 
     /// The world's observation and action specs.
     var specs: WorldSpecs {
-        let obsNames = spec.observations.flatMap(\.entryNames)
+        let obsNames = resolved.observations.flatMap(\.entryNames)
         let observation = TensorSpec(name: "observation", shape: [obsNames.count], dtype: .float32,
                                      low: low, high: high, entries: obsNames)
-        let entries = spec.actions.actuators.flatMap(\.entryNames)
-        if let d = spec.actions.discrete {
+        let entries = resolved.actions.actuators.flatMap(\.entryNames)
+        if let d = resolved.actions.discrete {
             return WorldSpecs(
                 observation: observation,
                 action: TensorSpec(name: "action", shape: [], dtype: .int32, low: [0], high: [Double(d.count - 1)], entries: ["action"]),

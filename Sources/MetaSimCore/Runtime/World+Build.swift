@@ -22,7 +22,7 @@ extension World {
     /// Builds the Box2D world for an episode: every per-episode draw comes from the episode
     /// generator in declaration order (track, bodies and their shapes, goal, wind phases).
     func build(seed: UInt64) throws(WorldError) {
-        let spec = compiled.spec
+        let spec = compiled.resolved
         episodeSeed = seed
         var rng = SeededGenerator(seed: SplitMix64.mix(program.task.identity, seed), stream: RandomStream.episode)
         var config = msp_world_config()

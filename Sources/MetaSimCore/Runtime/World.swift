@@ -48,7 +48,7 @@ public final class World {
     public var cancellation: Cancellation?
     public internal(set) var geometry = EpisodeGeometry()
 
-    public convenience init(definition: WorldDefinition, task: Task) throws(WorldError) {
+    public convenience init(definition: WorldDefinition, task: WorldTask) throws(WorldError) {
         try self.init(program: WorldProgram(definition: definition, task: task))
     }
 
@@ -62,7 +62,7 @@ public final class World {
         self.specs = compiled.specs
         guard let h = msp_world_create() else { fatalError("out of memory creating a Box2D world") }
         handle = h
-        let spec = compiled.spec
+        let spec = compiled.resolved
         commandCount = compiled.actionCount + 3 * spec.disturbances.count
         commands = .allocate(capacity: max(commandCount, 1))
         commands.initialize(repeating: 0)
@@ -99,7 +99,7 @@ public final class World {
     }
 
     /// The task seed and parameters this instance simulates.
-    public var task: Task { program.task }
+    public var task: WorldTask { program.task }
 
     // MARK: Reset
 
@@ -132,7 +132,7 @@ public final class World {
         try checkCancellation()
         try build(seed: seed)
         let reset = compiled.resetAction
-        for _ in 0..<compiled.spec.episode.resetSteps {
+        for _ in 0..<compiled.resolved.episode.resetSteps {
             // One atomic load per settle step (a settle step is a whole Box2D step, substeps and all).
             try checkCancellation()
             reset.withUnsafeBufferPointer { _ = stepInternal($0, counting: false) }
@@ -188,7 +188,7 @@ public final class World {
         if counting {
             episodeLength += 1
             episodeReturn += reward
-            let horizon = compiled.spec.episode.horizon
+            let horizon = compiled.resolved.episode.horizon
             if end == nil, horizon > 0, episodeLength >= horizon { end = .truncated("horizon") }
             episodeEnd = end
         }
@@ -276,7 +276,7 @@ public final class World {
                 signals[slots.speed] = Double(state[joints + 2 * ji + 1])
             }
         }
-        for a in 0..<c.spec.actions.actuators.count {
+        for a in 0..<c.resolved.actions.actuators.count {
             signals[c.effortBase + a] = Double(state[efforts + a])
         }
         if let g = c.goalBase {

@@ -53,10 +53,10 @@ public struct WorldCost: Sendable, Equatable {
         return overflow ? Int.max : p
     }
 
-    /// Estimates the cost of a resolved world (`WorldProgram.spec`). Throws when a derived
+    /// Estimates the cost of a resolved world (`WorldProgram.resolved`). Throws when a derived
     /// count is beyond `WorldLimits` (a track of more than a million points) or one instance
     /// would need more than `WorldLimits.maxInstanceBytes`.
-    init(spec: WorldDefinition) throws(WorldError) {
+    init(resolved spec: WorldDefinition) throws(WorldError) {
         var fixtures = 0.0, chainVertices = 0.0, terrainPoints = 0.0, trackPoints = 0.0
         func upper(_ s: Scalar) -> Double {
             if let v = s.literalValue { return v }

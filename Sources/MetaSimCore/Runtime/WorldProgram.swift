@@ -3,9 +3,10 @@
 /// shared by every instance of the task (a batch of N instances holds one program).
 public final class WorldProgram: Sendable {
     public let definition: WorldDefinition
-    public let task: Task
-    /// The definition with resolved scalars.
-    public let spec: WorldDefinition
+    public let task: WorldTask
+    /// The definition with every scalar resolved for the task: literals, and the distributions
+    /// drawn per episode.
+    public let resolved: WorldDefinition
     /// What one instance costs (estimated before any is built; see `WorldCost`).
     public let cost: WorldCost
     /// Parameter name -> index in `task.values` (constant-time lookups for every instance).
@@ -14,7 +15,7 @@ public final class WorldProgram: Sendable {
     /// Resolves the definition for the task. Throws when a value is out of its range for this
     /// task (a count beyond `WorldLimits`, a negative size from a parameter override...) or
     /// when one instance would be too large: nothing is built for such a task.
-    public init(definition: WorldDefinition, task: Task) throws(WorldError) {
+    public init(definition: WorldDefinition, task: WorldTask) throws(WorldError) {
         self.definition = definition
         self.task = task
         var index: [String: Int] = [:]
@@ -23,8 +24,8 @@ public final class WorldProgram: Sendable {
         let values = task.values
         let lookup: (String) -> Double? = { index[$0].map { values[$0] } }
         var r = Resolver(lookup: lookup)
-        self.spec = try r.resolve(definition)
-        self.cost = try WorldCost(spec: spec)
+        self.resolved = try r.resolve(definition)
+        self.cost = try WorldCost(resolved: resolved)
         self.parameterIndex = index
     }
 

@@ -3,7 +3,7 @@
 /// A task is either sampled from a task seed (`WorldDefinition.sampleTask(seed:)`), or the
 /// nominal task (each distribution at its `nominal` value or centre), with optional explicit
 /// overrides (`--param gravity=-9`).
-public struct Task: Sendable, Hashable, Codable, CustomStringConvertible {
+public struct WorldTask: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The task seed it was drawn from; nil for the nominal task.
     public let seed: UInt64?
     /// Parameter names and values, in declaration order.
@@ -35,7 +35,7 @@ public struct Task: Sendable, Hashable, Codable, CustomStringConvertible {
 extension WorldDefinition {
     /// Draws a task of the family from `seed` (parameters in declaration order), applying
     /// `overrides` (which later parameters see).
-    public func sampleTask(seed: UInt64, overrides: [String: Double] = [:]) throws(WorldError) -> Task {
+    public func sampleTask(seed: UInt64, overrides: [String: Double] = [:]) throws(WorldError) -> WorldTask {
         var rng = SeededGenerator(seed: seed, stream: RandomStream.task)
         return try makeTask(seed: seed, overrides: overrides) { (scalar: Scalar) throws(WorldError) -> Double in
             scalar.sample(&rng)
@@ -43,21 +43,14 @@ extension WorldDefinition {
     }
 
     /// The nominal task: every parameter at its `nominal:` value, or the centre of its distribution.
-    public func nominalTask(overrides: [String: Double] = [:]) throws(WorldError) -> Task {
+    public func nominalTask(overrides: [String: Double] = [:]) throws(WorldError) -> WorldTask {
         try makeTask(seed: nil, overrides: overrides) { (scalar: Scalar) throws(WorldError) -> Double in
             try scalar.nominal { _ in nil }
         }
     }
 
-    /// `count` tasks from consecutive task seeds `firstSeed`, `firstSeed + 1`, ...
-    public func sampleTasks(count: Int, firstSeed: UInt64) throws(WorldError) -> [Task] {
-        var tasks: [Task] = []
-        for i in 0..<count { tasks.append(try sampleTask(seed: firstSeed &+ UInt64(i))) }
-        return tasks
-    }
-
     private func makeTask(seed: UInt64?, overrides: [String: Double],
-                          draw: (Scalar) throws(WorldError) -> Double) throws(WorldError) -> Task {
+                          draw: (Scalar) throws(WorldError) -> Double) throws(WorldError) -> WorldTask {
         let declared = Set(parameters.map(\.name))
         for (name, value) in overrides {
             guard declared.contains(name) else {
@@ -89,6 +82,6 @@ extension WorldDefinition {
             names.append(p.name)
             values.append(v)
         }
-        return Task(seed: seed, names: names, values: values)
+        return WorldTask(seed: seed, names: names, values: values)
     }
 }
