@@ -4,10 +4,10 @@ extension Connection {
     /// `step`: one step of every instance of a session, actions in, observations and rewards out.
     func step(_ frame: FrameView) throws(RequestFailure) {
         if frame.header.metaLength != 0 { throw RequestFailure(.badRequest, "step metadata must be empty") }
-        guard let id = StepRequestLayout.session(in: frame.data) else {
+        guard let sessionID = StepRequestLayout.session(in: frame.data) else {
             throw RequestFailure(.badShape, "step data of \(frame.data.count) bytes is shorter than its 16-byte header")
         }
-        let session = try ownedSession(id)
+        let session = try ownedSession(sessionID)
         try session.loadActions(frame.data)
         core.stepCount.add(UInt64(session.batchCount), ordering: .relaxed)
         let ended = session.stepBatch()
