@@ -109,7 +109,7 @@ leaks: deps
 	rm -rf $(ASAN_SCRATCH)/lsan && mkdir -p $(ASAN_SCRATCH)/lsan
 	-ASAN_OPTIONS=detect_leaks=1:exitcode=0:malloc_context_size=100:log_path=$(CURDIR)/$(ASAN_SCRATCH)/lsan/report \
 		LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan-suppressions.txt:print_suppressions=0 $(SWIFT) test --skip-build \
-		--sanitize=address --scratch-path $(ASAN_SCRATCH) --filter MetaSimServerTests --skip socketActivation
+		--sanitize=address --scratch-path $(ASAN_SCRATCH) --filter 'MetaSimServerTests|MetaSimProtocolTests|MetaSimClientTests' --skip socketActivation
 	$(PYTHON) Benchmarks/soak.py --metasimd $(ASAN_SCRATCH)/debug/metasimd --duration 60 --warmup 20 --burst-frames 2000 \
 		--env ASAN_OPTIONS=detect_leaks=1:malloc_context_size=100 --env LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan-suppressions.txt \
 		--require-clean-exit --output $(ASAN_SCRATCH)/soak-leaks.json

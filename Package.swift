@@ -97,6 +97,8 @@ let package = Package(
             dependencies: ["MetaSimCore", "MetaSimYAML", "MetaLearning", "CMetaSimPhysics"],
             resources: [.copy("Malformed"), .copy("MalformedBatches")]
         ),
+        .testTarget(name: "MetaSimProtocolTests", dependencies: ["MetaSimProtocol"]),
+        .testTarget(name: "MetaSimClientTests", dependencies: ["MetaSimClient", "MetaSimProtocol"]),
         .testTarget(
             name: "MetaSimServerTests",
             dependencies: [

@@ -37,6 +37,75 @@ public struct StepRequestLayout: Sendable, Equatable {
         p.storeLE(dtype.rawValue, at: 8)
         p.storeLE(UInt32(0), at: 12)
     }
+
+    /// The session step request data names (its first field), nil if the data is shorter than
+    /// that. A server reads it first: the session's shape is what `parse` checks the rest against.
+    public static func session(in data: UnsafeRawBufferPointer) -> UInt32? {
+        data.count >= 4 ? data.loadLE(UInt32.self, at: 0) : nil
+    }
+
+    /// Reads step request data for a session whose shape is `expected` (its id, batch size, dtype
+    /// and action size) and checks it, in this order: the header is complete, names that session,
+    /// a known dtype, that dtype and that count, and the data is exactly as long as they need.
+    /// Returns the data's layout (`expected`); the reserved field is not looked at. Nothing the
+    /// data says is multiplied before it is checked, and `expected`'s size is computed checked:
+    /// any data, with any expectation, is refused or fits, never traps.
+    public static func parse(_ data: UnsafeRawBufferPointer, expecting expected: StepRequestLayout) throws(StepRequestError) -> StepRequestLayout {
+        guard data.count >= headerSize else { throw .truncated(bytes: data.count) }
+        let session = data.loadLE(UInt32.self, at: 0)
+        let count = data.loadLE(UInt32.self, at: 4)
+        let rawDType = data.loadLE(UInt32.self, at: 8)
+        guard session == expected.session else { throw .otherSession(session) }
+        guard let dtype = ActionDType(rawValue: rawDType) else { throw .unknownDType(rawDType) }
+        guard dtype == expected.dtype else { throw .wrongDType(dtype) }
+        guard Int(count) == expected.count else { throw .wrongCount(count) }
+        let size = checkedSize(count: expected.count, dtype: dtype, actionSize: expected.actionSize)
+        guard let size, data.count == size else { throw .wrongSize(bytes: data.count, expected: size) }
+        return expected
+    }
+
+    /// `size`, nil if it overflows (or a count or action size is negative).
+    static func checkedSize(count: Int, dtype: ActionDType, actionSize: Int) -> Int? {
+        guard count >= 0, actionSize >= 0 else { return nil }
+        var values = count
+        if dtype == .float32 {
+            let (v, overflow) = count.multipliedReportingOverflow(by: actionSize)
+            guard !overflow else { return nil }
+            values = v
+        }
+        let (bytes, overflow) = values.multipliedReportingOverflow(by: 4)
+        guard !overflow, bytes <= Int.max - headerSize else { return nil }
+        return headerSize + bytes
+    }
+}
+
+/// Why step request data does not fit the session it is for (`StepRequestLayout.parse`).
+public enum StepRequestError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Shorter than the 16-byte header.
+    case truncated(bytes: Int)
+    /// The header names another session.
+    case otherSession(UInt32)
+    /// A dtype code that is neither 1 (float32) nor 2 (int32).
+    case unknownDType(UInt32)
+    /// A dtype the session does not take.
+    case wrongDType(ActionDType)
+    /// A count that is not the session's batch size.
+    case wrongCount(UInt32)
+    /// Data that is not as long as the session's actions need (`expected`: nil if that size
+    /// overflows).
+    case wrongSize(bytes: Int, expected: Int?)
+
+    public var description: String {
+        switch self {
+        case .truncated(let bytes): "step data of \(bytes) bytes is shorter than its \(StepRequestLayout.headerSize)-byte header"
+        case .otherSession(let session): "step data names session \(session)"
+        case .unknownDType(let code): "unknown action dtype code \(code) (1 float32, 2 int32)"
+        case .wrongDType(let dtype): "step data of \(dtype.name) actions"
+        case .wrongCount(let count): "step data for \(count) instances"
+        case .wrongSize(let bytes, let expected?): "step data is \(bytes) bytes; its session's actions need \(expected)"
+        case .wrongSize(let bytes, nil): "step data is \(bytes) bytes; its session's actions need more than any data holds"
+        }
+    }
 }
 
 /// Step reply data for `count` instances with `observationSize` values each, of which `ended`

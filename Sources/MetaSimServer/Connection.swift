@@ -11,6 +11,11 @@ import Glibc
 /// the answers, wait for more. A round trip costs what the kernel's socket costs and nothing
 /// more; a slow client or a long step holds up only its own connection; a client that does not
 /// read its answers blocks only its own thread (and is not read from meanwhile).
+///
+/// This file is the transport: the socket, the poll loop, the frame reader and the answers'
+/// buffer, observer events from other threads, the close. Connection+Work.swift hooks each request
+/// up to the deadline watcher; Connection+Dispatch.swift hands each frame to the handler of its
+/// kind (Handlers/Connection+<Kind>.swift; adapt's is Connection+Policies.swift).
 final class Connection: @unchecked Sendable {
     let fd: Int32
     let core: ServerCore
@@ -107,6 +112,9 @@ final class Connection: @unchecked Sendable {
             sched_yield()
         }
     }
+
+    /// `POLLRDHUP` (Linux): the peer closed its end (adapt and run_episodes look for it).
+    static let peerHangUp = Int16(0x2000)
 
     func run() {
         defer { finish() }
@@ -242,22 +250,5 @@ final class Connection: @unchecked Sendable {
         work.cancel(reason: CutShort.shutdown.rawValue)
         shutdown(fd, Int32(SHUT_RDWR))
         wake()
-    }
-
-    // MARK: Replies
-
-    func reply(_ kind: MessageKind, id: UInt32, meta: [UInt8], data: UnsafeRawBufferPointer? = nil) {
-        let f = out.beginFrame(kind: kind.rawValue, flags: .response, id: id, meta: meta)
-        if let data { out.append(data) }
-        out.endFrame(f)
-    }
-
-    func reply<T: Encodable>(_ kind: MessageKind, id: UInt32, _ meta: T, data: UnsafeRawBufferPointer? = nil) {
-        reply(kind, id: id, meta: MetaCoding.encode(meta), data: data)
-    }
-
-    func replyError(kind: UInt16, id: UInt32, _ failure: RequestFailure) {
-        let f = out.beginFrame(kind: kind, flags: [.response, .error], id: id, meta: MetaCoding.encode(failure.reply))
-        out.endFrame(f)
     }
 }

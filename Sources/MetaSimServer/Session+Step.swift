@@ -9,29 +9,25 @@ extension Session {
     /// Checks step data against the session and copies the actions into the batch. A rejected
     /// step changes nothing.
     func loadActions(_ data: UnsafeRawBufferPointer) throws(RequestFailure) {
-        guard data.count >= StepRequestLayout.headerSize else {
-            throw RequestFailure(.badShape, "step data of \(data.count) bytes is shorter than its 16-byte header")
-        }
-        let session = data.loadLE(UInt32.self, at: 0)
-        let count = Int(data.loadLE(UInt32.self, at: 4))
-        let rawDType = data.loadLE(UInt32.self, at: 8)
-        guard session == id else {
-            throw RequestFailure(.badRequest, "step data names session \(session), the request is for session \(id)")
-        }
-        guard let dtype = ActionDType(rawValue: rawDType) else {
-            throw RequestFailure(.badDtype, "unknown action dtype code \(rawDType) (1 float32, 2 int32)")
-        }
-        let expected: ActionDType = discreteActions == nil ? .float32 : .int32
-        guard dtype == expected else {
-            throw RequestFailure(.badDtype, "world '\(worldName)' takes \(expected.name) actions, got \(dtype.name)")
-        }
-        guard count == batch.count else {
-            throw RequestFailure(.badShape, "step for \(count) instances, the session has \(batch.count)")
-        }
-        let layout = StepRequestLayout(session: id, count: count, dtype: dtype, actionSize: batch.actionCount)
-        guard data.count == layout.size else {
-            let per = dtype == .int32 ? "1 int32" : "\(batch.actionCount) float32"
-            throw RequestFailure(.badShape, "step data is \(data.count) bytes; \(count) instances × \(per) needs \(layout.size)")
+        let expected = StepRequestLayout(session: id, count: batch.count, dtype: discreteActions == nil ? .float32 : .int32,
+                                         actionSize: batch.actionCount)
+        let count: Int
+        do { count = try StepRequestLayout.parse(data, expecting: expected).count } catch {
+            switch error {
+            case .truncated(let bytes):
+                throw RequestFailure(.badShape, "step data of \(bytes) bytes is shorter than its 16-byte header")
+            case .otherSession(let session):
+                throw RequestFailure(.badRequest, "step data names session \(session), the request is for session \(id)")
+            case .unknownDType(let code):
+                throw RequestFailure(.badDtype, "unknown action dtype code \(code) (1 float32, 2 int32)")
+            case .wrongDType(let dtype):
+                throw RequestFailure(.badDtype, "world '\(worldName)' takes \(expected.dtype.name) actions, got \(dtype.name)")
+            case .wrongCount(let count):
+                throw RequestFailure(.badShape, "step for \(count) instances, the session has \(batch.count)")
+            case .wrongSize(let bytes, _):
+                let per = expected.dtype == .int32 ? "1 int32" : "\(batch.actionCount) float32"
+                throw RequestFailure(.badShape, "step data is \(bytes) bytes; \(expected.count) instances × \(per) needs \(expected.size)")
+            }
         }
         if let failure { throw RequestFailure(.worldFailed, "\(failure) (reset the session)") }
         if !autoReset {

@@ -111,28 +111,85 @@ struct LoadTests {
         try await server.stop()
     }
 
+    /// What the stuck client's thread has done, for the test to look at.
+    final class StuckClient: Sendable {
+        /// Its session once open (0 before).
+        let session = Atomic<UInt32>(0)
+        /// Pings sent whole.
+        let sent = Atomic<Int>(0)
+        /// Every ping was sent (the server read them all: not stuck).
+        let finished = Atomic<Bool>(false)
+        /// Why it stopped early (could not connect or open, or its send failed).
+        let failure = Mutex<String?>(nil)
+    }
+
     @Test("a client that sends without reading stalls only itself")
     func stuckClient() async throws {
         // The stuck connection never drains: shut down after a short drain timeout.
         let server = try await TestServer { $0.drainTimeout = .milliseconds(300) }
         let path = server.path
-        // 64 MiB of pings whose answers it never reads: the server stops reading from it once its
-        // answers back up, so this send blocks (on its own thread) instead of filling memory.
+        let stuck = StuckClient()
+        // It opens a session, then sends 64 MiB of pings whose answers it never reads: the server
+        // stops reading from it once its answers back up, so a send blocks (on this thread)
+        // instead of filling memory.
         let sender = Thread {
-            guard let stuck = try? MetaSimConnection(socketPath: path, client: "stuck") else { return }
+            let connection: MetaSimConnection, session: RemoteSession
+            do {
+                connection = try MetaSimConnection(socketPath: path, client: "stuck")
+                session = try connection.open(OpenRequest(world: "pendulum", batch: 1))
+            } catch {
+                stuck.failure.withLock { $0 = "connect or open: \(error)" }
+                return
+            }
+            stuck.session.store(session.id, ordering: .releasing)
             let payload = [UInt8](repeating: 7, count: 256 << 10)
             for _ in 0..<256 {
-                let id = stuck.makeID()
-                do { try payload.withUnsafeBytes { try stuck.send(kind: MessageKind.ping.rawValue, id: id, meta: [], data: $0) } }
-                catch { return }
+                let id = connection.makeID()
+                do { try payload.withUnsafeBytes { try connection.send(kind: MessageKind.ping.rawValue, id: id, meta: [], data: $0) } } catch {
+                    stuck.failure.withLock { $0 = "send: \(error)" }
+                    return
+                }
+                stuck.sent.add(1, ordering: .releasing)
             }
+            stuck.finished.store(true, ordering: .releasing)
         }
         sender.start()
-        try await _Concurrency.Task.sleep(for: .milliseconds(300))
+        // It is connected and served: its session opens (within 30 s on a busy machine).
+        let clock = ContinuousClock()
+        let started = clock.now
+        while stuck.session.load(ordering: .acquiring) == 0, stuck.failure.withLock({ $0 }) == nil, clock.now - started < .seconds(30) {
+            try await _Concurrency.Task.sleep(for: .milliseconds(20))
+        }
+        let opened = stuck.session.load(ordering: .acquiring)
+        try #require(opened != 0, "the stuck client never opened its session: \(stuck.failure.withLock { $0 } ?? "timed out")")
+        // Then it gets stuck: its sends stop (no ping sent for a second), pings still to send.
+        var last = -1, unchangedSince = clock.now
+        while clock.now - started < .seconds(60) {
+            let sent = stuck.sent.load(ordering: .acquiring)
+            if stuck.finished.load(ordering: .acquiring) || stuck.failure.withLock({ $0 }) != nil { break }
+            if sent != last {
+                last = sent
+                unchangedSince = clock.now
+            } else if clock.now - unchangedSince >= .seconds(1) {
+                break
+            }
+            try await _Concurrency.Task.sleep(for: .milliseconds(50))
+        }
+        let finishedEarly = stuck.finished.load(ordering: .acquiring), stoppedEarly = stuck.failure.withLock { $0 }
+        try #require(!finishedEarly, "the server read all 256 pings of a client that reads nothing")
+        try #require(stoppedEarly == nil, "the stuck client stopped: \(stoppedEarly ?? "")")
+
+        // Meanwhile another client is served.
         let other = try server.connect("other")
         let s = try other.open(OpenRequest(world: "pendulum", batch: 1))
         for _ in 0..<50 { try s.step([0.1]) }
         let status = try other.status()
+        // The stuck client is still connected, its session open, and still blocked in its send.
+        #expect(status.connections == 2)
+        #expect(status.sessions == 2)
+        let finished = stuck.finished.load(ordering: .acquiring), stopped = stuck.failure.withLock { $0 }
+        let sent = stuck.sent.load(ordering: .acquiring)
+        #expect(!finished && stopped == nil && sent < 256, "sent \(sent) pings; finished: \(finished); stopped: \(stopped ?? "no")")
         // Its first answers fill the socket; the rest of its 256 pings are never read (about 55 of
         // the requests are the other client's).
         #expect(status.requests < 120)
