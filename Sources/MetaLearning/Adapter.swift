@@ -162,27 +162,14 @@ extension Adaptation {
 }
 
 extension Policy {
-    /// Adapts this policy to one task with the inner loop (with its meta-learned per-step learning
-    /// rates when it has them, else `inner.learningRate`): returns the adapted policy and the
-    /// mean return of the episodes sampled before each step (and after the last when `evaluate`).
-    /// A Q-network (`qLearning` set) adapts by Q-learning instead (`QLearner`), with the same
-    /// budget: `inner.steps` rounds of `inner.episodes` episodes.
+    /// Adapts this policy to one task (`AdaptationRunner`, the learner picked by what the policy
+    /// is: the policy-gradient inner loop at its meta-learned per-step rates when it has them,
+    /// else `inner.learningRate`; Q-learning for a Q-network, with the same budget): returns the
+    /// adapted policy and the mean return of the episodes sampled before each step (and after
+    /// the last when `evaluate`).
     public func adapted(to program: WorldProgram, inner: InnerLoop, seed: UInt64, threads: Int = 1,
                         evaluate: Bool = false, deterministicEpisodes: Int = 0) throws(WorldError) -> (policy: Policy, adaptation: Adaptation) {
-        let math = PolicyMath(architecture: architecture, normalizer: normalizer)
-        if let q = qLearning {
-            let a = try QLearner(math: math, program: program, inner: inner, q: q, threads: threads)
-                .run(from: parameters.map { Double($0) }, seed: seed, evaluateFinal: evaluate, deterministicEpisodes: deterministicEpisodes)
-            var p = self
-            p.parameters = a.final.map { Float($0) }
-            return (p, a)
-        }
-        let adapter = Adapter(math: math, sampler: Sampler(program: program, threads: threads), inner: inner,
-                              learningRates: innerLearningRates, scales: innerRateScales.map { Double($0) })
-        let a = try adapter.run(from: parameters.map { Double($0) }, seed: seed, evaluateFinal: evaluate,
-                               deterministicEpisodes: deterministicEpisodes)
-        var p = self
-        p.parameters = a.final.map { Float($0) }
-        return (p, a)
+        try AdaptationRunner(policy: self).adapted(on: program, AdaptationRequest(inner: inner, seed: seed, threads: threads, evaluateFinal: evaluate,
+                                                                                  deterministicEpisodes: deterministicEpisodes))
     }
 }

@@ -127,8 +127,8 @@ public struct CheckpointPolicies: BatchPolicyFactory {
         var returns: [Double]?
         if let adapt {
             do throws(WorldError) {
-                let r = try policy.adapted(to: world.program, inner: Self.innerLoop(adapt), seed: Self.adaptationSeed(for: unit),
-                                           threads: 1, evaluate: true)
+                let r = try AdaptationRunner(checkpoint: file.checkpoint)
+                    .adapted(on: world.program, AdaptationRequest(inner: Self.innerLoop(adapt), seed: Self.adaptationSeed(for: unit), evaluateFinal: true))
                 policy = r.policy
                 returns = r.adaptation.returns
             } catch {

@@ -71,8 +71,8 @@ public struct Evaluator: Sendable {
             }
             var curves: [[Double]] = [], deterministic: [[Double]] = [], seconds: [Double] = []
             for p in all {
-                let a = try p.adapted(to: program, inner: inner, seed: episodeSeed, evaluate: true,
-                                      deterministicEpisodes: inner.episodes).adaptation
+                let a = try AdaptationRunner(policy: p).run(on: program, AdaptationRequest(inner: inner, seed: episodeSeed, evaluateFinal: true,
+                                                                                           deterministicEpisodes: inner.episodes))
                 curves.append(a.returns)
                 deterministic.append(a.deterministicReturns)
                 seconds += a.stepSeconds
@@ -82,8 +82,8 @@ public struct Evaluator: Sendable {
             if let oraclePolicy {
                 var zero = inner
                 zero.steps = 0
-                let a = try oraclePolicy.adapted(to: program, inner: zero, seed: episodeSeed, evaluate: true,
-                                                 deterministicEpisodes: inner.episodes).adaptation
+                let a = try AdaptationRunner(policy: oraclePolicy).run(on: program, AdaptationRequest(inner: zero, seed: episodeSeed, evaluateFinal: true,
+                                                                                                      deterministicEpisodes: inner.episodes))
                 oracle = a.returns[0]
                 oracleDeterministic = a.deterministicReturns[0]
             } else if let o = Oracle.pointNav(program: program, specs: specs) {

@@ -28,8 +28,8 @@ struct AdaptCommand: ParsableCommand {
         let result: (policy: Policy, adaptation: Adaptation)
         do {
             let program = try WorldProgram(definition: definition, task: definition.sampleTask(seed: taskSeed))
-            result = try checkpoint.policy.adapted(to: program, inner: inner, seed: SplitMix64.mix(seed, taskSeed),
-                                                   threads: threads, evaluate: true)
+            result = try AdaptationRunner(checkpoint: checkpoint)
+                .adapted(on: program, AdaptationRequest(inner: inner, seed: SplitMix64.mix(seed, taskSeed), threads: threads, evaluateFinal: true))
         } catch { throw CLIError(error.description) }
         print("\(definition.name), task seed \(taskSeed): \(inner.steps) inner steps × \(inner.episodes) episodes of up to \(definition.episode.horizon) steps")
         var table = TextTable(["step", "mean return of \(inner.episodes) episodes", "step time (ms)"])

@@ -63,16 +63,16 @@ struct EvaluateCommand: ParsableCommand {
             }
             oraclePolicy = o.policy
         }
-        // The from-scratch Q-network learns at the rate that trained meta-Q's own network from
-        // scratch (its outer rate), not at the meta-policy's adaptation rate.
-        var scratchQ = meta.policy.qLearning
-        if let lr = scratchQLR ?? meta.metadata.trainingConfig.map(\.outerLearningRate) { scratchQ?.learningRate = lr }
+        // The from-scratch baseline is the meta-policy's learner's (meta-Q-learning: a fresh
+        // Q-network at the rate that trained its own network from scratch, its outer rate).
+        let scratch = AdaptationRunner(checkpoint: meta).learner.scratchBaseline(for: meta, learningRate: scratchQLR)
+        let scratchQ = scratch.qLearning
         let seeds = (0..<tasks).map { firstTaskSeed &+ UInt64($0) }
         let report: EvaluationReport
         do {
             let evaluator = try Evaluator(definition: definition, inner: inner, taskSeeds: seeds, seed: seed, threads: threads)
             let clock = ContinuousClock.now
-            report = try evaluator.run(methods: methods, scratch: noScratch ? nil : meta.policy.architecture,
+            report = try evaluator.run(methods: methods, scratch: noScratch ? nil : scratch.architecture,
                                        scratchLearningRates: sameRates ? meta.policy.innerLearningRates : [],
                                        scratchRateScales: sameRates ? meta.policy.innerRateScales : [],
                                        scratchQLearning: scratchQ,

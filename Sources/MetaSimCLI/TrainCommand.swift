@@ -42,37 +42,38 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let definition = try catalog.definition(world)
+        let learner = MetaLearners.learner(for: algo), defaults = learner.defaults(for: algo)
         let config = MetaTrainingConfig(
             algorithm: algo, iterations: iterations, metaBatch: metaBatch,
-            inner: try innerOptions.inner(defaultSteps: algo == .reptile || algo == .metaq ? 3 : 1),
-            outerLearningRate: outerLR ?? (algo == .reptile ? 0.5 : algo == .metaq ? 0.001 : 0.003), hidden: try parseHidden(hidden),
+            inner: try innerOptions.inner(defaultSteps: defaults.innerSteps),
+            outerLearningRate: outerLR ?? defaults.outerLearningRate, hidden: try parseHidden(hidden),
             initialLogStd: initLogStd, normalizeObservations: normalize, lossAtEveryStep: !lastStepLoss, learnInnerLearningRates: learnInnerLR,
             learnParameterRates: learnParameterRates, contextParameters: contextParameters,
             proximal: outerEpochs.map { ProximalOuter(epochs: $0, clip: clip ?? ProximalOuter().clip) }, scaledActions: !rawActions, seed: seed, horizon: innerOptions.horizon, threads: threads,
-            qLearning: algo == .metaq ? try qOptions.settings() : nil)
-        if learnParameterRates && algo != .maml && algo != .fomaml {
-            throw CLIError("--learn-parameter-rates meta-learns MAML's inner step: use it with --algo maml or fomaml, not \(algo.rawValue)")
+            qLearning: defaults.qLearning != nil ? try qOptions.settings() : nil)
+        if learnParameterRates && !learner.options.contains(.parameterRates) {
+            throw CLIError("--learn-parameter-rates meta-learns MAML's inner step: use it with --algo \(MetaLearners.algorithms(supporting: .parameterRates)), not \(algo.rawValue)")
         }
         if let n = contextParameters {
             guard n >= 1 else { throw CLIError("--context-parameters must be at least 1, not \(n)") }
-            guard algo == .maml || algo == .fomaml else {
-                throw CLIError("--context-parameters is CAVIA, an inner loop on context inputs: use it with --algo maml or fomaml, not \(algo.rawValue)")
+            guard learner.options.contains(.contextParameters) else {
+                throw CLIError("--context-parameters is CAVIA, an inner loop on context inputs: use it with --algo \(MetaLearners.algorithms(supporting: .contextParameters)), not \(algo.rawValue)")
             }
             guard !learnParameterRates else {
                 throw CLIError("--context-parameters fixes the inner rate multipliers (1 on the context, 0 elsewhere): it cannot be combined with --learn-parameter-rates")
             }
         }
         if let n = outerEpochs {
-            guard algo == .maml || algo == .fomaml else {
-                throw CLIError("--outer-epochs is ProMP's outer loop for MAML: use it with --algo maml or fomaml, not \(algo.rawValue)")
+            guard learner.options.contains(.proximalOuter) else {
+                throw CLIError("--outer-epochs is ProMP's outer loop for MAML: use it with --algo \(MetaLearners.algorithms(supporting: .proximalOuter)), not \(algo.rawValue)")
             }
             guard n >= 1 else { throw CLIError("--outer-epochs must be at least 1, not \(n)") }
             if let clip, !(clip > 0 && clip.isFinite) { throw CLIError("--clip must be a positive number, not \(clip)") }
         } else if clip != nil {
             throw CLIError("--clip is the clip ε of ProMP's outer steps: give --outer-epochs too")
         }
-        if algo == .metaq, try worldSpecs(definition).discreteActions == nil {
-            throw CLIError("--algo metaq learns a Q-network: \(definition.name) has continuous actions (use a world with discrete_actions, e.g. cartpole)")
+        if let problem = learner.problem(specs: try worldSpecs(definition), world: definition.name) {
+            throw CLIError("--algo \(algo.rawValue) \(problem)")
         }
         let trainer: MetaTrainer
         do { trainer = try MetaTrainer(definition: definition, config: config) } catch { throw CLIError(error.description) }
@@ -83,7 +84,7 @@ struct TrainCommand: ParsableCommand {
         let elapsed = ContinuousClock.now - clock
         let specs = try worldSpecs(definition)
         let metadata = CheckpointMetadata(definition: definition, specs: specs, algorithm: algo.rawValue,
-                                          hyperparameters: Checkpoint.json(config), trainingSeed: seed,
+                                          hyperparameters: learner.hyperparameters(config), trainingSeed: seed,
                                           metasimVersion: MetaSimVersion.string)
         do { try Checkpoint(policy: policy, metadata: metadata).write(to: output) } catch { throw CLIError(error.description) }
         let seconds = elapsed.inSeconds

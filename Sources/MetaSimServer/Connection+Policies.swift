@@ -54,26 +54,19 @@ extension Connection {
             inner.steps = steps
             inner.episodes = episodes
             if let lr = r.learningRate { inner.learningRate = lr }
-            let adapter = Adapter(math: binding.math, sampler: Sampler(program: session.batch.program, threads: threads), inner: inner,
-                                  learningRates: binding.learningRates(override: r.learningRate), scales: binding.rateScales)
-            // A Q-network (meta-Q-learning) adapts by Q-learning (episodes on `threads`, updates on
-            // one); learning_rate is its Adam rate.
-            var q = entry.checkpoint.policy.qLearning
-            if let lr = r.learningRate { q?.learningRate = lr }
-            let learner = q.map { QLearner(math: binding.math, program: session.batch.program, inner: inner, q: $0, threads: threads) }
-            let start = binding.parameters, seed = r.seed ?? 0, sessionID = session.id, core = self.core
+            // The checkpoint's learner adapts it; learning_rate replaces its rate.
+            let runner = AdaptationRunner(checkpoint: entry.checkpoint)
+            let request = AdaptationRequest(inner: inner, seed: r.seed ?? 0, threads: threads, evaluateFinal: evaluate,
+                                            learningRates: binding.learningRates(override: r.learningRate), learningRate: r.learningRate)
+            let program = session.batch.program
+            let start = binding.parameters, sessionID = session.id, core = self.core
             let outcome = try runAdaptation(requestID: frame.header.id) { job, wake in
                 do throws(WorldError) {
                     let report: (Int, Episodes) -> Void = { k, e in
                         job.report(AdaptProgress(session: sessionID, step: k, steps: steps, episodes: k * episodes, meanReturn: e.meanReturn))
                         wake()
                     }
-                    let a: Adaptation
-                    if let learner {
-                        a = try learner.run(from: start, seed: seed, evaluateFinal: evaluate, cancel: job.cancel, progress: report)
-                    } else {
-                        a = try adapter.run(from: start, seed: seed, evaluateFinal: evaluate, cancel: job.cancel, progress: report)
-                    }
+                    let a = try runner.run(on: program, request, from: start, cancel: job.cancel, progress: report)
                     // The adaptation's episodes count in status.steps, as run_episodes' do.
                     core.stepCount.add(UInt64(a.episodes.map(\.stepCount).reduce(0, +)), ordering: .relaxed)
                     return .success(AdaptOutcome(parameters: a.final, steps: steps, returns: a.returns, cancelled: a.cancelled))
@@ -115,8 +108,9 @@ extension Connection {
         }
         var binding = try PolicyHost.external(e).takeBinding()
         defer { e.binding = binding }
-        if binding.entry.checkpoint.policy.qLearning != nil {
-            throw RequestFailure(.badRequest, "policy '\(binding.entry.name)' is a Q-network (meta-Q-learning): it adapts by Q-learning on a session the server steps (open one on the world), not on recorded episodes")
+        let runner = AdaptationRunner(checkpoint: binding.entry.checkpoint)
+        if let refusal = runner.recordedEpisodesRefusal {
+            throw RequestFailure(.badRequest, "policy '\(binding.entry.name)' \(refusal)")
         }
         guard steps == 1 else {
             reply(.adapt, id: requestID, AdaptReply(session: e.id, policy: binding.entry.name, adaptedSteps: binding.adaptedSteps,
@@ -126,12 +120,11 @@ extension Connection {
         guard let episodes = e.recordedEpisodes() else {
             throw RequestFailure(.noExperience, "session \(e.id) has no complete episode recorded since its last adapt (record until an episode ends)")
         }
-        let math = binding.math, inner = binding.entry.inner, start = binding.parameters
-        let alpha = binding.learningRates(override: r.learningRate)[0], scales = binding.rateScales, sessionID = e.id
+        let inner = binding.entry.inner, start = binding.parameters
+        let alpha = binding.learningRates(override: r.learningRate)[0], sessionID = e.id
         let outcome = try runAdaptation(requestID: requestID) { job, wake in
             var theta = start
-            guard Adapter.update(&theta, episodes: episodes, math: math, inner: inner, learningRate: alpha, scales: scales,
-                                 cancel: job.cancel) != nil else {
+            guard runner.learn(&theta, from: episodes, inner: inner, learningRate: alpha, cancel: job.cancel) != nil else {
                 return .success(AdaptOutcome(parameters: start, steps: 0, returns: [], cancelled: true))
             }
             job.report(AdaptProgress(session: sessionID, step: 1, steps: 1, episodes: episodes.count, meanReturn: episodes.meanReturn))

@@ -40,9 +40,6 @@ struct PolicyBinding {
         return adaptedSteps < rates.count ? Array(rates[adaptedSteps...]) : [rates[rates.count - 1]]
     }
 
-    /// The policy's per-parameter multipliers of every inner rate (Meta-SGD), empty when it has none.
-    var rateScales: [Double] { entry.checkpoint.policy.innerRateScales.map { Double($0) } }
-
     /// The current policy, as a checkpoint would store it.
     var policy: Policy {
         var p = entry.checkpoint.policy

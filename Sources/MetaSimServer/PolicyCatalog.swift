@@ -111,64 +111,21 @@ struct PolicyCatalog: Sendable {
 
     static func entry(name: String, path: String, checkpoint: Checkpoint, saved: Bool = false) -> Entry {
         let m = checkpoint.metadata
-        var inner = InnerLoop(steps: 3, episodes: 20, learningRate: 0.1)
-        let q = checkpoint.policy.qLearning
-        let trainedWith = trainingSettings(m.hyperparameters)
-        if let trained = trainedWith?.inner {
-            // A Q-network's training episodes are what each iteration collected per task, not an
-            // adaptation budget: it keeps the default 20 per step, as `metasim evaluate` does.
-            if q == nil { inner.episodes = trained.episodes }
-            inner.learningRate = trained.learningRate
-            inner.gamma = trained.gamma
-            inner.lambda = trained.lambda
-        }
-        // A Q-network adapts at its Q-learning (Adam) rate, which `learning_rate` replaces.
-        let rates = q.map { [$0.learningRate] }
-            ?? (checkpoint.policy.innerLearningRates.isEmpty ? [inner.learningRate] : checkpoint.policy.innerLearningRates)
+        // The checkpoint's learner says how it adapts by default, whether it adapts first and
+        // how many inner steps it was meta-trained for.
+        let defaults = checkpoint.adaptationDefaults
+        let inner = defaults.inner, rates = defaults.learningRates
         var info = PolicyInfo(name: name, world: m.world, worldFileHash: m.worldFileHash, algorithm: m.algorithm,
                               observation: m.observationSpec.wire, action: m.actionSpec.wire, discreteActions: m.discreteActions,
                               inner: InnerBudget(steps: inner.steps, episodes: inner.episodes, learningRates: rates,
                                                                  perParameterRates: checkpoint.policy.innerRateScales.isEmpty ? nil : true,
-                                                                 trainedSteps: trainedSteps(algorithm: m.algorithm, inner: trainedWith?.inner)),
+                                                                 trainedSteps: checkpoint.trainedSteps),
                               trainingSeed: m.trainingSeed, adaptedTaskSeed: m.adaptedTaskSeed,
                               trainingHorizon: m.trainingHorizon,
-                              adaptFirst: adaptFirst(algorithm: m.algorithm, adapted: m.adaptedTaskSeed != nil),
-                              proximal: trainedWith?.proximal.map { ProximalInfo(epochs: $0.epochs, clip: $0.clip) })
+                              adaptFirst: checkpoint.adaptFirst,
+                              proximal: checkpoint.trainingRecord?.proximal.map { ProximalInfo(epochs: $0.epochs, clip: $0.clip) })
         if saved { info.saved = true }
         return Entry(name: name, path: path, checkpoint: checkpoint, info: info, inner: inner)
-    }
-
-    /// The parts of a checkpoint's recorded hyperparameters the daemon uses: the inner loop
-    /// (`{"inner": {...}}`) and ProMP's outer loop (`{"proximal": {...}}`), where present.
-    struct TrainingSettings: Decodable {
-        var inner: InnerLoop?
-        var proximal: ProximalOuter?
-    }
-
-    static func trainingSettings(_ json: String) -> TrainingSettings? {
-        try? JSONDecoder().decode(TrainingSettings.self, from: Data(json.utf8))
-    }
-
-    /// Whether a checkpoint is a meta-learned initialization still to be adapted (list_policies'
-    /// `adapt_first`): its outer loop optimized the return *after* the inner loop, not of its
-    /// own parameters. An unknown algorithm name (a newer metasim's) is not claimed either way.
-    static func adaptFirst(algorithm: String, adapted: Bool) -> Bool? {
-        guard let a = MetaAlgorithm(rawValue: algorithm) else { return nil }
-        switch a {
-        case .maml, .fomaml, .reptile, .metaq: return !adapted
-        case .multitask, .oracle: return false
-        }
-    }
-
-    /// The inner steps per task of a policy-gradient meta-training (list_policies'
-    /// `trained_steps`); nil for algorithms whose training has no such inner loop (meta-Q-learning
-    /// trains its initialization by Q-learning on each task's replay; multi-task and oracle policies
-    /// by plain policy gradient).
-    static func trainedSteps(algorithm: String, inner: InnerLoop?) -> Int? {
-        switch MetaAlgorithm(rawValue: algorithm) {
-        case .maml, .fomaml, .reptile: inner?.steps
-        case .metaq, .multitask, .oracle, nil: nil
-        }
     }
 
     var ordered: [PolicyInfo] { entries.keys.sorted().map { entries[$0]!.info } }

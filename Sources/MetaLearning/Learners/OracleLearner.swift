@@ -39,3 +39,40 @@ public enum Oracle {
         return total / Double(count)
     }
 }
+
+extension MetaAlgorithm {
+    /// The oracle: the multi-task baseline's training with every family parameter appended to the
+    /// observations, so the policy is told its task (MAML's oracle for HalfCheetahVel, which
+    /// receives the goal velocity). Evaluation uses it, without adapting, as the level to reach.
+    public static let oracle = MetaAlgorithm(declaring: "oracle")
+}
+
+/// The trained oracle: the multi-task baseline's training (`MultitaskLearner`) on a policy told
+/// its task (the family parameters as extra inputs).
+public struct OracleLearner: PolicyGradientLearner {
+    public init() {}
+
+    public var algorithms: [MetaAlgorithm] { [.oracle] }
+
+    public func defaults(for algorithm: MetaAlgorithm) -> MetaLearnerDefaults { MultitaskLearner().defaults(for: algorithm) }
+
+    /// The family parameters appended to the observations.
+    public func architecture(_ base: PolicyArchitecture, definition: WorldDefinition, config: MetaTrainingConfig) -> PolicyArchitecture {
+        var architecture = base
+        let names = definition.familyParameters.map(\.name)
+        architecture.taskInputs = names
+        architecture.observationCount += names.count
+        return architecture
+    }
+
+    public func episodesPerTask(_ config: MetaTrainingConfig) -> Int { MultitaskLearner().episodesPerTask(config) }
+
+    public func adaptFirst(adapted: Bool) -> Bool { false }
+
+    public func trainedSteps(_ record: TrainingRecord?) -> Int? { nil }
+
+    public func taskStep(_ trainer: MetaTrainer, math: PolicyMath, sampler: Sampler, theta: [Double], rates: [Double], scales: [Double],
+                         seed: UInt64) throws -> MetaTrainer.TaskResult {
+        try MultitaskLearner().taskStep(trainer, math: math, sampler: sampler, theta: theta, rates: rates, scales: scales, seed: seed)
+    }
+}
