@@ -1,16 +1,16 @@
-import MetaSimYAML
-
 /// The strict schema walk over a YAML node tree: typed reads that record a diagnostic (with the
 /// file, line, column and dotted key path) for every problem and go on, so that one run reports
 /// every mistake in a file. Unknown keys are errors, with a suggestion when one is close.
+///
+/// Generic: world files (`WorldDecoder` in MetaSimCore, which adds numbers, expressions and
+/// distributions), batch specs and the daemon's configuration file all read through it. Load the
+/// file with `SchemaDocument`.
 package final class SchemaReader {
-    let file: String
+    package let file: String
     package private(set) var diagnostics: [Diagnostic] = []
-    /// Names an expression in a numeric field may use (task parameters declared so far).
-    var parameterNames: Set<String> = []
     /// Where every value read sits in the file, by key path: cross-reference checks that run
     /// after the walk point at the exact value (`joints.hip.bodies[1]`), not at its entry.
-    private(set) var marks: [String: YAMLMark] = [:]
+    package private(set) var marks: [String: YAMLMark] = [:]
 
     package init(file: String) {
         self.file = file
@@ -20,11 +20,11 @@ package final class SchemaReader {
         diagnostics.append(Diagnostic(file: file, mark: node.mark, keyPath: path, message: message))
     }
 
-    func error(at mark: YAMLMark, _ path: String, _ message: String) {
+    package func error(at mark: YAMLMark, _ path: String, _ message: String) {
         diagnostics.append(Diagnostic(file: file, mark: mark, keyPath: path, message: message))
     }
 
-    func origin(_ node: YAMLNode, _ path: String) -> Origin {
+    package func origin(_ node: YAMLNode, _ path: String) -> Origin {
         Origin(file: file, mark: node.mark, keyPath: path)
     }
 
@@ -50,9 +50,7 @@ package final class SchemaReader {
                 continue
             }
             fields.values[key] = pair.value
-            fields.keyMarks[key] = pair.key.mark
             marks[join(path, key)] = pair.value.mark
-            fields.order.append(key)
         }
         return fields
     }
@@ -67,7 +65,7 @@ package final class SchemaReader {
     }
 
     /// A mapping from user-chosen names to entries, in order (`bodies:`, `joints:`).
-    func namedEntries(_ node: YAMLNode, _ path: String) -> [(name: String, node: YAMLNode, path: String)] {
+    package func namedEntries(_ node: YAMLNode, _ path: String) -> [(name: String, node: YAMLNode, path: String)] {
         guard let pairs = node.mapping else {
             error(node, path, "expected a mapping of names to entries, found a \(node.kindName)")
             return []
@@ -85,7 +83,7 @@ package final class SchemaReader {
     }
 
     /// Entries of a list of mappings that each carry `name:` (`observations:`, `reward:`).
-    func listEntries(_ node: YAMLNode, _ path: String) -> [(node: YAMLNode, path: String)] {
+    package func listEntries(_ node: YAMLNode, _ path: String) -> [(node: YAMLNode, path: String)] {
         guard let items = sequence(node, path) else { return [] }
         return items.enumerated().map { (i, item) in (item, "\(path)[\(i)]") }
     }
@@ -100,7 +98,7 @@ package final class SchemaReader {
         return s
     }
 
-    func name(_ node: YAMLNode, _ path: String) -> String? {
+    package func name(_ node: YAMLNode, _ path: String) -> String? {
         guard let s = string(node, path) else { return nil }
         guard isIdentifier(s) else {
             error(node, path, "'\(s)' is not a valid name (letters, digits and _, not starting with a digit)")
@@ -154,179 +152,6 @@ package final class SchemaReader {
         return i
     }
 
-    func bits(_ node: YAMLNode, _ path: String) -> UInt16? {
-        guard let i = integer(node, path, min: 0, max: 0xFFFF) else { return nil }
-        return UInt16(i)
-    }
-
-    typealias Constraint = ValueConstraint
-
-    /// A numeric field: literal, expression over parameters (a string), or, if `random` is
-    /// allowed, a distribution mapping drawn every episode.
-    func scalar(_ node: YAMLNode, _ path: String, _ constraint: Constraint = .any, random: Bool = true) -> Scalar? {
-        let origin = origin(node, path)
-        switch node.kind {
-        case .scalar(let s, let style):
-            if style == .plain, let v = parseNumber(s) {
-                guard v.isFinite else { error(node, path, "'\(s)' is not a finite number"); return nil }
-                guard check(v, constraint, node, path) else { return nil }
-                return Scalar(.value(v), origin: origin, constraint: constraint)
-            }
-            if style == .plain, ["true", "false", "yes", "no", "on", "off", "True", "False", ""].contains(s) || node.isNull {
-                error(node, path, "expected a number or an expression, found '\(s)'")
-                return nil
-            }
-            if style == .plain, [".nan", ".NaN", ".NAN", ".inf", "-.inf", "+.inf", ".Inf", "-.Inf", ".INF", "-.INF"].contains(s) {
-                error(node, path, "'\(s)' is not a finite number")
-                return nil
-            }
-            return expressionScalar(s, style: style, node: node, path: path, constraint: constraint)
-        case .mapping:
-            guard random else {
-                error(node, path, "a distribution is not allowed here (the value must be fixed for a task)")
-                return nil
-            }
-            guard let d = distribution(node, path) else { return nil }
-            if let support = d.checkedSupport, !supportOK(support, constraint) {
-                error(node, path, "the distribution's values must be \(constraint.requirement(for: d.checkedSupport ?? 0...0))")
-                return nil
-            }
-            return Scalar(.random(d), origin: origin, constraint: constraint)
-        case .sequence:
-            error(node, path, "expected a number, found a list")
-            return nil
-        }
-    }
-
-    private func expressionScalar(_ s: String, style: YAMLScalarStyle, node: YAMLNode, path: String, constraint: Constraint) -> Scalar? {
-        let expression: Expression
-        do { expression = try Expression(parsing: s) } catch {
-            let quote = (style == .singleQuoted || style == .doubleQuoted) ? 1 : 0
-            self.error(at: YAMLMark(line: node.mark.line, column: node.mark.column + quote + error.offset), path,
-                       "bad expression '\(s)': \(error.message)")
-            return nil
-        }
-        for v in expression.variables where !parameterNames.contains(v) {
-            error(node, path, "'\(v)' in '\(s)' is not a parameter declared above (parameters: \(parameterNames.sorted().joined(separator: ", ")))")
-            return nil
-        }
-        if expression.isConstant {
-            guard let v = try? expression.evaluate({ _ in nil }), v.isFinite else {
-                error(node, path, "'\(s)' is not a finite number")
-                return nil
-            }
-            guard check(v, constraint, node, path) else { return nil }
-            return Scalar(.value(v), origin: origin(node, path), constraint: constraint)
-        }
-        return Scalar(.expression(expression), origin: origin(node, path), constraint: constraint)
-    }
-
-    func distribution(_ node: YAMLNode, _ path: String, extras: [String] = []) -> Distribution? {
-        guard let pairs = node.mapping else { return nil }
-        let kinds = ["uniform", "normal", "choice", "integer", "constant"]
-        for pair in pairs {
-            guard let key = pair.key.scalar, kinds.contains(key) || extras.contains(key) else {
-                let key = pair.key.scalar ?? "?"
-                var message = "unknown key '\(key)' in a distribution"
-                if let near = closest(key, in: kinds + extras) { message += " (did you mean '\(near)'?)" }
-                else { message += " (expected one of: \((kinds + extras).joined(separator: ", ")))" }
-                error(pair.key, join(path, key), message)
-                return nil
-            }
-        }
-        let present = pairs.compactMap { $0.key.scalar }.filter { kinds.contains($0) }
-        guard present.count == 1, let kind = present.first, let value = node[kind] else {
-            error(node, path, present.isEmpty
-                  ? "expected a distribution: one of \(kinds.joined(separator: ", "))"
-                  : "a distribution has exactly one of \(kinds.joined(separator: ", "))")
-            return nil
-        }
-        let p = join(path, kind)
-        switch kind {
-        case "uniform", "integer":
-            guard let bounds = pair(value, p, random: false) else { return nil }
-            if let a = bounds[0].literalValue, let b = bounds[1].literalValue, a > b {
-                error(value, p, "low (\(formatNumber(a))) is greater than high (\(formatNumber(b)))")
-                return nil
-            }
-            if kind == "integer", let big = bounds.compactMap(\.literalValue).first(where: { abs($0) > WorldLimits.maxIntegerBound }) {
-                error(value, p, "the bounds of an integer distribution must be within ±2^53, found \(formatNumber(big))")
-                return nil
-            }
-            return kind == "uniform" ? .uniform(low: bounds[0], high: bounds[1]) : .integer(low: bounds[0], high: bounds[1])
-        case "normal":
-            guard let f = mapping(value, p, allowed: ["mean", "std", "min", "max"]) else { return nil }
-            guard let mean = f.require("mean", self).flatMap({ scalar($0, join(p, "mean"), random: false) }),
-                  let std = f.require("std", self).flatMap({ scalar($0, join(p, "std"), .nonNegative, random: false) })
-            else { return nil }
-            let lo = f["min"].flatMap { scalar($0, join(p, "min"), random: false) } ?? .literal(-.infinity)
-            let hi = f["max"].flatMap { scalar($0, join(p, "max"), random: false) } ?? .literal(.infinity)
-            return .normal(mean: mean, std: std, low: lo, high: hi)
-        case "choice":
-            if let f = value.mapping, !f.isEmpty {
-                guard let m = mapping(value, p, allowed: ["values", "weights"]),
-                      let valuesNode = m.require("values", self), let items = sequence(valuesNode, join(p, "values"))
-                else { return nil }
-                let values = items.enumerated().compactMap { scalar($1, "\(p).values[\($0)]", random: false) }
-                guard values.count == items.count, !values.isEmpty else {
-                    if items.isEmpty { error(valuesNode, join(p, "values"), "needs at least one value") }
-                    return nil
-                }
-                var weights: [Double]?
-                if let w = m["weights"], let ws = sequence(w, join(p, "weights")) {
-                    let parsed = ws.enumerated().compactMap { literal($1, "\(p).weights[\($0)]") }
-                    guard parsed.count == values.count else {
-                        error(w, join(p, "weights"), "needs one weight per value (\(values.count))")
-                        return nil
-                    }
-                    guard parsed.allSatisfy({ $0 >= 0 }), parsed.reduce(0, +) > 0 else {
-                        error(w, join(p, "weights"), "weights must be non-negative with a positive sum")
-                        return nil
-                    }
-                    weights = parsed
-                }
-                return .choice(values: values, weights: weights)
-            }
-            guard let items = sequence(value, p) else { return nil }
-            guard !items.isEmpty else { error(value, p, "needs at least one value"); return nil }
-            let values = items.enumerated().compactMap { scalar($1, "\(p)[\($0)]", random: false) }
-            return values.count == items.count ? .choice(values: values, weights: nil) : nil
-        default: // constant
-            guard let s = scalar(value, p, random: false) else { return nil }
-            return .choice(values: [s], weights: nil)
-        }
-    }
-
-    /// `[a, b]`: two scalars.
-    func pair(_ node: YAMLNode, _ path: String, _ constraint: Constraint = .any, random: Bool = true) -> [Scalar]? {
-        vector(node, path, count: 2, constraint, random: random)
-    }
-
-    func vector(_ node: YAMLNode, _ path: String, count: Int, _ constraint: Constraint = .any, random: Bool = true) -> [Scalar]? {
-        guard let items = node.sequence else {
-            error(node, path, "expected a list of \(count) numbers, found a \(node.kindName)")
-            return nil
-        }
-        guard items.count == count else {
-            error(node, path, "expected \(count) numbers, found \(items.count)")
-            return nil
-        }
-        let values = items.enumerated().compactMap { scalar($1, "\(path)[\($0)]", constraint, random: random) }
-        return values.count == count ? values : nil
-    }
-
-    /// A list of points `[[x, y], ...]`.
-    func points(_ node: YAMLNode, _ path: String, min: Int, max: Int = .max) -> [[Scalar]]? {
-        guard let items = sequence(node, path) else { return nil }
-        guard items.count >= min, items.count <= max else {
-            error(node, path, max == .max ? "needs at least \(min) points, found \(items.count)"
-                                          : "needs \(min == max ? "\(min)" : "\(min) to \(max)") points, found \(items.count)")
-            return nil
-        }
-        let pts = items.enumerated().compactMap { pair($1, "\(path)[\($0)]") }
-        return pts.count == items.count ? pts : nil
-    }
-
     package func choice(_ node: YAMLNode, _ path: String, _ options: [String]) -> String? {
         guard let s = string(node, path) else { return nil }
         guard options.contains(s) else {
@@ -337,37 +162,6 @@ package final class SchemaReader {
         }
         return s
     }
-
-    /// An expression evaluated every step (reward, termination, observation). Its variables are
-    /// checked later, against the world's names.
-    func stepExpression(_ node: YAMLNode, _ path: String) -> Expression? {
-        guard case .scalar(let s, let style) = node.kind else {
-            error(node, path, "expected an expression (a string), found a \(node.kindName)")
-            return nil
-        }
-        do { return try Expression(parsing: s) } catch {
-            let quote = (style == .singleQuoted || style == .doubleQuoted) ? 1 : 0
-            self.error(at: YAMLMark(line: node.mark.line, column: node.mark.column + quote + error.offset), path,
-                       "bad expression '\(s)': \(error.message)")
-            return nil
-        }
-    }
-
-    // MARK: Helpers
-
-    private func check(_ v: Double, _ c: Constraint, _ node: YAMLNode, _ path: String) -> Bool {
-        guard supportOK(v...v, c) else {
-            error(node, path, "must be \(c.requirement(for: v...v)), found \(formatNumber(v))")
-            return false
-        }
-        return true
-    }
-
-    private func supportOK(_ r: ClosedRange<Double>, _ c: Constraint) -> Bool {
-        c.admits(r)
-    }
-
-    func constraintText(_ c: Constraint) -> String { c.text }
 }
 
 /// The known keys of one mapping, with their value nodes.
@@ -375,8 +169,6 @@ package struct Fields {
     let node: YAMLNode
     let path: String
     var values: [String: YAMLNode] = [:]
-    var keyMarks: [String: YAMLMark] = [:]
-    var order: [String] = []
 
     package subscript(_ key: String) -> YAMLNode? { values[key] }
 
@@ -392,30 +184,30 @@ package struct Fields {
     }
 }
 
-func join(_ path: String, _ key: String) -> String {
+package func join(_ path: String, _ key: String) -> String {
     path.isEmpty ? key : "\(path).\(key)"
 }
 
-func isIdentifier(_ s: String) -> Bool {
+package func isIdentifier(_ s: String) -> Bool {
     guard let first = s.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic) else { return false }
     return s.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) }
 }
 
 /// Parses YAML-style numbers: 12, -3.5, 1e-3, 0x10, 0o17, 1_000.
-func parseNumber(_ text: String) -> Double? {
-    var s = text.replacingOccurrences(of: "_", with: "")
+package func parseNumber(_ text: String) -> Double? {
+    var s = String(String.UnicodeScalarView(text.unicodeScalars.filter { $0 != "_" }))
     var sign = 1.0
     if s.hasPrefix("-") { sign = -1; s.removeFirst() } else if s.hasPrefix("+") { s.removeFirst() }
     if s.hasPrefix("0x"), let v = UInt64(s.dropFirst(2), radix: 16) { return sign * Double(v) }
     if s.hasPrefix("0o"), let v = UInt64(s.dropFirst(2), radix: 8) { return sign * Double(v) }
     guard let first = s.first, first.isNumber || first == "." else { return nil }
-    guard s.allSatisfy({ $0.isNumber || $0 == "." || $0 == "e" || $0 == "E" || $0 == "-" || $0 == "+" }),
-          let v = Double(s) else { return nil }
+    let allowed: Set<Character> = [".", "e", "E", "-", "+"]
+    guard s.allSatisfy({ $0.isNumber || allowed.contains($0) }), let v = Double(s) else { return nil }
     return sign * v
 }
 
 /// The candidate closest to `s` by edit distance, if close enough to be a likely typo.
-func closest(_ s: String, in candidates: [String]) -> String? {
+package func closest(_ s: String, in candidates: [String]) -> String? {
     func distance(_ a: [Character], _ b: [Character]) -> Int {
         var row = Array(0...b.count)
         for i in 1...max(a.count, 1) where !a.isEmpty {
@@ -433,4 +225,10 @@ func closest(_ s: String, in candidates: [String]) -> String? {
     let scored = candidates.map { ($0, distance(a, Array($0))) }.min { $0.1 < $1.1 }
     guard let best = scored, best.1 <= max(1, s.count / 3) else { return nil }
     return best.0
+}
+
+/// Shortest round-tripping text of a number, without a trailing ".0" for integers.
+package func formatNumber(_ v: Double) -> String {
+    if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
+    return "\(v)"
 }
