@@ -175,7 +175,7 @@ public struct MetaTrainer: Sendable {
         let definition = definition.withHorizon(config.horizon)
         self.definition = definition
         self.config = config
-        let specs = try World(definition: definition, task: definition.nominalTask()).specs
+        let specs = try WorldProgram(definition: definition, task: definition.nominalTask()).specs
         var architecture = PolicyArchitecture(specs: specs, hidden: config.hidden, initialLogStd: config.initialLogStd,
                                               scaledActions: config.scaledActions)
         if config.algorithm == .oracle {

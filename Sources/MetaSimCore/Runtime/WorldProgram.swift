@@ -9,6 +9,8 @@ public final class WorldProgram: Sendable {
     public let resolved: WorldDefinition
     /// What one instance costs (estimated before any is built; see `WorldCost`).
     public let cost: WorldCost
+    /// The task's observation and action specs, known without building a Box2D world.
+    public let specs: WorldSpecs
     /// Parameter name -> index in `task.values` (constant-time lookups for every instance).
     private let parameterIndex: [String: Int]
 
@@ -26,6 +28,7 @@ public final class WorldProgram: Sendable {
         var r = Resolver(lookup: lookup)
         self.resolved = try r.resolve(definition)
         self.cost = try WorldCost(resolved: resolved)
+        self.specs = WorldSpecs(resolved: resolved)
         self.parameterIndex = index
     }
 
