@@ -3,12 +3,14 @@ import Testing
 @testable import MetaSimCore
 import MetaSimYAML
 
-/// `WorldProgram` resolves a definition field by field (`Resolver` in WorldProgram.swift). These
-/// tests walk every `Scalar` of a definition by reflection, so a field the resolver misses, or a
-/// field the fixture below does not exercise, fails here instead of being silently left unresolved.
+/// `WorldProgram` resolves the fields each world type lists (`ScalarFields`, beside its
+/// declaration in WorldDefinition.swift) and the scalars of the geometry and termination cases.
+/// These tests walk every `Scalar` of a definition by reflection, so a field left out of a list,
+/// or a field the fixture below does not exercise, fails here instead of being silently left
+/// unresolved.
 ///
-/// Adding a numeric field to a world type: give it an expression of `k` in `fixture` (the
-/// coverage test names the field until you do), and resolve it in `Resolver`.
+/// Adding a numeric field to a world type: list it in the type's `scalarFields`, and give it an
+/// expression of `k` in `fixture` (the coverage test names the field until you do).
 @Suite("Every world-definition field is resolved")
 struct WorldResolutionTests {
     /// Every numeric field of every definition type, as an expression of the parameter `k`
