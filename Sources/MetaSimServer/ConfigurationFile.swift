@@ -1,4 +1,3 @@
-import MetaSimCore
 import MetaSimYAML
 
 /// The daemon's configuration file (`/etc/metasim/metasimd.yaml`), read with the same YAML
