@@ -51,7 +51,7 @@ extension WorldDecoder {
         do { expression = try Expression(parsing: s) } catch {
             let quote = (style == .singleQuoted || style == .doubleQuoted) ? 1 : 0
             reader.error(at: YAMLMark(line: node.mark.line, column: node.mark.column + quote + error.offset), path,
-                       "bad expression '\(s)': \(error.message)")
+                         "bad expression '\(s)': \(error.message)")
             return nil
         }
         for v in expression.variables where !parameterNames.contains(v) {
@@ -186,7 +186,7 @@ extension WorldDecoder {
         do { return try Expression(parsing: s) } catch {
             let quote = (style == .singleQuoted || style == .doubleQuoted) ? 1 : 0
             reader.error(at: YAMLMark(line: node.mark.line, column: node.mark.column + quote + error.offset), path,
-                       "bad expression '\(s)': \(error.message)")
+                         "bad expression '\(s)': \(error.message)")
             return nil
         }
     }
