@@ -59,7 +59,7 @@ public struct CheckpointPolicies: BatchPolicyFactory {
             do {
                 let specs: WorldSpecs
                 if let s = specsOfWorld[unit.worldIndex] { specs = s } else {
-                    specs = try World(definition: definition, task: definition.nominalTask()).specs
+                    specs = try WorldProgram(definition: definition, task: definition.nominalTask()).specs
                     specsOfWorld[unit.worldIndex] = specs
                 }
                 if let warning = try file.checkpoint.check(against: definition, specs: specs, path: path) {

@@ -78,7 +78,7 @@ public struct Evaluator: Sendable {
                 seconds += a.stepSeconds
             }
             var oracle: Double?, oracleDeterministic: Double?
-            let specs = try World(program: program).specs
+            let specs = program.specs
             if let oraclePolicy {
                 var zero = inner
                 zero.steps = 0

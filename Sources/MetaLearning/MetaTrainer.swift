@@ -151,7 +151,7 @@ public struct MetaTrainer: Sendable {
         let definition = definition.withHorizon(config.horizon)
         self.definition = definition
         self.config = config
-        let specs = try World(definition: definition, task: definition.nominalTask()).specs
+        let specs = try WorldProgram(definition: definition, task: definition.nominalTask()).specs
         let learner = MetaLearners.learner(for: config.algorithm)
         self.learner = learner
         architecture = learner.architecture(PolicyArchitecture(specs: specs, hidden: config.hidden, initialLogStd: config.initialLogStd,

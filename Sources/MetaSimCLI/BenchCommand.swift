@@ -113,7 +113,7 @@ struct BenchCommand: ParsableCommand {
     private func measureMemory(_ program: WorldProgram, count: Int) throws {
         let before = residentMiB()
         var worlds: [World] = []
-        var policy = BaselinePolicy(.random, specs: try World(program: program).specs, seed: seed)
+        var policy = BaselinePolicy(.random, specs: program.specs, seed: seed)
         for i in 0..<count {
             let w: World
             do { w = try World(program: program) } catch { throw CLIError(error.description) }

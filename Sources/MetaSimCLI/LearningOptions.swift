@@ -66,7 +66,7 @@ func loadCheckpoint(_ path: String, definition: WorldDefinition, specs: WorldSpe
 }
 
 func worldSpecs(_ definition: WorldDefinition) throws -> WorldSpecs {
-    do { return try World(definition: definition, task: definition.nominalTask()).specs } catch { throw CLIError(error.description) }
+    do { return try WorldProgram(definition: definition, task: definition.nominalTask()).specs } catch { throw CLIError(error.description) }
 }
 
 extension MetaAlgorithm: ExpressibleByArgument {}

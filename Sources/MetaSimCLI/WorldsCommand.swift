@@ -29,7 +29,7 @@ struct WorldsCommand: ParsableCommand {
             let d = e.definition
             let task = try d.nominalTask()
             let specs: WorldSpecs
-            do { specs = try World(definition: d, task: task).specs } catch { throw CLIError(error.description) }
+            do { specs = try WorldProgram(definition: d, task: task).specs } catch { throw CLIError(error.description) }
             let params = d.familyParameters.map { p -> Row.Param in
                 let dist: String
                 if case .random(let distribution) = p.value.kind { dist = distribution.summary } else { dist = "" }

@@ -1,5 +1,3 @@
-import Foundation
-import MetaSimCore
 import MetaSimYAML
 
 /// The daemon's configuration file (`/etc/metasim/metasimd.yaml`), read with the same YAML
@@ -59,20 +57,27 @@ public struct ConfigurationFile: Sendable, Equatable {
     public init() {}
 
     public static func load(contentsOfFile path: String) throws(ServerError) -> ConfigurationFile {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw .configuration([Diagnostic(file: path, line: 0, column: 0, keyPath: "", message: "cannot read the file as UTF-8 text")])
+        let document: SchemaDocument
+        do { document = try SchemaDocument(contentsOfFile: path) } catch {
+            guard case .invalid(let diagnostics) = error else {
+                throw .configuration([Diagnostic(file: path, line: 0, column: 0, keyPath: "", message: "cannot read the file as UTF-8 text")])
+            }
+            throw .configuration(diagnostics)
         }
-        return try parse(text, file: path)
+        return try decode(document)
     }
 
     public static func parse(_ text: String, file: String) throws(ServerError) -> ConfigurationFile {
-        let root: YAMLNode?
-        do { root = try YAML.parse(text, file: file) } catch {
-            throw .configuration(WorldError(error).diagnostics)
-        }
+        let document: SchemaDocument
+        do { document = try SchemaDocument(text: text, file: file) } catch { throw .configuration(error.diagnostics) }
+        return try decode(document)
+    }
+
+    /// An empty file is the default configuration.
+    private static func decode(_ document: SchemaDocument) throws(ServerError) -> ConfigurationFile {
         var config = ConfigurationFile()
-        guard let root else { return config }
-        let r = SchemaReader(file: file)
+        guard let root = document.root else { return config }
+        let r = SchemaReader(file: document.file)
         if let top = r.mapping(root, "", allowed: ["socket", "worlds", "policies", "saved_policies", "log_level", "limits"]) {
             if let n = top["socket"] { config.socket = r.string(n, top.path("socket")) }
             if let n = top["worlds"] { config.worlds = r.string(n, top.path("worlds")) }

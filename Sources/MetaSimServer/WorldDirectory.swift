@@ -37,7 +37,7 @@ final class WorldDirectory: Sendable {
 
     static func info(_ d: WorldDefinition, name: String, path: String) throws(WorldError) -> WorldInfo {
         let task = try d.nominalTask()
-        let specs = try World(definition: d, task: task).specs
+        let specs = try WorldProgram(definition: d, task: task).specs
         let params = d.familyParameters.map { p -> ParameterInfo in
             var dist = ""
             if case .random(let distribution) = p.value.kind { dist = distribution.summary }

@@ -8,7 +8,7 @@ import Testing
 struct CheckpointTests {
     func checkpoint(_ world: String, hidden: [Int] = [4]) throws -> (Checkpoint, WorldDefinition, WorldSpecs) {
         let d = try Support.definition(world)
-        let specs = try World(definition: d, task: d.nominalTask()).specs
+        let specs = try WorldProgram(definition: d, task: d.nominalTask()).specs
         var policy = Policy(architecture: PolicyArchitecture(specs: specs, hidden: hidden), seed: 5, normalizeObservations: true)
         policy.normalizer.update(Support.uniform(3 * specs.observation.count, seed: 1), rows: 3)
         policy.normalizer.mean = policy.normalizer.mean.map { Double(Float($0)) }
@@ -149,7 +149,7 @@ struct CheckpointTests {
     @Test func policyForAnotherWorldIsRefused() throws {
         let (lander, _, _) = try checkpoint("lunar-lander")
         let d = try Support.definition("point-nav")
-        let specs = try World(definition: d, task: d.nominalTask()).specs
+        let specs = try WorldProgram(definition: d, task: d.nominalTask()).specs
         #expect {
             try lander.check(against: d, specs: specs, path: "lunar-lander.safetensors")
         } throws: { error in

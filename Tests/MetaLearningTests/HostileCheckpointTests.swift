@@ -111,7 +111,7 @@ struct HostileCheckpointTests {
     /// A valid point-nav checkpoint's tensors and metadata (hidden [4]).
     static func parts() throws -> (tensors: [SafeTensors.Tensor], metadata: [String: String]) {
         let d = try Support.definition("point-nav")
-        let specs = try World(definition: d, task: d.nominalTask()).specs
+        let specs = try WorldProgram(definition: d, task: d.nominalTask()).specs
         let policy = Policy(architecture: PolicyArchitecture(specs: specs, hidden: [4]), seed: 5, normalizeObservations: true)
         let meta = CheckpointMetadata(definition: d, specs: specs, algorithm: "maml",
                                       hyperparameters: Checkpoint.json(MetaTrainingConfig(algorithm: .maml)),

@@ -128,7 +128,7 @@ struct LaterRateTunerTests {
     @Test("the tuning record survives a checkpoint round trip")
     func tuningRoundTrips() throws {
         let (policy, d) = try Self.trained()
-        let specs = try World(definition: d, task: d.nominalTask()).specs
+        let specs = try WorldProgram(definition: d, task: d.nominalTask()).specs
         var meta = CheckpointMetadata(definition: d, specs: specs, algorithm: "maml", hyperparameters: Checkpoint.json(Self.config),
                                       trainingSeed: 4, metasimVersion: "test")
         meta.laterRateTuning = LaterRateTuning(metaTrainedSteps: 1, steps: 3, episodes: 6, candidates: [0.2, 0.05], scores: [-3.5, -2.25],

@@ -26,7 +26,7 @@ struct MetaQTests {
 
     func math(hidden: [Int] = [5, 4]) throws -> PolicyMath {
         let d = try Support.definition("cartpole")
-        let arch = PolicyArchitecture(specs: try World(definition: d, task: d.nominalTask()).specs, hidden: hidden)
+        let arch = PolicyArchitecture(specs: try WorldProgram(definition: d, task: d.nominalTask()).specs, hidden: hidden)
         #expect(arch.kind == .categorical && arch.actionCount == 2)
         return PolicyMath(architecture: arch, normalizer: ObservationNormalizer(size: arch.observationCount, enabled: false))
     }
@@ -83,7 +83,7 @@ struct MetaQTests {
         #expect(one == two)
         #expect(one.qLearning == Self.config().qLearning)
         let d = try Support.definition("cartpole")
-        let specs = try World(definition: d, task: d.nominalTask()).specs
+        let specs = try WorldProgram(definition: d, task: d.nominalTask()).specs
         let meta = CheckpointMetadata(definition: d, specs: specs, algorithm: "metaq", hyperparameters: Checkpoint.json(Self.config()),
                                       trainingSeed: 3, metasimVersion: "test")
         let path = Support.temporaryPath("metaq.safetensors")
@@ -103,7 +103,7 @@ struct MetaQTests {
     @Test("a continuous-action policy cannot carry Q-learning settings in a checkpoint")
     func qLearningNeedsDiscreteActions() throws {
         let d = try Support.definition("point-nav")
-        let specs = try World(definition: d, task: d.nominalTask()).specs
+        let specs = try WorldProgram(definition: d, task: d.nominalTask()).specs
         let policy = Policy(architecture: PolicyArchitecture(specs: specs, hidden: [4]), seed: 1)
         var bytes = Checkpoint(policy: policy, metadata: CheckpointMetadata(definition: d, specs: specs, algorithm: "metaq", hyperparameters: "{}",
                                                                           trainingSeed: 1, metasimVersion: "test")).encoded()
@@ -125,7 +125,7 @@ struct MetaQTests {
     ])
     func invalidQLearningIsRefused(q: QLearning) throws {
         let d = try Support.definition("cartpole")
-        let specs = try World(definition: d, task: d.nominalTask()).specs
+        let specs = try WorldProgram(definition: d, task: d.nominalTask()).specs
         var policy = Policy(architecture: PolicyArchitecture(specs: specs, hidden: [4]), seed: 1)
         policy.qLearning = q
         let bytes = Checkpoint(policy: policy, metadata: CheckpointMetadata(definition: d, specs: specs, algorithm: "metaq",

@@ -82,7 +82,7 @@ struct MetaTrainingTests {
     @Test("CAVIA: context inputs that the inner loop adapts alone; training reproducible; the setting and the context survive a checkpoint")
     func caviaAdaptsTheContextAlone() throws {
         let d = try Support.definition("point-nav")
-        let specs = try World(definition: d, task: d.nominalTask()).specs
+        let specs = try WorldProgram(definition: d, task: d.nominalTask()).specs
         let config = MetaTrainingConfig(algorithm: .maml, iterations: 3, metaBatch: 2, inner: InnerLoop(steps: 1, episodes: 4, learningRate: 3),
                                         hidden: [8], learnInnerLearningRates: true, contextParameters: 2, seed: 3, threads: 2)
         var logger = Logger(label: "test")
@@ -111,7 +111,7 @@ struct MetaTrainingTests {
     @Test("an oracle checkpoint keeps its task inputs; it is refused for acting and adapting, accepted for evaluation")
     func oracleCheckpoint() throws {
         let d = try Support.definition("point-nav")
-        let specs = try World(definition: d, task: d.nominalTask()).specs
+        let specs = try WorldProgram(definition: d, task: d.nominalTask()).specs
         let trainer = try MetaTrainer(definition: d, config: MetaTrainingConfig(algorithm: .oracle, iterations: 1, metaBatch: 1,
                                                                                inner: InnerLoop(steps: 1, episodes: 2), hidden: [4]))
         #expect(trainer.architecture.taskInputs == ["goal_x", "goal_y"])

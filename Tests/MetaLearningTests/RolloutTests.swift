@@ -42,7 +42,7 @@ struct RolloutTests {
     @Test func episodesEndAtTerminationInAWorldThatTerminates() throws {
         let d = try Support.definition("cartpole")
         let program = try WorldProgram(definition: d, task: d.nominalTask())
-        let specs = try World(program: program).specs
+        let specs = program.specs
         let arch = PolicyArchitecture(specs: specs, hidden: [4])
         let p = Policy(architecture: arch, seed: 1)
         let e = try Sampler(program: program).collect(math: PolicyMath(architecture: arch, normalizer: p.normalizer),
@@ -83,7 +83,7 @@ struct RolloutTests {
         let e = try Sampler(program: program).collect(math: PolicyMath(architecture: policy.architecture, normalizer: policy.normalizer),
                                                       params: policy.parameters.map { Double($0) }, count: 3, seed: 2)
         #expect(e.horizon == 7 && e.lengths == [7, 7, 7])
-        let meta = CheckpointMetadata(definition: d, specs: try World(definition: d, task: d.nominalTask()).specs, algorithm: "multitask",
+        let meta = CheckpointMetadata(definition: d, specs: try WorldProgram(definition: d, task: d.nominalTask()).specs, algorithm: "multitask",
                                       hyperparameters: Checkpoint.json(config), trainingSeed: 3, metasimVersion: "test")
         #expect(meta.trainingHorizon == 7)
         #expect(meta.trainingConfig == config)
@@ -110,7 +110,7 @@ struct RolloutTests {
     /// The straight-line oracle is optimal: it beats a fresh policy by a wide margin.
     @Test func pointNavOracleBeatsAFreshPolicy() throws {
         let program = try Support.program("point-nav", taskSeed: TaskSeeds.evaluation.lowerBound)
-        let specs = try World(program: program).specs
+        let specs = program.specs
         let oracle = try #require(Oracle.pointNav(program: program, specs: specs))
         let best = try Oracle.meanReturn(program: program, policy: oracle, count: 2, seed: 0)
         let (policy, math) = try pointNavPolicy()
@@ -136,7 +136,7 @@ struct RolloutTests {
 struct ActionScalingTests {
     @Test func pointNavPolicyUnitIsTheActionBound() throws {
         let d = try Support.definition("point-nav")
-        let specs = try World(definition: d, task: d.nominalTask()).specs
+        let specs = try WorldProgram(definition: d, task: d.nominalTask()).specs
         let arch = PolicyArchitecture(specs: specs)
         #expect(arch.actionScale.map { Float($0) } == [0.1, 0.1])
         #expect(arch.actionOffset == [0, 0])
@@ -150,7 +150,7 @@ struct ActionScalingTests {
 struct EvaluatorTests {
     @Test func reportHasEveryMethodStepAndTheOracleAndIsReproducible() throws {
         let d = try Support.definition("point-nav")
-        let specs = try World(definition: d, task: d.nominalTask()).specs
+        let specs = try WorldProgram(definition: d, task: d.nominalTask()).specs
         let arch = PolicyArchitecture(specs: specs, hidden: [4])
         let seeds = [TaskSeeds.evaluation.lowerBound, TaskSeeds.evaluation.lowerBound + 1, TaskSeeds.evaluation.lowerBound + 2]
         func run(threads: Int) throws -> EvaluationReport {

@@ -87,7 +87,7 @@ struct PolicyTests {
     func oracleIsRejected() async throws {
         let folder = try temporaryPolicies()
         let d = try WorldCatalog.resolve("point-nav", root: worldsRoot)
-        let specs = try World(definition: d, task: d.nominalTask()).specs
+        let specs = try WorldProgram(definition: d, task: d.nominalTask()).specs
         let trainer = try MetaTrainer(definition: d, config: MetaTrainingConfig(algorithm: .oracle, hidden: [4]))
         let meta = CheckpointMetadata(definition: d, specs: specs, algorithm: "oracle", hyperparameters: "{}", trainingSeed: 1, metasimVersion: "test")
         try Checkpoint(policy: Policy(architecture: trainer.architecture, seed: 1), metadata: meta).write(to: folder + "/point-nav-oracle.safetensors")

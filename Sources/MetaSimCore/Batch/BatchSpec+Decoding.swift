@@ -5,28 +5,21 @@ extension BatchSpec {
     /// Loads and checks a batch spec file. Every problem is reported (compiler style, with the
     /// key path); no spec is returned when there is any.
     public static func load(contentsOfFile path: String) throws(BatchError) -> BatchSpec {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw BatchError.invalid([Diagnostic(file: path, line: 0, column: 0, keyPath: "", message: "cannot read the file")])
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw BatchError.invalid([Diagnostic(file: path, line: 0, column: 0, keyPath: "", message: "the file is not UTF-8 text")])
-        }
-        return try parse(text, file: path)
+        do { return try decode(SchemaDocument(contentsOfFile: path)) } catch { throw .invalid(error.diagnostics) }
     }
 
     /// Parses a batch spec given as text (`file` names it in errors and anchors relative paths).
     public static func parse(_ text: String, file: String) throws(BatchError) -> BatchSpec {
-        let root: YAMLNode?
-        do { root = try YAML.parse(text, file: file) } catch {
-            throw BatchError.invalid(WorldError(error).diagnostics)
-        }
-        guard let root else {
-            throw BatchError.invalid([Diagnostic(file: file, line: 1, column: 1, keyPath: "", message: "the file is empty")])
-        }
+        do { return try decode(SchemaDocument(text: text, file: file)) } catch { throw .invalid(error.diagnostics) }
+    }
+
+    private static func decode(_ document: SchemaDocument) throws(SchemaDocumentError) -> BatchSpec {
+        let root = try document.requireRoot()
+        let file = document.file
         let reader = SchemaReader(file: file)
         let spec = BatchSpecDecoder(reader: reader).decode(root, file: file)
         guard reader.diagnostics.isEmpty, let spec else {
-            throw BatchError.invalid(reader.diagnostics.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
+            throw .invalid(reader.diagnostics.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
         }
         return spec
     }

@@ -1,4 +1,5 @@
 import Foundation
+import MetaSimYAML
 
 /// The range a numeric world field must lie in. Checked when the file is read (literals and
 /// literal distribution bounds) and again when a task is set (expressions over parameters,

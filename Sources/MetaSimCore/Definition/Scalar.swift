@@ -47,25 +47,6 @@ public struct Scalar: Sendable {
     }
 }
 
-/// A place in a world file.
-public struct Origin: Sendable, Equatable {
-    public let file: String
-    public let mark: YAMLMark
-    public let keyPath: String
-
-    public init(file: String, mark: YAMLMark, keyPath: String) {
-        self.file = file
-        self.mark = mark
-        self.keyPath = keyPath
-    }
-
-    public static let none = Origin(file: "<built-in>", mark: YAMLMark(line: 0, column: 0), keyPath: "")
-
-    public func diagnostic(_ message: String) -> Diagnostic {
-        Diagnostic(file: file, mark: mark, keyPath: keyPath, message: message)
-    }
-}
-
 /// A distribution of a task parameter or of an episode-random field.
 public enum Distribution: Sendable {
     /// Uniform on [low, high].
@@ -235,10 +216,4 @@ extension Distribution {
         case .choice(let values, _): return "choice(\(values.map(s).joined(separator: ", ")))"
         }
     }
-}
-
-/// Shortest round-tripping text of a number, without a trailing ".0" for integers.
-public func formatNumber(_ v: Double) -> String {
-    if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
-    return "\(v)"
 }

@@ -1,27 +1,20 @@
-import Foundation
 import MetaSimYAML
 
 extension WorldDefinition {
     /// Loads and validates a world file. Any problem anywhere in the file is an error: no world
     /// is returned half-loaded. All problems found are reported together.
     public static func load(contentsOfFile path: String) throws(WorldError) -> WorldDefinition {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw WorldError.invalid([Diagnostic(file: path, line: 0, column: 0, keyPath: "", message: "cannot read the file")])
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw WorldError.invalid([Diagnostic(file: path, line: 0, column: 0, keyPath: "", message: "the file is not UTF-8 text")])
-        }
-        return try parse(text, file: path)
+        do { return try decode(SchemaDocument(contentsOfFile: path)) } catch { throw .invalid(error.diagnostics) }
     }
 
     /// Parses and validates world YAML given as text (`file` names it in errors).
     public static func parse(_ text: String, file: String) throws(WorldError) -> WorldDefinition {
-        let root: YAMLNode?
-        do { root = try YAML.parse(text, file: file) } catch { throw WorldError(error) }
-        guard let root else {
-            throw WorldError.invalid([Diagnostic(file: file, line: 1, column: 1, keyPath: "", message: "the file is empty")])
-        }
-        let reader = SchemaReader(file: file)
+        do { return try decode(SchemaDocument(text: text, file: file)) } catch { throw .invalid(error.diagnostics) }
+    }
+
+    private static func decode(_ document: SchemaDocument) throws(SchemaDocumentError) -> WorldDefinition {
+        let root = try document.requireRoot()
+        let reader = SchemaReader(file: document.file)
         var definition = WorldDecoder(reader: reader).decode(root)
         definition?.marks = reader.marks
         var diagnostics = reader.diagnostics
@@ -29,9 +22,9 @@ extension WorldDefinition {
             diagnostics += WorldValidator(definition: definition).validate()
         }
         guard diagnostics.isEmpty, var definition else {
-            throw WorldError.invalid(diagnostics.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
+            throw .invalid(diagnostics.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
         }
-        definition.fileHash = fnv1a64(Array(text.utf8))
+        definition.fileHash = fnv1a64(Array(document.text.utf8))
         return definition
     }
 }
@@ -44,8 +37,15 @@ public func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
 }
 
 /// The schema walk: YAML nodes to a `WorldDefinition`, reporting every problem to the reader.
-struct WorldDecoder {
+/// The world-specific reads (numbers, expressions, distributions) are in WorldDecoder+Values.swift.
+final class WorldDecoder {
     let reader: SchemaReader
+    /// Names an expression in a numeric field may use (task parameters declared so far).
+    var parameterNames: Set<String> = []
+
+    init(reader: SchemaReader) {
+        self.reader = reader
+    }
 
     static let topKeys = ["name", "kind", "description", "parameters", "simulation", "episode", "bodies", "joints",
                           "actions", "discrete_actions", "observations", "goal", "track", "disturbances", "reward",
@@ -97,23 +97,23 @@ struct WorldDecoder {
             }
             var nominal: Scalar?
             var doc = ""
-            let scalar: Scalar?
+            let parameterValue: Scalar?
             if let pairs = value.mapping, pairs.contains(where: { ["nominal", "doc"].contains($0.key.scalar ?? "") }) {
-                if let n = value["nominal"] { nominal = reader.scalar(n, join(path, "nominal"), random: false) }
+                if let n = value["nominal"] { nominal = scalar(n, join(path, "nominal"), random: false) }
                 if let d = value["doc"] { doc = reader.string(d, join(path, "doc")) ?? "" }
-                scalar = reader.distribution(value, path, extras: ["nominal", "doc"]).map {
+                parameterValue = distribution(value, path, extras: ["nominal", "doc"]).map {
                     Scalar(.random($0), origin: reader.origin(value, path))
                 }
             } else {
-                scalar = reader.scalar(value, path)
+                parameterValue = scalar(value, path)
             }
-            if let scalar {
-                if let n = nominal?.literalValue, case .random(let d) = scalar.kind, let support = d.support, !support.contains(n) {
+            if let parameterValue {
+                if let n = nominal?.literalValue, case .random(let d) = parameterValue.kind, let support = d.support, !support.contains(n) {
                     reader.error(value, join(path, "nominal"), "nominal value \(formatNumber(n)) is outside the distribution (\(d.summary))")
                 }
-                out.append(Parameter(name: name, value: scalar, nominal: nominal, doc: doc))
+                out.append(Parameter(name: name, value: parameterValue, nominal: nominal, doc: doc))
             }
-            reader.parameterNames.insert(name)
+            parameterNames.insert(name)
         }
         return out
     }
@@ -127,11 +127,11 @@ struct WorldDecoder {
         let p = "simulation"
         guard let f = reader.mapping(node, p, allowed: ["timestep", "velocity_iterations", "position_iterations",
                                                          "substeps", "gravity", "allow_sleep"]) else { return nil }
-        if let n = f["timestep"] { spec.timestep = reader.scalar(n, f.path("timestep"), .positive, random: false) ?? spec.timestep }
+        if let n = f["timestep"] { spec.timestep = scalar(n, f.path("timestep"), .positive, random: false) ?? spec.timestep }
         if let n = f["velocity_iterations"] { spec.velocityIterations = reader.integer(n, f.path("velocity_iterations"), min: 1, max: 10_000) ?? 8 }
         if let n = f["position_iterations"] { spec.positionIterations = reader.integer(n, f.path("position_iterations"), min: 1, max: 10_000) ?? 3 }
         if let n = f["substeps"] { spec.substeps = reader.integer(n, f.path("substeps"), min: 1, max: 1000) ?? 1 }
-        if let n = f["gravity"] { spec.gravity = reader.pair(n, f.path("gravity"), random: false) ?? spec.gravity }
+        if let n = f["gravity"] { spec.gravity = pair(n, f.path("gravity"), random: false) ?? spec.gravity }
         if let n = f["allow_sleep"] { spec.allowSleep = reader.bool(n, f.path("allow_sleep")) ?? true }
         return spec
     }
@@ -166,19 +166,19 @@ struct WorldDecoder {
             if shapes.isEmpty, let n = f["shapes"] { reader.error(n, f.path("shapes"), "a body needs at least one shape") }
             return BodySpec(
                 name: name, origin: reader.origin(value, path), type: type,
-                position: f["position"].flatMap { reader.pair($0, f.path("position")) } ?? [zero, zero],
-                angle: f["angle"].flatMap { reader.scalar($0, f.path("angle")) } ?? zero,
-                velocity: f["velocity"].flatMap { reader.pair($0, f.path("velocity")) } ?? [zero, zero],
-                angularVelocity: f["angular_velocity"].flatMap { reader.scalar($0, f.path("angular_velocity")) } ?? zero,
-                linearDamping: f["linear_damping"].flatMap { reader.scalar($0, f.path("linear_damping"), .nonNegative) } ?? zero,
-                angularDamping: f["angular_damping"].flatMap { reader.scalar($0, f.path("angular_damping"), .nonNegative) } ?? zero,
-                gravityScale: f["gravity_scale"].flatMap { reader.scalar($0, f.path("gravity_scale")) } ?? .literal(1),
+                position: f["position"].flatMap { pair($0, f.path("position")) } ?? [zero, zero],
+                angle: f["angle"].flatMap { scalar($0, f.path("angle")) } ?? zero,
+                velocity: f["velocity"].flatMap { pair($0, f.path("velocity")) } ?? [zero, zero],
+                angularVelocity: f["angular_velocity"].flatMap { scalar($0, f.path("angular_velocity")) } ?? zero,
+                linearDamping: f["linear_damping"].flatMap { scalar($0, f.path("linear_damping"), .nonNegative) } ?? zero,
+                angularDamping: f["angular_damping"].flatMap { scalar($0, f.path("angular_damping"), .nonNegative) } ?? zero,
+                gravityScale: f["gravity_scale"].flatMap { scalar($0, f.path("gravity_scale")) } ?? .literal(1),
                 fixedRotation: f["fixed_rotation"].flatMap { reader.bool($0, f.path("fixed_rotation")) } ?? false,
                 bullet: f["bullet"].flatMap { reader.bool($0, f.path("bullet")) } ?? false,
                 allowSleep: f["allow_sleep"].flatMap { reader.bool($0, f.path("allow_sleep")) } ?? true,
                 placeOnTrack: f["place"].flatMap { reader.choice($0, f.path("place"), ["track-start"]) } != nil,
-                initialForce: f["initial_force"].flatMap { reader.pair($0, f.path("initial_force")) },
-                initialTorque: f["initial_torque"].flatMap { reader.scalar($0, f.path("initial_torque")) },
+                initialForce: f["initial_force"].flatMap { pair($0, f.path("initial_force")) },
+                initialTorque: f["initial_torque"].flatMap { scalar($0, f.path("initial_torque")) },
                 shapes: shapes.enumerated().compactMap { decodeShape($1, "\(f.path("shapes"))[\($0)]") })
         }
     }
@@ -199,34 +199,34 @@ struct WorldDecoder {
         case "box":
             guard let b = reader.mapping(gnode, gp, allowed: ["half_extents", "size", "center", "angle"]) else { return nil }
             var half: [Scalar]?
-            if let h = b["half_extents"] { half = reader.pair(h, b.path("half_extents"), .positive) }
-            else if let s = b["size"], let size = reader.pair(s, b.path("size"), .positive, random: false) {
+            if let h = b["half_extents"] { half = pair(h, b.path("half_extents"), .positive) }
+            else if let s = b["size"], let size = pair(s, b.path("size"), .positive, random: false) {
                 half = size.map { halve($0) }
             } else { reader.error(gnode, gp, "a box needs half_extents or size") }
-            let center = b["center"].flatMap { reader.pair($0, b.path("center")) } ?? [zero, zero]
-            let angle = b["angle"].flatMap { reader.scalar($0, b.path("angle")) } ?? zero
+            let center = b["center"].flatMap { pair($0, b.path("center")) } ?? [zero, zero]
+            let angle = b["angle"].flatMap { scalar($0, b.path("angle")) } ?? zero
             geometry = half.map { .box(halfExtents: $0, center: center, angle: angle) }
         case "circle":
             if gnode.mapping != nil {
                 guard let c = reader.mapping(gnode, gp, allowed: ["radius", "center"]) else { return nil }
-                let r = c.require("radius", reader).flatMap { reader.scalar($0, c.path("radius"), .positive) }
-                let center = c["center"].flatMap { reader.pair($0, c.path("center")) } ?? [zero, zero]
+                let r = c.require("radius", reader).flatMap { scalar($0, c.path("radius"), .positive) }
+                let center = c["center"].flatMap { pair($0, c.path("center")) } ?? [zero, zero]
                 geometry = r.map { .circle(radius: $0, center: center) }
             } else {
-                geometry = reader.scalar(gnode, gp, .positive).map { .circle(radius: $0, center: [zero, zero]) }
+                geometry = scalar(gnode, gp, .positive).map { .circle(radius: $0, center: [zero, zero]) }
             }
         case "polygon":
-            geometry = reader.points(gnode, gp, min: 3, max: 8).map { .polygon(points: $0) }
+            geometry = points(gnode, gp, min: 3, max: 8).map { .polygon(points: $0) }
         case "edge":
-            geometry = reader.points(gnode, gp, min: 2, max: 2).map { .edge(points: $0) }
+            geometry = points(gnode, gp, min: 2, max: 2).map { .edge(points: $0) }
         case "chain":
             if gnode.mapping != nil {
                 guard let c = reader.mapping(gnode, gp, allowed: ["points", "loop"]) else { return nil }
                 let loop = c["loop"].flatMap { reader.bool($0, c.path("loop")) } ?? false
-                geometry = c.require("points", reader).flatMap { reader.points($0, c.path("points"), min: loop ? 3 : 2) }
+                geometry = c.require("points", reader).flatMap { points($0, c.path("points"), min: loop ? 3 : 2) }
                     .map { .chain(points: $0, loop: loop) }
             } else {
-                geometry = reader.points(gnode, gp, min: 2).map { .chain(points: $0, loop: false) }
+                geometry = points(gnode, gp, min: 2).map { .chain(points: $0, loop: false) }
             }
         case "terrain":
             geometry = decodeTerrain(gnode, gp).map { .terrain($0) }
@@ -249,11 +249,11 @@ struct WorldDecoder {
 
     func decodeMaterial(_ f: Fields) -> Material {
         Material(
-            density: f["density"].flatMap { reader.scalar($0, f.path("density"), .nonNegative) } ?? .literal(1),
-            friction: f["friction"].flatMap { reader.scalar($0, f.path("friction"), .nonNegative) } ?? .literal(0.2),
-            restitution: f["restitution"].flatMap { reader.scalar($0, f.path("restitution"), .nonNegative) } ?? .literal(0),
-            category: f["category"].flatMap { reader.bits($0, f.path("category")) } ?? 0x0001,
-            mask: f["mask"].flatMap { reader.bits($0, f.path("mask")) } ?? 0xFFFF,
+            density: f["density"].flatMap { scalar($0, f.path("density"), .nonNegative) } ?? .literal(1),
+            friction: f["friction"].flatMap { scalar($0, f.path("friction"), .nonNegative) } ?? .literal(0.2),
+            restitution: f["restitution"].flatMap { scalar($0, f.path("restitution"), .nonNegative) } ?? .literal(0),
+            category: f["category"].flatMap { bits($0, f.path("category")) } ?? 0x0001,
+            mask: f["mask"].flatMap { bits($0, f.path("mask")) } ?? 0xFFFF,
             group: f["group"].flatMap { reader.integer($0, f.path("group"), min: -32768, max: 32767) }.map(Int16.init) ?? 0,
             sensor: f["sensor"].flatMap { reader.bool($0, f.path("sensor")) } ?? false)
     }
@@ -266,8 +266,8 @@ struct WorldDecoder {
         guard let gen = f.require("generator", reader).flatMap({
             reader.choice($0, f.path("generator"), ["smoothed-chunks", "random-walk", "function"])
         }).flatMap(TerrainSpec.Generator.init(rawValue:)) else { return nil }
-        func s(_ key: String, _ c: SchemaReader.Constraint = .any, _ def: Double) -> Scalar {
-            f[key].flatMap { reader.scalar($0, f.path(key), c) } ?? .literal(def)
+        func s(_ key: String, _ c: ValueConstraint = .any, _ def: Double) -> Scalar {
+            f[key].flatMap { scalar($0, f.path(key), c) } ?? .literal(def)
         }
         var spec = TerrainSpec(
             generator: gen, start: s("start", .any, 0), end: s("end", .any, 20), step: s("step", .positive, 0.5),
@@ -280,14 +280,14 @@ struct WorldDecoder {
             reader.error(f[key]!, f.path(key), "must be fixed for a task (not a distribution)")
         }
         if let flat = f["flat"], let fl = reader.mapping(flat, f.path("flat"), allowed: ["from", "to", "height"]) {
-            spec.flatFrom = fl.require("from", reader).flatMap { reader.scalar($0, fl.path("from"), .nonNegative, random: false) }
-            spec.flatTo = fl.require("to", reader).flatMap { reader.scalar($0, fl.path("to"), .nonNegative, random: false) }
-            spec.flatHeight = fl.require("height", reader).flatMap { reader.scalar($0, fl.path("height")) }
+            spec.flatFrom = fl.require("from", reader).flatMap { scalar($0, fl.path("from"), .nonNegative, random: false) }
+            spec.flatTo = fl.require("to", reader).flatMap { scalar($0, fl.path("to"), .nonNegative, random: false) }
+            spec.flatHeight = fl.require("height", reader).flatMap { scalar($0, fl.path("height")) }
         }
         if gen == .function {
             guard let fn = f.require("function", reader) else { return nil }
-            if let e = reader.stepExpression(fn, f.path("function")) {
-                let unknown = e.variables.filter { $0 != "x" && !reader.parameterNames.contains($0) }
+            if let e = stepExpression(fn, f.path("function")) {
+                let unknown = e.variables.filter { $0 != "x" && !parameterNames.contains($0) }
                 if let u = unknown.first { reader.error(fn, f.path("function"), "'\(u)' is neither x nor a parameter") }
                 else { spec.function = e }
             }
@@ -315,15 +315,15 @@ struct WorldDecoder {
             guard names.count == 2 else { return nil }
             var spec = JointSpec(
                 name: name, origin: reader.origin(value, path), type: type, bodyA: names[0], bodyB: names[1],
-                anchorA: f["anchor_a"].flatMap { reader.pair($0, f.path("anchor_a")) },
-                anchorB: f["anchor_b"].flatMap { reader.pair($0, f.path("anchor_b")) },
-                worldAnchor: f["anchor"].flatMap { reader.pair($0, f.path("anchor")) },
-                axis: f["axis"].flatMap { reader.pair($0, f.path("axis")) } ?? [.literal(1), .literal(0)],
-                referenceAngle: f["reference_angle"].flatMap { reader.scalar($0, f.path("reference_angle")) },
+                anchorA: f["anchor_a"].flatMap { pair($0, f.path("anchor_a")) },
+                anchorB: f["anchor_b"].flatMap { pair($0, f.path("anchor_b")) },
+                worldAnchor: f["anchor"].flatMap { pair($0, f.path("anchor")) },
+                axis: f["axis"].flatMap { pair($0, f.path("axis")) } ?? [.literal(1), .literal(0)],
+                referenceAngle: f["reference_angle"].flatMap { scalar($0, f.path("reference_angle")) },
                 collideConnected: f["collide_connected"].flatMap { reader.bool($0, f.path("collide_connected")) } ?? false,
-                limits: f["limits"].flatMap { reader.pair($0, f.path("limits")) },
+                limits: f["limits"].flatMap { pair($0, f.path("limits")) },
                 motorSpeed: nil, maxMotorEffort: nil,
-                length: f["length"].flatMap { reader.scalar($0, f.path("length"), .positive) },
+                length: f["length"].flatMap { scalar($0, f.path("length"), .positive) },
                 frequency: nil, dampingRatio: nil, stiffness: nil, damping: nil)
             if spec.worldAnchor != nil, spec.anchorA != nil || spec.anchorB != nil {
                 reader.error(value, path, "give either anchor (world) or anchor_a/anchor_b (local), not both")
@@ -332,19 +332,19 @@ struct WorldDecoder {
                 reader.error(f["axis"] ?? value, f.path("axis"), "the axis must not be zero")
             }
             if let m = f["motor"], let mf = reader.mapping(m, f.path("motor"), allowed: ["speed", "max_torque", "max_force"]) {
-                spec.motorSpeed = mf["speed"].flatMap { reader.scalar($0, mf.path("speed")) } ?? .literal(0)
+                spec.motorSpeed = mf["speed"].flatMap { scalar($0, mf.path("speed")) } ?? .literal(0)
                 let effortKey = type == .prismatic ? "max_force" : "max_torque"
                 if mf.has(type == .prismatic ? "max_torque" : "max_force") {
                     reader.error(m, mf.path(type == .prismatic ? "max_torque" : "max_force"),
                                  "a \(type.rawValue) joint motor takes \(effortKey)")
                 }
-                spec.maxMotorEffort = mf[effortKey].flatMap { reader.scalar($0, mf.path(effortKey), .nonNegative) } ?? .literal(0)
+                spec.maxMotorEffort = mf[effortKey].flatMap { scalar($0, mf.path(effortKey), .nonNegative) } ?? .literal(0)
             }
             if let s = f["spring"], let sf = reader.mapping(s, f.path("spring"), allowed: ["frequency", "damping_ratio", "stiffness", "damping"]) {
-                spec.frequency = sf["frequency"].flatMap { reader.scalar($0, sf.path("frequency"), .positive) }
-                spec.dampingRatio = sf["damping_ratio"].flatMap { reader.scalar($0, sf.path("damping_ratio"), .nonNegative) }
-                spec.stiffness = sf["stiffness"].flatMap { reader.scalar($0, sf.path("stiffness"), .nonNegative) }
-                spec.damping = sf["damping"].flatMap { reader.scalar($0, sf.path("damping"), .nonNegative) }
+                spec.frequency = sf["frequency"].flatMap { scalar($0, sf.path("frequency"), .positive) }
+                spec.dampingRatio = sf["damping_ratio"].flatMap { scalar($0, sf.path("damping_ratio"), .nonNegative) }
+                spec.stiffness = sf["stiffness"].flatMap { scalar($0, sf.path("stiffness"), .nonNegative) }
+                spec.damping = sf["damping"].flatMap { scalar($0, sf.path("damping"), .nonNegative) }
                 if (sf.has("frequency") || sf.has("damping_ratio")) && (sf.has("stiffness") || sf.has("damping")) {
                     reader.error(s, f.path("spring"), "give frequency/damping_ratio or stiffness/damping, not both")
                 }
@@ -371,11 +371,11 @@ struct WorldDecoder {
                   }).flatMap(ActuatorSpec.ActuatorType.init(rawValue:))
             else { return nil }
             let zero = Scalar.literal(0)
-            func s(_ key: String, _ c: SchemaReader.Constraint = .any, _ def: Double) -> Scalar {
-                f[key].flatMap { reader.scalar($0, f.path(key), c, random: false) } ?? .literal(def)
+            func s(_ key: String, _ c: ValueConstraint = .any, _ def: Double) -> Scalar {
+                f[key].flatMap { scalar($0, f.path(key), c, random: false) } ?? .literal(def)
             }
             func v(_ key: String, _ def: [Double]) -> [Scalar] {
-                f[key].flatMap { reader.pair($0, f.path(key), random: false) } ?? def.map { .literal($0) }
+                f[key].flatMap { pair($0, f.path(key), random: false) } ?? def.map { .literal($0) }
             }
             let entries: Int = type == .vehicle ? 3 : type == .planarVelocity ? 2 : 1
             var low: [Double] = type == .vehicle ? [-1, 0, 0] : Array(repeating: -1, count: entries)
@@ -404,9 +404,9 @@ struct WorldDecoder {
                 maxSpeed: s("max_speed", .nonNegative, 1), maxEffort: effort,
                 point: v("point", [0, 0]), direction: v("direction", [1, 0]), worldFrame: frame == "world",
                 power: s("power", .nonNegative, 1), nozzle: v("nozzle", [0, -1]), mount: v("mount", [0, 0]),
-                dispersion: f["dispersion"].flatMap { reader.pair($0, f.path("dispersion"), .nonNegative, random: false) } ?? [zero, zero],
+                dispersion: f["dispersion"].flatMap { pair($0, f.path("dispersion"), .nonNegative, random: false) } ?? [zero, zero],
                 deadzone: s("deadzone", .nonNegative, 0),
-                throttle: f["throttle"].flatMap { reader.pair($0, f.path("throttle"), .nonNegative, random: false) } ?? [zero, .literal(1)],
+                throttle: f["throttle"].flatMap { pair($0, f.path("throttle"), .nonNegative, random: false) } ?? [zero, .literal(1)],
                 throttleCurve: f["throttle_curve"].flatMap { reader.choice($0, f.path("throttle_curve"), ["affine", "clip"]) } ?? "affine",
                 bidirectional: f["bidirectional"].flatMap { reader.bool($0, f.path("bidirectional")) } ?? false,
                 vehicle: vehicle,
@@ -465,8 +465,8 @@ struct WorldDecoder {
                                                          "goal-distance", "track", "expression"])
                   }).flatMap(SensorSpec.SensorType.init(rawValue:))
             else { return nil }
-            func s(_ key: String, _ c: SchemaReader.Constraint = .any, _ def: Double) -> Scalar {
-                f[key].flatMap { reader.scalar($0, f.path(key), c, random: false) } ?? .literal(def)
+            func s(_ key: String, _ c: ValueConstraint = .any, _ def: Double) -> Scalar {
+                f[key].flatMap { scalar($0, f.path(key), c, random: false) } ?? .literal(def)
             }
             var quantity = "x"
             if type == .track {
@@ -478,7 +478,7 @@ struct WorldDecoder {
             }
             var bounds: [Scalar] = [.literal(-.infinity), .literal(.infinity)]
             if let b = f["bounds"] {
-                bounds = reader.pair(b, f.path("bounds"), random: false) ?? bounds
+                bounds = pair(b, f.path("bounds"), random: false) ?? bounds
                 if let lo = bounds[0].literalValue, let hi = bounds[1].literalValue, lo >= hi {
                     reader.error(b, f.path("bounds"), "low (\(formatNumber(lo))) must be below high (\(formatNumber(hi)))")
                 }
@@ -500,9 +500,9 @@ struct WorldDecoder {
                 scale: s("scale", .any, 1), offset: s("offset", .any, 0), low: bounds[0], high: bounds[1],
                 clip: f["clip"].flatMap { reader.bool($0, f.path("clip")) } ?? false,
                 rays: rays, angles: angles, range: s("range", .positive, 10),
-                origin2: f["origin"].flatMap { reader.pair($0, f.path("origin"), random: false) } ?? [.literal(0), .literal(0)],
-                mask: f["mask"].flatMap { reader.bits($0, f.path("mask")) } ?? 0xFFFF,
-                expression: type == .expression ? f.require("value", reader).flatMap { reader.stepExpression($0, f.path("value")) } : nil,
+                origin2: f["origin"].flatMap { pair($0, f.path("origin"), random: false) } ?? [.literal(0), .literal(0)],
+                mask: f["mask"].flatMap { bits($0, f.path("mask")) } ?? 0xFFFF,
+                expression: type == .expression ? f.require("value", reader).flatMap { stepExpression($0, f.path("value")) } : nil,
                 lookahead: s("lookahead", .nonNegative, 0))
         }
     }
@@ -511,8 +511,8 @@ struct WorldDecoder {
     func decodeAngles(_ node: YAMLNode, _ path: String, rays: Int) -> [Scalar] {
         if node.mapping != nil {
             guard let f = reader.mapping(node, path, allowed: ["from", "to"]),
-                  let from = f.require("from", reader).flatMap({ reader.scalar($0, f.path("from"), random: false) }),
-                  let to = f.require("to", reader).flatMap({ reader.scalar($0, f.path("to"), random: false) })
+                  let from = f.require("from", reader).flatMap({ scalar($0, f.path("from"), random: false) }),
+                  let to = f.require("to", reader).flatMap({ scalar($0, f.path("to"), random: false) })
             else { return [] }
             guard let a = from.literalValue, let b = to.literalValue else {
                 // Parameter-dependent spans are spaced at resolution time: keep the ends.
@@ -528,7 +528,7 @@ struct WorldDecoder {
             reader.error(node, path, "expected \(rays) angles (one per ray), found \(items.count)")
             return []
         }
-        return items.enumerated().compactMap { reader.scalar($1, "\(path)[\($0)]", random: false) }
+        return items.enumerated().compactMap { scalar($1, "\(path)[\($0)]", random: false) }
     }
 
     private func source(_ s: Scalar) -> String {
@@ -543,12 +543,12 @@ struct WorldDecoder {
 
     func decodeGoal(_ node: YAMLNode) -> GoalSpec? {
         guard let f = reader.mapping(node, "goal", allowed: ["position", "angle", "radius", "angle_tolerance", "doc"]) else { return nil }
-        guard let position = f.require("position", reader).flatMap({ reader.pair($0, f.path("position")) }) else { return nil }
+        guard let position = f.require("position", reader).flatMap({ pair($0, f.path("position")) }) else { return nil }
         return GoalSpec(
             position: position,
-            angle: f["angle"].flatMap { reader.scalar($0, f.path("angle")) },
-            radius: f["radius"].flatMap { reader.scalar($0, f.path("radius"), .positive) } ?? .literal(0.1),
-            angleTolerance: f["angle_tolerance"].flatMap { reader.scalar($0, f.path("angle_tolerance"), .positive) },
+            angle: f["angle"].flatMap { scalar($0, f.path("angle")) },
+            radius: f["radius"].flatMap { scalar($0, f.path("radius"), .positive) } ?? .literal(0.1),
+            angleTolerance: f["angle_tolerance"].flatMap { scalar($0, f.path("angle_tolerance"), .positive) },
             origin: reader.origin(node, "goal"))
     }
 
@@ -557,13 +557,13 @@ struct WorldDecoder {
                                                              "length", "curvature", "segment_length", "doc"]) else { return nil }
         guard let gen = f.require("generator", reader).flatMap({ reader.choice($0, f.path("generator"), ["loop", "road"]) })
             .flatMap(TrackSpec.Generator.init(rawValue:)) else { return nil }
-        func s(_ key: String, _ c: SchemaReader.Constraint, _ def: Double, random: Bool = false) -> Scalar {
-            f[key].flatMap { reader.scalar($0, f.path(key), c, random: random) } ?? .literal(def)
+        func s(_ key: String, _ c: ValueConstraint, _ def: Double, random: Bool = false) -> Scalar {
+            f[key].flatMap { scalar($0, f.path(key), c, random: random) } ?? .literal(def)
         }
         return TrackSpec(
             generator: gen, width: s("width", .positive, 8),
             checkpoints: s("checkpoints", .count(max: Double(WorldLimits.maxTrackPoints)), 12),
-            radius: f["radius"].flatMap { reader.pair($0, f.path("radius"), .positive, random: false) } ?? [.literal(30), .literal(60)],
+            radius: f["radius"].flatMap { pair($0, f.path("radius"), .positive, random: false) } ?? [.literal(30), .literal(60)],
             spacing: s("spacing", .positive, 2), length: s("length", .positive, 400),
             curvature: s("curvature", .any, 0, random: true), segmentLength: s("segment_length", .positive, 50),
             origin: reader.origin(node, "track"))
@@ -581,16 +581,16 @@ struct WorldDecoder {
             var force: [Expression] = []
             if type == .force, let fn = f.require("force", reader), let items = reader.sequence(fn, f.path("force")) {
                 if items.count != 2 { reader.error(fn, f.path("force"), "expected 2 expressions [fx, fy], found \(items.count)") }
-                force = items.enumerated().compactMap { reader.stepExpression($1, "\(f.path("force"))[\($0)]") }
+                force = items.enumerated().compactMap { stepExpression($1, "\(f.path("force"))[\($0)]") }
             }
             return DisturbanceSpec(
                 name: name, origin: reader.origin(item, path), type: type, body: body,
-                power: f["power"].flatMap { reader.scalar($0, f.path("power"), .nonNegative, random: false) } ?? .literal(0),
-                turbulence: f["turbulence"].flatMap { reader.scalar($0, f.path("turbulence"), .nonNegative, random: false) } ?? .literal(0),
-                pause: f["pause"].flatMap { reader.stepExpression($0, f.path("pause")) },
+                power: f["power"].flatMap { scalar($0, f.path("power"), .nonNegative, random: false) } ?? .literal(0),
+                turbulence: f["turbulence"].flatMap { scalar($0, f.path("turbulence"), .nonNegative, random: false) } ?? .literal(0),
+                pause: f["pause"].flatMap { stepExpression($0, f.path("pause")) },
                 force: force,
-                torque: f["torque"].flatMap { reader.stepExpression($0, f.path("torque")) },
-                when: f["when"].flatMap { reader.stepExpression($0, f.path("when")) })
+                torque: f["torque"].flatMap { stepExpression($0, f.path("torque")) },
+                when: f["when"].flatMap { stepExpression($0, f.path("when")) })
         }
     }
 
@@ -609,16 +609,16 @@ struct WorldDecoder {
             var target: [Scalar] = []
             if let t = f["target"] {
                 if type == .distance {
-                    if t.scalar == "goal" { target = [] } else { target = reader.pair(t, f.path("target"), random: false) ?? [] }
+                    if t.scalar == "goal" { target = [] } else { target = pair(t, f.path("target"), random: false) ?? [] }
                 } else {
-                    target = reader.scalar(t, f.path("target"), random: false).map { [$0] } ?? []
+                    target = scalar(t, f.path("target"), random: false).map { [$0] } ?? []
                 }
             }
             let needsValue = type == .expression || type == .potential
             return RewardTermSpec(
                 name: name, origin: reader.origin(item, path), type: type,
-                weight: f["weight"].flatMap { reader.scalar($0, f.path("weight"), random: false) } ?? .literal(1),
-                expression: needsValue ? f.require("value", reader).flatMap { reader.stepExpression($0, f.path("value")) } : nil,
+                weight: f["weight"].flatMap { scalar($0, f.path("weight"), random: false) } ?? .literal(1),
+                expression: needsValue ? f.require("value", reader).flatMap { stepExpression($0, f.path("value")) } : nil,
                 body: f["body"].flatMap { reader.name($0, f.path("body")) },
                 axis: f["axis"].flatMap { reader.choice($0, f.path("axis"), ["x", "y", "xy"]) } ?? "x",
                 target: target,
@@ -643,21 +643,21 @@ struct WorldDecoder {
             case "asleep": condition = body.map { .asleep(body: $0) }
             case "goal": condition = body.map { .goalReached(body: $0) }
             case "off-track":
-                let margin = f["margin"].flatMap { reader.scalar($0, f.path("margin"), .nonNegative, random: false) } ?? .literal(0)
+                let margin = f["margin"].flatMap { scalar($0, f.path("margin"), .nonNegative, random: false) } ?? .literal(0)
                 condition = body.map { .offTrack(body: $0, margin: margin) }
             case "out-of-bounds":
-                let x = f["x"].flatMap { reader.pair($0, f.path("x"), random: false) }
-                let y = f["y"].flatMap { reader.pair($0, f.path("y"), random: false) }
+                let x = f["x"].flatMap { pair($0, f.path("x"), random: false) }
+                let y = f["y"].flatMap { pair($0, f.path("y"), random: false) }
                 if x == nil && y == nil && !f.has("x") && !f.has("y") { reader.error(item, path, "out-of-bounds needs x or y limits") }
                 condition = body.map { .outOfBounds(body: $0, x: x, y: y) }
             default:
-                condition = f.require("value", reader).flatMap { reader.stepExpression($0, f.path("value")) }.map { .expression($0) }
+                condition = f.require("value", reader).flatMap { stepExpression($0, f.path("value")) }.map { .expression($0) }
             }
             guard let condition else { return nil }
             return TerminationSpec(
                 name: name, origin: reader.origin(item, path), condition: condition,
                 truncate: f["truncate"].flatMap { reader.bool($0, f.path("truncate")) } ?? false,
-                reward: f["reward"].flatMap { reader.scalar($0, f.path("reward"), random: false) },
+                reward: f["reward"].flatMap { scalar($0, f.path("reward"), random: false) },
                 rewardMode: f["reward_mode"].flatMap { reader.choice($0, f.path("reward_mode"), ["replace", "add"]) } ?? "replace")
         }
     }

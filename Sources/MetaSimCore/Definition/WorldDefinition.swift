@@ -50,6 +50,12 @@ public struct SimulationSpec: Sendable {
     public var allowSleep: Bool
 }
 
+extension SimulationSpec: ScalarFields {
+    static var scalarFields: [ScalarField<Self>] {
+        [.one(\.timestep), .list(\.gravity)]
+    }
+}
+
 public struct EpisodeSpec: Sendable {
     /// Steps after which the episode is truncated (0: none).
     public var horizon: Int
@@ -82,6 +88,13 @@ public struct BodySpec: Sendable {
     public var shapes: [ShapeSpec]
 }
 
+extension BodySpec: ScalarFields {
+    static var scalarFields: [ScalarField<Self>] {
+        [.list(\.position), .one(\.angle), .list(\.velocity), .one(\.angularVelocity), .one(\.linearDamping),
+         .one(\.angularDamping), .one(\.gravityScale), .optionalList(\.initialForce), .optional(\.initialTorque)]
+    }
+}
+
 public struct Material: Sendable {
     public var density: Scalar
     public var friction: Scalar
@@ -90,6 +103,12 @@ public struct Material: Sendable {
     public var mask: UInt16
     public var group: Int16
     public var sensor: Bool
+}
+
+extension Material: ScalarFields {
+    static var scalarFields: [ScalarField<Self>] {
+        [.one(\.density), .one(\.friction), .one(\.restitution)]
+    }
 }
 
 public struct ShapeSpec: Sendable {
@@ -138,6 +157,14 @@ public struct TerrainSpec: Sendable {
     public var asChain: Bool
 }
 
+extension TerrainSpec: ScalarFields {
+    static var scalarFields: [ScalarField<Self>] {
+        [.one(\.start), .one(\.end), .one(\.step), .one(\.count), .one(\.height), .optional(\.flatFrom),
+         .optional(\.flatTo), .optional(\.flatHeight), .one(\.smoothing), .one(\.startPad), .one(\.roughness),
+         .one(\.damping), .one(\.pull), .one(\.segmentLength)]
+    }
+}
+
 public struct JointSpec: Sendable {
     public enum JointType: String, Sendable { case revolute, prismatic, wheel, weld, distance }
     public var name: String
@@ -160,6 +187,15 @@ public struct JointSpec: Sendable {
     public var dampingRatio: Scalar?
     public var stiffness: Scalar?
     public var damping: Scalar?
+}
+
+extension JointSpec: ScalarFields {
+    static var scalarFields: [ScalarField<Self>] {
+        [.optionalList(\.anchorA), .optionalList(\.anchorB), .optionalList(\.worldAnchor), .list(\.axis),
+         .optional(\.referenceAngle), .optionalList(\.limits), .optional(\.motorSpeed), .optional(\.maxMotorEffort),
+         .optional(\.length), .optional(\.frequency), .optional(\.dampingRatio), .optional(\.stiffness),
+         .optional(\.damping)]
+    }
 }
 
 public struct ActionSpec: Sendable {
@@ -208,6 +244,13 @@ public struct ActuatorSpec: Sendable {
         case .planarVelocity: return ["\(name).x", "\(name).y"]
         default: return [name]
         }
+    }
+}
+
+extension ActuatorSpec: ScalarFields {
+    static var scalarFields: [ScalarField<Self>] {
+        [.one(\.maxSpeed), .one(\.maxEffort), .list(\.point), .list(\.direction), .one(\.power), .list(\.nozzle),
+         .list(\.mount), .list(\.dispersion), .one(\.deadzone), .list(\.throttle), .named(\.vehicle)]
     }
 }
 
@@ -271,12 +314,25 @@ public struct SensorSpec: Sendable {
     }
 }
 
+extension SensorSpec: ScalarFields {
+    static var scalarFields: [ScalarField<Self>] {
+        [.one(\.scale), .one(\.offset), .one(\.low), .one(\.high), .list(\.angles), .one(\.range), .list(\.origin2),
+         .one(\.lookahead)]
+    }
+}
+
 public struct GoalSpec: Sendable {
     public var position: [Scalar]
     public var angle: Scalar?
     public var radius: Scalar
     public var angleTolerance: Scalar?
     public var origin: Origin
+}
+
+extension GoalSpec: ScalarFields {
+    static var scalarFields: [ScalarField<Self>] {
+        [.list(\.position), .optional(\.angle), .one(\.radius), .optional(\.angleTolerance)]
+    }
 }
 
 /// A procedural road: a closed loop (racing) or an open curved road (lane keeping).
@@ -299,6 +355,13 @@ public struct TrackSpec: Sendable {
     public var origin: Origin
 }
 
+extension TrackSpec: ScalarFields {
+    static var scalarFields: [ScalarField<Self>] {
+        [.one(\.width), .one(\.checkpoints), .list(\.radius), .one(\.spacing), .one(\.length), .one(\.curvature),
+         .one(\.segmentLength)]
+    }
+}
+
 public struct DisturbanceSpec: Sendable {
     public enum DisturbanceType: String, Sendable {
         /// LunarLander's wind and turbulence: tanh(sin(0.02 k) + sin(0.01 pi k)) * power, k from a
@@ -317,6 +380,12 @@ public struct DisturbanceSpec: Sendable {
     public var force: [Expression]
     public var torque: Expression?
     public var when: Expression?
+}
+
+extension DisturbanceSpec: ScalarFields {
+    static var scalarFields: [ScalarField<Self>] {
+        [.one(\.power), .one(\.turbulence)]
+    }
 }
 
 public struct RewardTermSpec: Sendable {
@@ -338,6 +407,12 @@ public struct RewardTermSpec: Sendable {
     public var useTrack: Bool
 }
 
+extension RewardTermSpec: ScalarFields {
+    static var scalarFields: [ScalarField<Self>] {
+        [.one(\.weight), .list(\.target)]
+    }
+}
+
 public struct TerminationSpec: Sendable {
     public enum Condition: Sendable {
         case contact(body: String)
@@ -355,4 +430,10 @@ public struct TerminationSpec: Sendable {
     public var reward: Scalar?
     /// "replace" (Gymnasium's `reward = -100`) or "add".
     public var rewardMode: String
+}
+
+extension TerminationSpec: ScalarFields {
+    static var scalarFields: [ScalarField<Self>] {
+        [.optional(\.reward)]
+    }
 }

@@ -1,3 +1,5 @@
+import MetaSimYAML
+
 /// One world of a family: a value for every parameter (constants included).
 ///
 /// A task is either sampled from a task seed (`WorldDefinition.sampleTask(seed:)`), or the

@@ -190,20 +190,8 @@ final class CompiledWorld: Sendable {
         }
         self.sources = sources
         self.scale = scale; self.offset = offset; self.clip = clip
-        // Observations are float32: publish bounds that float32 can hold, rounded inward, so a
-        // clipped value is never outside its declared bound after conversion.
-        self.low = low.map { v in
-            guard v.isFinite else { return v }
-            var f = Float(v)
-            if Double(f) < v { f = f.nextUp }
-            return Double(f)
-        }
-        self.high = high.map { v in
-            guard v.isFinite else { return v }
-            var f = Float(v)
-            if Double(f) > v { f = f.nextDown }
-            return Double(f)
-        }
+        self.low = low.map(WorldSpecs.float32Low)
+        self.high = high.map(WorldSpecs.float32High)
 
         // Reward.
         var ops: [(RewardOp, Double, String)] = []
@@ -276,23 +264,4 @@ final class CompiledWorld: Sendable {
     }
 
     var observationCount: Int { sources.count }
-
-    /// The world's observation and action specs.
-    var specs: WorldSpecs {
-        let obsNames = resolved.observations.flatMap(\.entryNames)
-        let observation = TensorSpec(name: "observation", shape: [obsNames.count], dtype: .float32,
-                                     low: low, high: high, entries: obsNames)
-        let entries = resolved.actions.actuators.flatMap(\.entryNames)
-        if let d = resolved.actions.discrete {
-            return WorldSpecs(
-                observation: observation,
-                action: TensorSpec(name: "action", shape: [], dtype: .int32, low: [0], high: [Double(d.count - 1)], entries: ["action"]),
-                discreteActions: d.count, discreteTable: d)
-        }
-        return WorldSpecs(
-            observation: observation,
-            action: TensorSpec(name: "action", shape: [entries.count], dtype: .float32,
-                               low: actionLow.map(Double.init), high: actionHigh.map(Double.init), entries: entries),
-            discreteActions: nil, discreteTable: nil)
-    }
 }

@@ -59,7 +59,7 @@ public final class World {
     init(program: WorldProgram, compiled: CompiledWorld) throws(WorldError) {
         self.program = program
         self.compiled = compiled
-        self.specs = compiled.specs
+        self.specs = program.specs
         guard let h = msp_world_create() else { fatalError("out of memory creating a Box2D world") }
         handle = h
         let spec = compiled.resolved

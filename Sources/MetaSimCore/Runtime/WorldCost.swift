@@ -1,4 +1,5 @@
 import Foundation
+import MetaSimYAML
 
 /// What instances of one task will cost, estimated from the resolved world before anything is
 /// built: bodies, fixtures, terrain and track points, the bytes one instance holds, and the

@@ -1,32 +1,9 @@
 import MetaSimYAML
 
-/// One problem in a world file, printed compiler style:
-/// `worlds/robots/cartpole.yaml:12:7: error: bodies.pole.shapes[0].density: must be positive`.
-public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
-    public let file: String
-    public let line: Int
-    public let column: Int
-    /// Dotted key path of the offending value (`joints.hip.limits[1]`), empty for file-level problems.
-    public let keyPath: String
-    public let message: String
-
-    public init(file: String, line: Int, column: Int, keyPath: String, message: String) {
-        self.file = file
-        self.line = line
-        self.column = column
-        self.keyPath = keyPath
-        self.message = message
-    }
-
-    public init(file: String, mark: YAMLMark, keyPath: String, message: String) {
-        self.init(file: file, line: mark.line, column: mark.column, keyPath: keyPath, message: message)
-    }
-
-    public var description: String {
-        let location = line > 0 ? "\(file):\(line):\(column)" : file
-        return keyPath.isEmpty ? "\(location): error: \(message)" : "\(location): error: \(keyPath): \(message)"
-    }
-}
+/// A problem in a world file, with its file, line, column and key path (`MetaSimYAML.Diagnostic`).
+public typealias Diagnostic = MetaSimYAML.Diagnostic
+/// A place in a world file (`MetaSimYAML.Origin`).
+public typealias Origin = MetaSimYAML.Origin
 
 /// Why a world could not be loaded or instantiated. Nothing is half-loaded: any error means no world.
 public enum WorldError: Error, Sendable, CustomStringConvertible {
@@ -70,13 +47,5 @@ public enum WorldError: Error, Sendable, CustomStringConvertible {
         case .physics(let d): return [d]
         case .notFound, .badParameter, .cancelled, .limitExceeded: return []
         }
-    }
-
-    package init(_ error: YAMLError) {
-        let mark = error.mark ?? YAMLMark(line: 0, column: 0)
-        // YAMLError's description already has "file:line:col: error: ..."; keep only the message.
-        var message = error.description
-        if let range = message.range(of: ": error: ") { message = String(message[range.upperBound...]) }
-        self = .invalid([Diagnostic(file: error.file, mark: mark, keyPath: "", message: message)])
     }
 }
