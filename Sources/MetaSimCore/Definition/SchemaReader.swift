@@ -24,7 +24,7 @@ package final class SchemaReader {
         diagnostics.append(Diagnostic(file: file, mark: mark, keyPath: path, message: message))
     }
 
-    func origin(_ node: YAMLNode, _ path: String) -> Origin {
+    package func origin(_ node: YAMLNode, _ path: String) -> Origin {
         Origin(file: file, mark: node.mark, keyPath: path)
     }
 
@@ -67,7 +67,7 @@ package final class SchemaReader {
     }
 
     /// A mapping from user-chosen names to entries, in order (`bodies:`, `joints:`).
-    func namedEntries(_ node: YAMLNode, _ path: String) -> [(name: String, node: YAMLNode, path: String)] {
+    package func namedEntries(_ node: YAMLNode, _ path: String) -> [(name: String, node: YAMLNode, path: String)] {
         guard let pairs = node.mapping else {
             error(node, path, "expected a mapping of names to entries, found a \(node.kindName)")
             return []
@@ -415,7 +415,7 @@ func parseNumber(_ text: String) -> Double? {
 }
 
 /// The candidate closest to `s` by edit distance, if close enough to be a likely typo.
-func closest(_ s: String, in candidates: [String]) -> String? {
+package func closest(_ s: String, in candidates: [String]) -> String? {
     func distance(_ a: [Character], _ b: [Character]) -> Int {
         var row = Array(0...b.count)
         for i in 1...max(a.count, 1) where !a.isEmpty {
