@@ -1,4 +1,5 @@
 import Foundation
+import MetaSimCore
 
 /// Return against adaptation steps as one static SVG: a panel per condition (e.g. sampled and
 /// deterministic episodes), a curve per method with its 95 % interval at every step, and

@@ -1,3 +1,5 @@
+import MetaSimCore
+
 /// Why a batch could not be planned, run, resumed or merged.
 public enum BatchError: Error, Sendable, CustomStringConvertible {
     /// The spec has problems (syntax, schema, or worlds and parameters it names): all of them.

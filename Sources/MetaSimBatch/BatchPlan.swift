@@ -1,4 +1,5 @@
 import Foundation
+import MetaSimCore
 
 /// A batch spec expanded into its units, in canonical order: worlds in spec order (the catalog
 /// sorted by path for `all`), then tasks (nominal first, then seeds as listed), grid points

@@ -1,4 +1,5 @@
 import Foundation
+import MetaSimCore
 
 /// A batch's results as one static SVG: per world, the return distribution of every unit (dots
 /// for episodes, a box from the first to the third quartile, the median, whiskers to the

@@ -1,4 +1,5 @@
 import Foundation
+import MetaSimCore
 
 /// The batch runner's hook for the policies MetaSimCore cannot build itself: meta-learned
 /// checkpoints live in MetaLearning, which depends on MetaSimCore. The caller makes one factory

@@ -1,3 +1,4 @@
+import MetaSimCore
 import MetaSimYAML
 
 /// A batch of headless runs, as written in a batch spec file (YAML, strict like worlds):

@@ -1,3 +1,5 @@
+import MetaSimCore
+
 /// One unit of a batch: a world's task (with grid overrides) run by one policy for a number of
 /// episodes. Its results are a function of the unit alone, so scheduling, `--jobs` and sharding
 /// cannot change them.

@@ -1,4 +1,5 @@
 import Foundation
+import MetaLearning
 import MetaSimCore
 
 /// The checkpoint policies of a batch (`{checkpoint: PATH, adapt: {steps: S, episodes: E}}`):

@@ -1,8 +1,10 @@
 import Foundation
 import MetaLearning
+import MetaSimCore
+import MetaSimTestSupport
 import Testing
 
-@testable import MetaSimCore
+@testable import MetaSimBatch
 
 /// Checkpoint policies in batches (MetaLearning's `CheckpointPolicies` behind the runner's
 /// `BatchPolicyFactory` hook): the same determinism, resume and merge promises as the baselines,
@@ -22,11 +24,11 @@ struct BatchCheckpointTests {
         seed: 5
         """
 
-    static var shipped: String { TestSupport.packageRoot.appendingPathComponent("policies/point-nav.safetensors").path }
+    static var shipped: String { TestPaths.packageRoot.appendingPathComponent("policies/point-nav.safetensors").path }
 
     /// A temporary folder holding `ckpt/point-nav.safetensors` (a copy of the shipped one).
     static func folder() throws -> String {
-        let root = BatchRunnerTests.temporaryFolder()
+        let root = TestPaths.temporaryFolder()
         try FileManager.default.createDirectory(atPath: root + "/ckpt", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: shipped, toPath: root + "/ckpt/point-nav.safetensors")
         return root
@@ -121,7 +123,7 @@ struct BatchCheckpointTests {
         let runner = BatchRunner(plan: plan, folder: root + "/out", shard: Shard(index: 0, count: 2), jobs: 1, policies: policies)
         #expect(runner.fingerprint != plan.fingerprint)
         try runner.run(resume: false)
-        let other = TestSupport.packageRoot.appendingPathComponent("policies/point-nav-multitask.safetensors").path
+        let other = TestPaths.packageRoot.appendingPathComponent("policies/point-nav-multitask.safetensors").path
         try FileManager.default.removeItem(atPath: root + "/ckpt/point-nav.safetensors")
         try FileManager.default.copyItem(atPath: other, toPath: root + "/ckpt/point-nav.safetensors")
         #expect {
@@ -150,10 +152,10 @@ struct BatchCheckpointTests {
 
     /// Runs `metasim batch ROOT/spec.yaml --output ROOT/out` to its end: the process and its stderr.
     static func runBatch(in root: String) throws -> (process: Process, stderr: String) {
-        let binary = try #require(BatchKillTests.binary, "no metasim binary; build it with swift build")
+        let binary = try #require(TestPaths.builtProduct("metasim"), "no metasim binary; build it with swift build")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["batch", root + "/spec.yaml", "--output", root + "/out", "--worlds", TestSupport.worldsRoot, "--progress", "none"]
+        p.arguments = ["batch", root + "/spec.yaml", "--output", root + "/out", "--worlds", TestPaths.worldsRoot, "--progress", "none"]
         let stderr = Pipe()
         p.standardError = stderr
         p.standardOutput = FileHandle.nullDevice

@@ -1,10 +1,11 @@
 import Foundation
+import MetaSimTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
 
-@testable import MetaSimCore
+@testable import MetaSimBatch
 
 /// Crash safety end to end: the built `metasim` binary is killed with SIGKILL at random moments
 /// of a batch, resumed with `--resume`, and must end with the files an uninterrupted run writes.
@@ -23,22 +24,11 @@ struct BatchKillTests {
         tasks: {seeds: {from: 1000000000, count: 16}}
         policies:
           - random
-          - {checkpoint: \(TestSupport.packageRoot.appendingPathComponent("policies/point-nav.safetensors").path)}
-          - checkpoint: \(TestSupport.packageRoot.appendingPathComponent("policies/point-nav.safetensors").path)
+          - {checkpoint: \(TestPaths.packageRoot.appendingPathComponent("policies/point-nav.safetensors").path)}
+          - checkpoint: \(TestPaths.packageRoot.appendingPathComponent("policies/point-nav.safetensors").path)
             adapt: {steps: 1, episodes: 4}
         episodes: 2
         """
-
-    /// `metasim` next to the test bundle (SwiftPM puts both in the build products folder).
-    static var binary: String? {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("metasim").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return nil
-    }
 
     static func start(_ binary: String, _ arguments: [String]) throws -> Process {
         let p = Process()
@@ -53,14 +43,14 @@ struct BatchKillTests {
     @Test("kill -9 at random moments, then --resume, gives the uninterrupted result byte for byte",
           arguments: [specText, checkpointSpecText])
     func killAndResume(specText: String) throws {
-        let binary = try #require(Self.binary, "no metasim binary next to \(CommandLine.arguments[0]); build it with swift build")
-        let root = BatchRunnerTests.temporaryFolder()
+        let binary = try #require(TestPaths.builtProduct("metasim"), "no metasim binary next to \(CommandLine.arguments[0]); build it with swift build")
+        let root = TestPaths.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let spec = root + "/spec.yaml"
         try specText.write(toFile: spec, atomically: true, encoding: .utf8)
-        let units = try BatchPlan(spec: BatchSpec.load(contentsOfFile: spec), worldsRoot: TestSupport.worldsRoot).units.count
+        let units = try BatchPlan(spec: BatchSpec.load(contentsOfFile: spec), worldsRoot: TestPaths.worldsRoot).units.count
         func arguments(_ folder: String, resume: Bool) -> [String] {
-            ["batch", spec, "--output", folder, "--jobs", "2", "--worlds", TestSupport.worldsRoot, "--progress", "none"]
+            ["batch", spec, "--output", folder, "--jobs", "2", "--worlds", TestPaths.worldsRoot, "--progress", "none"]
                 + (resume ? ["--resume"] : [])
         }
 
