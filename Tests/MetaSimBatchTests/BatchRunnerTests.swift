@@ -148,8 +148,8 @@ struct BatchRunnerTests {
         try BatchRunner(plan: commented, folder: root + "/out", shard: Shard(index: 0, count: 2), jobs: 1).run(resume: true)
     }
 
-    @Test("checkpoint units without a policy factory are refused, and nothing is written")
-    func checkpointWithoutFactory() throws {
+    @Test("the runner loads the checkpoints itself: a missing one is refused at its policy's line, and nothing is written")
+    func missingCheckpoint() throws {
         let root = TestPaths.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let plan = try Self.plan(in: root, text: """
@@ -165,8 +165,8 @@ struct BatchRunnerTests {
         #expect {
             try BatchRunner(plan: plan, folder: root + "/out", jobs: 2).run(resume: false)
         } throws: { error in
-            guard let e = error as? BatchError, case .policyUnavailable(let d) = e else { return false }
-            return d.line == 4 && d.keyPath == "policies[1]" && e.description.contains("need a policy factory")
+            guard let e = error as? BatchError, case .invalid(let d) = e, d.count == 1 else { return false }
+            return d[0].line == 4 && d[0].keyPath == "policies[1]" && e.description.contains("cannot read checkpoint")
         }
         #expect(!FileManager.default.fileExists(atPath: root + "/out"))
     }
