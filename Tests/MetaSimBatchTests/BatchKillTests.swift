@@ -7,8 +7,11 @@ import Glibc
 
 @testable import MetaSimBatch
 
-/// Crash safety end to end: the built `metasim` binary is killed with SIGKILL at random moments
-/// of a batch, resumed with `--resume`, and must end with the files an uninterrupted run writes.
+/// Crash safety end to end: the built `metasim` binary is killed with SIGKILL in the middle of a
+/// batch (once some of its units are journaled, at a random point of the first quarter of the
+/// batch), resumed with `--resume` and killed again mid-run, then finished; it must end with the
+/// files an uninterrupted run writes. Each kill is checked to have landed mid-run: the process
+/// died of the signal (it had not exited), and its journal held some but not all units.
 @Suite("Batch kill -9")
 struct BatchKillTests {
     static let specText = """
@@ -40,7 +43,28 @@ struct BatchKillTests {
         return p
     }
 
-    @Test("kill -9 at random moments, then --resume, gives the uninterrupted result byte for byte",
+    /// How a killed run ended: its process, and the units its journal held when it was dead.
+    struct Killed {
+        var process: Process
+        var journaled: Int
+    }
+
+    /// Starts `metasim ARGUMENTS`, waits until the journal holds at least `target` units, then
+    /// kills the process with SIGKILL (unless it is no longer running, which the caller's checks
+    /// catch) and waits for it to die.
+    static func killMidRun(_ binary: String, _ arguments: [String], journal: String, target: Int) throws -> Killed {
+        let p = try start(binary, arguments)
+        let deadline = Date().addingTimeInterval(300)
+        while p.isRunning, Date() < deadline {
+            if let n = try? BatchJournal.load(path: journal).results.count, n >= target { break }
+            usleep(2_000)
+        }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        return Killed(process: p, journaled: try BatchJournal.load(path: journal).results.count)
+    }
+
+    @Test("kill -9 mid-run (twice), then --resume, gives the uninterrupted result byte for byte",
           arguments: [specText, checkpointSpecText])
     func killAndResume(specText: String) throws {
         let binary = try #require(TestPaths.builtProduct("metasim"), "no metasim binary next to \(CommandLine.arguments[0]); build it with swift build")
@@ -54,31 +78,37 @@ struct BatchKillTests {
                 + (resume ? ["--resume"] : [])
         }
 
-        let t0 = Date()
         let full = try Self.start(binary, arguments(root + "/full", resume: false))
         full.waitUntilExit()
-        let duration = Date().timeIntervalSince(t0)
-        #expect(full.terminationStatus == 0)
+        #expect(full.terminationReason == .exit && full.terminationStatus == 0)
 
         var rng = SystemRandomNumberGenerator()
         let folder = root + "/killed"
-        var journalUnits: [Int] = []
+        var journaled = 0
         for round in 0..<2 {
-            let p = try Self.start(binary, arguments(folder, resume: round > 0))
-            let delay = Double.random(in: 0.02...max(0.05, 0.8 * duration), using: &rng)
-            usleep(UInt32(delay * 1e6))
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
-            journalUnits.append(try BatchJournal.load(path: folder + "/journal.log").results.count)
+            // Each run is killed once it has journaled a few more units: past the start, far
+            // from the end (a quarter of the batch at most).
+            let target = journaled + Int.random(in: 1...max(1, units / 8), using: &rng)
+            let killed = try Self.killMidRun(binary, arguments(folder, resume: round > 0), journal: folder + "/" + BatchOutput.journalFile, target: target)
+            let p = killed.process
+            // It was running when the signal came (a run that had finished exits with a status).
+            #expect(p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGKILL,
+                    "round \(round): the process was not killed mid-run (\(p.terminationReason == .exit ? "exited" : "signalled") with \(p.terminationStatus))")
+            // It had made progress (this round's units on top of earlier rounds') and not finished.
+            #expect(killed.journaled >= target && killed.journaled > journaled && killed.journaled < units,
+                    "round \(round): killed with \(killed.journaled) of \(units) units journaled (at least \(target) wanted, \(journaled) before)")
+            #expect(!FileManager.default.fileExists(atPath: folder + "/" + BatchOutput.episodesFile),
+                    "round \(round): the killed run wrote its final outputs")
+            journaled = killed.journaled
         }
         let finish = try Self.start(binary, arguments(folder, resume: true))
         finish.waitUntilExit()
-        #expect(finish.terminationStatus == 0)
+        #expect(finish.terminationReason == .exit && finish.terminationStatus == 0)
 
         for file in [BatchOutput.episodesFile, BatchOutput.summaryFile, BatchOutput.manifestFile] {
             let a = FileManager.default.contents(atPath: root + "/full/" + file)
             let b = FileManager.default.contents(atPath: folder + "/" + file)
-            #expect(a != nil && a == b, "\(file) differs after kills leaving \(journalUnits) of \(units) units journaled (full run \(duration) s)")
+            #expect(a != nil && a == b, "\(file) differs after kills leaving \(journaled) of \(units) units journaled")
         }
         if specText == Self.checkpointSpecText {
             let lines = try BatchOutput.readEpisodes(folder: folder)
