@@ -36,7 +36,6 @@ let package = Package(
             dependencies: [
                 "CMetaSimPhysics",
                 "MetaSimYAML",
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The control protocol v1 (docs/protocol.md): frames, message kinds, JSON metadata and the
