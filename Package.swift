@@ -111,8 +111,8 @@ let package = Package(
             dependencies: ["MetaSimBatch", "MetaSimCore", "MetaLearning", "MetaSimTestSupport", "MetaSimCLI"],
             resources: [.copy("MalformedBatches")]
         ),
-        // What the test targets share: the package's folders, the `# expect:` lines of malformed
-        // corpora, the built `metasim` binary. Foundation only; not a product.
+        // What the test targets share: the package's folders, temporary folders, the built
+        // executables (`metasim`), the `# expect:` lines of malformed corpora. Foundation only.
         .target(name: "MetaSimTestSupport", path: "Tests/MetaSimTestSupport"),
         .testTarget(
             name: "MetaSimServerTests",
