@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "MetaSimCore", targets: ["MetaSimCore"]),
         .library(name: "MetaSimYAML", targets: ["MetaSimYAML"]),
         .library(name: "MetaLearning", targets: ["MetaLearning"]),
+        .library(name: "MetaSimBatch", targets: ["MetaSimBatch"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -35,7 +36,6 @@ let package = Package(
             dependencies: [
                 "CMetaSimPhysics",
                 "MetaSimYAML",
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The control protocol v1 (docs/protocol.md): frames, message kinds, JSON metadata and the
@@ -75,12 +75,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Batches (docs/batch.md): specs, plans, the crash-safe parallel runner, journal and merge,
+        // the checkpoint policies of batches (adapted or not), and the batch and adaptation plots.
+        .target(
+            name: "MetaSimBatch",
+            dependencies: ["MetaSimCore", "MetaSimYAML", "MetaLearning"]
+        ),
         .executableTarget(
             name: "MetaSimCLI",
             dependencies: [
                 "MetaSimCore",
                 "MetaSimClient",
+                "MetaSimProtocol",
                 "MetaLearning",
+                "MetaSimBatch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -92,13 +100,22 @@ let package = Package(
         ),
         .testTarget(
             name: "MetaSimCoreTests",
-            // MetaLearning: the batch runner's checkpoint policies (BatchCheckpointTests).
             // CMetaSimPhysics: the shim's own calls (WorldReadyTests).
-            dependencies: ["MetaSimCore", "MetaSimYAML", "MetaLearning", "CMetaSimPhysics"],
-            resources: [.copy("Malformed"), .copy("MalformedBatches")]
+            dependencies: ["MetaSimCore", "MetaSimYAML", "CMetaSimPhysics", "MetaSimTestSupport"],
+            resources: [.copy("Malformed")]
         ),
         .testTarget(name: "MetaSimProtocolTests", dependencies: ["MetaSimProtocol"]),
         .testTarget(name: "MetaSimClientTests", dependencies: ["MetaSimClient", "MetaSimProtocol"]),
+        .testTarget(
+            name: "MetaSimBatchTests",
+            // MetaSimCLI: the `metasim` binary that the end-to-end tests run (BatchKillTests,
+            // BatchCheckpointTests, HostileBatchCheckpointTests); none imports the module.
+            dependencies: ["MetaSimBatch", "MetaSimCore", "MetaLearning", "MetaSimTestSupport", "MetaSimCLI"],
+            resources: [.copy("MalformedBatches")]
+        ),
+        // What the test targets share: the package's folders, temporary folders, the built
+        // executables (`metasim`), the `# expect:` lines of malformed corpora. Foundation only.
+        .target(name: "MetaSimTestSupport", path: "Tests/MetaSimTestSupport"),
         .testTarget(
             name: "MetaSimServerTests",
             dependencies: [

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
-import MetaLearning
-import MetaSimCore
+import MetaSimBatch
 
 struct BatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,11 +36,10 @@ struct BatchCommand: ParsableCommand {
             let shard = try resolveShard()
             let batchSpec = try BatchSpec.load(contentsOfFile: spec)
             let plan = try BatchPlan(spec: batchSpec, worldsRoot: catalog.root)
-            // Every checkpoint is loaded and checked against its worlds once, before anything runs.
-            let policies = try CheckpointPolicies(plan: plan)
-            for warning in policies.warnings { note(warning) }
             let jobs = jobs ?? ProcessInfo.processInfo.activeProcessorCount
-            let runner = BatchRunner(plan: plan, folder: output, shard: shard, jobs: jobs, policies: policies)
+            // Every checkpoint is loaded and checked against its worlds once, before anything runs.
+            let runner = try BatchRunner(plan: plan, folder: output, shard: shard, jobs: jobs)
+            for warning in runner.checkpoints.warnings { note(warning) }
             var style = progress
             if style == .auto { style = isatty(STDERR_FILENO) != 0 ? .bar : .lines }
             let shardText = shard == .all ? "" : ", shard \(shard)"

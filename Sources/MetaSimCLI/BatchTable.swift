@@ -1,4 +1,4 @@
-import MetaSimCore
+import MetaSimBatch
 
 /// The summary table a batch (or a merge) prints: one row per unit.
 enum BatchTable {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MetaLearning
+import MetaSimBatch
 import MetaSimCore
 
 struct EvaluateCommand: ParsableCommand {

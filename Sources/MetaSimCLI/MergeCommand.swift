@@ -1,5 +1,5 @@
 import ArgumentParser
-import MetaSimCore
+import MetaSimBatch
 
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,4 +1,5 @@
 import ArgumentParser
+import MetaSimBatch
 import MetaSimCore
 
 struct PlotCommand: ParsableCommand {

@@ -1,10 +1,11 @@
 import Foundation
+import MetaSimTestSupport
 import Testing
 
 @testable import MetaSimCore
 
 /// Every file in `Malformed/` is a small world with exactly one mistake. Its first line states
-/// the diagnostic it must produce:
+/// the diagnostic it must produce (`MalformedExpectation`):
 ///
 ///     # expect: LINE:COLUMN KEY.PATH | message fragment
 ///
@@ -13,14 +14,6 @@ import Testing
 /// compiler style as `FILE:LINE:COLUMN: error: KEY.PATH: message`.
 @Suite("Malformed worlds")
 struct MalformedWorldTests {
-    struct Expectation: CustomStringConvertible {
-        var line: Int
-        var column: Int
-        var keyPath: String
-        var fragment: String
-        var description: String { "\(line):\(column) \(keyPath) | \(fragment)" }
-    }
-
     static var folder: URL? { Bundle.module.url(forResource: "Malformed", withExtension: nil) }
 
     /// File names (not paths) of the malformed worlds, sorted.
@@ -30,18 +23,8 @@ struct MalformedWorldTests {
         return names.filter { $0.hasSuffix(".yaml") }.sorted()
     }()
 
-    static func expectation(in text: String) -> Expectation? {
-        guard let first = text.split(separator: "\n", omittingEmptySubsequences: false).first,
-              first.hasPrefix("# expect: ") else { return nil }
-        let spec = first.dropFirst("# expect: ".count)
-        guard let bar = spec.range(of: " | ") else { return nil }
-        let head = spec[..<bar.lowerBound].split(separator: " ", maxSplits: 1)
-        let fragment = String(spec[bar.upperBound...])
-        guard let position = head.first else { return nil }
-        let parts = position.split(separator: ":")
-        guard parts.count == 2, let line = Int(parts[0]), let column = Int(parts[1]) else { return nil }
-        let keyPath = head.count > 1 ? String(head[1]) : ""
-        return Expectation(line: line, column: column, keyPath: keyPath, fragment: fragment)
+    static func expectation(in text: String) -> MalformedExpectation? {
+        MalformedExpectation(firstLineOf: text)
     }
 
     @Test("the resource folder holds at least 24 malformed worlds, each with an expectation")

@@ -1,18 +1,13 @@
 import Foundation
+import MetaSimTestSupport
 import Testing
 
 @testable import MetaSimCore
 
 /// Shared helpers of the MetaSimCore test suite.
 enum TestSupport {
-    /// The package root: this file is `<root>/Tests/MetaSimCoreTests/TestSupport.swift`.
-    static let packageRoot: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent()   // MetaSimCoreTests
-        .deletingLastPathComponent()   // Tests
-        .deletingLastPathComponent()   // package root
-
     /// The catalog folder `<root>/worlds`.
-    static var worldsRoot: String { packageRoot.appendingPathComponent("worlds").path }
+    static var worldsRoot: String { TestPaths.worldsRoot }
 
     /// Every catalog file present right now (others add worlds while the suite exists).
     static func catalogFiles() -> [String] {

@@ -6,8 +6,8 @@ import Glibc
 
 /// Writes a whole file so that a crash or kill never leaves it half-written: the bytes go to a
 /// temporary file in the same folder, which is fsynced and then renamed over the target (and the
-/// folder fsynced, so the rename itself is durable). Every temp+rename writer of metasim goes
-/// through here (checkpoints, `save_policy`, batch outputs and manifests, CLI outputs).
+/// folder fsynced, so the rename itself is durable). Every temp+rename writer of metasim, in this
+/// module and the ones above it, goes through here.
 ///
 /// The temporary file's name is unique to the write (`.NAME.tmp-PID-COUNTER-RANDOM`: process,
 /// per-process counter, 64 random bits), and it is created with `O_CREAT | O_EXCL | O_NOFOLLOW`:

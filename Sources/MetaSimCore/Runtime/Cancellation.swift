@@ -1,9 +1,9 @@
 import Synchronization
 
 /// A flag another thread sets to stop long work: building a batch, the settle steps of a reset,
-/// an adaptation's episodes. The work looks at it between instances and steps (one atomic
-/// load) and stops early: a world's reset throws `WorldError.cancelled`, an adaptation returns
-/// what it has so far.
+/// and the long work of layers above that pass it down. The work looks at it between instances
+/// and steps (one atomic load) and stops early: a world's reset throws `WorldError.cancelled`;
+/// other work returns what it has so far.
 ///
 /// `reason` is whatever small code (1...255) the canceller chose (the server tells a deadline
 /// from a client gone away by it); the first cancel wins. An owner that reuses one flag for

@@ -1,8 +1,11 @@
+import MetaSimCore
+
 /// Why a batch could not be planned, run, resumed or merged.
 public enum BatchError: Error, Sendable, CustomStringConvertible {
     /// The spec has problems (syntax, schema, or worlds and parameters it names): all of them.
     case invalid([Diagnostic])
-    /// A unit's policy cannot be made: no policy factory for a checkpoint, or its adaptation failed.
+    /// A unit's policy cannot be made: its checkpoint does not fit the task's instance, or its
+    /// adaptation failed.
     case policyUnavailable(Diagnostic)
     /// The output folder cannot be used: it holds another batch, or a different spec on `--resume`.
     case directory(path: String, message: String)

@@ -1,5 +1,5 @@
 import Foundation
-import MetaSimCore
+import MetaSimBatch
 import Testing
 
 @Suite("Adaptation plot (metasim evaluate --plot)")

@@ -1,4 +1,5 @@
 import Foundation
+import MetaSimCore
 import MetaSimYAML
 
 /// Return against adaptation steps as one static SVG: a panel per condition (e.g. sampled and

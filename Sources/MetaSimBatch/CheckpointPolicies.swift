@@ -1,15 +1,16 @@
 import Foundation
+import MetaLearning
 import MetaSimCore
 
-/// The checkpoint policies of a batch (`{checkpoint: PATH, adapt: {steps: S, episodes: E}}`):
-/// the `BatchPolicyFactory` the `metasim batch` command gives the batch runner.
+/// The checkpoint policies of a batch (`{checkpoint: PATH, adapt: {steps: S, episodes: E}}`),
+/// which the batch runner loads when it is made.
 ///
 /// `init` reads every checkpoint file the plan names once (paths relative to the spec's folder),
 /// decodes it and checks it against every world whose units use it, reporting each problem at the
 /// policy's place in the spec; nothing runs before. Per unit, `policy(for:…)` adapts the policy to
 /// the unit's task when asked, with the same inner loop as `metasim adapt`, and returns an
 /// `EpisodePolicy` that samples its actions (see `CheckpointEpisodePolicy`).
-public struct CheckpointPolicies: BatchPolicyFactory {
+public struct CheckpointPolicies: Sendable {
     /// One checkpoint file of the plan.
     public struct File: Sendable {
         /// The path as the spec writes it (the `policy` label of the outputs).
@@ -25,6 +26,9 @@ public struct CheckpointPolicies: BatchPolicyFactory {
     public let files: [String: File]
     /// Checkpoints trained on another version of a world file (they run, with this warning).
     public let warnings: [String]
+    /// Identity of the checkpoint files (their contents), mixed into the output folder's
+    /// fingerprint so that `--resume` and `merge` refuse results of other checkpoints. Nil when
+    /// the plan names none (the fingerprint is then the plan's).
     public let fingerprint: UInt64?
 
     /// Loads and checks the checkpoints of every unit of the plan (all shards, so every shard
@@ -87,15 +91,6 @@ public struct CheckpointPolicies: BatchPolicyFactory {
         }
     }
 
-    public func check(_ units: [BatchUnit], plan: BatchPlan) throws(BatchError) {
-        for unit in units {
-            guard case .checkpoint(let name, _) = unit.policy, files[plan.checkpointPath(name)] == nil else { continue }
-            let o = unit.policyOrigin
-            throw BatchError.policyUnavailable(Diagnostic(file: o.file, mark: o.mark, keyPath: o.keyPath,
-                message: "checkpoint \(plan.checkpointPath(name)) was not loaded for this batch (unit '\(unit.key)')"))
-        }
-    }
-
     /// The seed of a unit's adaptation: the spec's `seed` mixed with the task seed (the nominal
     /// task counts as seed 2^64 − 1), exactly as `metasim adapt --seed SEED --task-seed T` seeds
     /// its own. It depends on neither the checkpoint nor the number of steps: units that differ
@@ -110,7 +105,11 @@ public struct CheckpointPolicies: BatchPolicyFactory {
         InnerLoop(steps: a.steps, episodes: a.episodes)
     }
 
-    public func policy(for unit: BatchUnit, plan: BatchPlan, world: World) throws(BatchError) -> UnitPolicy {
+    /// The policy of one checkpoint unit, on `world` (a fresh instance of the unit's task), ready
+    /// for the unit's episodes: adapted to the task first when the spec asks. Called once per unit
+    /// on a worker thread; the result depends on the unit alone (its task, seeds and policy),
+    /// never on the thread, the order of units, `--jobs` or sharding.
+    func policy(for unit: BatchUnit, plan: BatchPlan, world: World) throws(BatchError) -> UnitPolicy {
         let o = unit.policyOrigin
         func unavailable(_ message: String) -> BatchError {
             .policyUnavailable(Diagnostic(file: o.file, mark: o.mark, keyPath: o.keyPath, message: "\(message) (unit '\(unit.key)')"))
@@ -136,6 +135,23 @@ public struct CheckpointPolicies: BatchPolicyFactory {
             }
         }
         return UnitPolicy(policy: CheckpointEpisodePolicy(policy), adaptationReturns: returns)
+    }
+}
+
+/// A checkpoint unit's policy, ready for its episodes.
+struct UnitPolicy {
+    /// Acts in the unit's episodes (reset with each episode's seed).
+    var policy: any EpisodePolicy
+    /// For adapted policies: the mean return of the adaptation's own episodes with the parameters
+    /// after 0, 1, …, S steps (S + 1 values). Nil for policies that were not adapted.
+    var adaptationReturns: [Double]?
+}
+
+extension BatchPlan {
+    /// A checkpoint path of the spec, resolved like world paths: relative to the spec's folder.
+    public func checkpointPath(_ path: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        return URL(fileURLWithPath: spec.file).absoluteURL.deletingLastPathComponent().appendingPathComponent(path).standardized.path
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import MetaSimCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,20 +33,24 @@ public struct BatchRunner: Sendable {
     public let folder: String
     public let shard: Shard
     public let jobs: Int
-    /// Makes the policies of checkpoint units (nil: the plan may only hold baseline policies).
-    public let policies: (any BatchPolicyFactory)?
+    /// The checkpoint files of the plan's units, loaded and checked against their worlds (none
+    /// when the plan holds only baseline policies).
+    public let checkpoints: CheckpointPolicies
 
-    public init(plan: BatchPlan, folder: String, shard: Shard = .all, jobs: Int, policies: (any BatchPolicyFactory)? = nil) {
+    /// Loads and checks every checkpoint the plan names (all shards' units, so every shard fails
+    /// or runs alike and they share the fingerprint) before anything runs or is written: the
+    /// problems are thrown together, each at its policy's place in the spec (`SPEC:LINE:COLUMN`).
+    public init(plan: BatchPlan, folder: String, shard: Shard = .all, jobs: Int) throws(BatchError) {
         self.plan = plan
         self.folder = folder
         self.shard = shard
         self.jobs = max(1, jobs)
-        self.policies = policies
+        checkpoints = try CheckpointPolicies(plan: plan)
     }
 
-    /// The fingerprint the output folder records: the plan's, with the policy files' mixed in.
+    /// The fingerprint the output folder records: the plan's, with the checkpoint files' mixed in.
     public var fingerprint: UInt64 {
-        policies?.fingerprint.map { SplitMix64.mix(plan.fingerprint, $0) } ?? plan.fingerprint
+        checkpoints.fingerprint.map { SplitMix64.mix(plan.fingerprint, $0) } ?? plan.fingerprint
     }
 
     /// Runs (or, with `resume`, finishes) the shard and writes its outputs. Returns the results of
@@ -54,16 +59,6 @@ public struct BatchRunner: Sendable {
     @discardableResult
     public func run(resume: Bool, interval: Double = 1, progress: (Progress) -> Void = { _ in }) throws(BatchError) -> [UnitResult] {
         let units = plan.units(in: shard)
-        // Nothing is run (or written) unless every unit's policy can be made.
-        let factoryUnits = units.filter { !$0.policy.isBaseline }
-        if let u = factoryUnits.first {
-            guard let policies else {
-                let o = u.policyOrigin
-                throw BatchError.policyUnavailable(Diagnostic(file: o.file, mark: o.mark, keyPath: o.keyPath,
-                    message: "checkpoint policies need a policy factory (MetaLearning's CheckpointPolicies), and this caller of the batch runner gave none (unit '\(u.key)')"))
-            }
-            try policies.check(factoryUnits, plan: plan)
-        }
         try prepareFolder(resume: resume)
         let journalPath = BatchOutput.path(folder, BatchOutput.journalFile)
         let contents = try BatchJournal.load(path: journalPath)
@@ -101,12 +96,12 @@ public struct BatchRunner: Sendable {
         // per group of units) and reports progress.
         let workers = min(jobs, todo.count)
         if workers > 0 {
-            let plan = self.plan, policies = self.policies
+            let plan = self.plan, checkpoints = self.checkpoints
             for _ in 0..<workers {
                 let thread = Thread {
                     while let unit = state.next() {
                         do throws(BatchError) {
-                            state.finish(try Self.run(unit, plan: plan, policies: policies))
+                            state.finish(try Self.run(unit, plan: plan, checkpoints: checkpoints))
                         } catch {
                             state.fail(error)
                         }
@@ -194,8 +189,8 @@ public struct BatchRunner: Sendable {
 
     /// Runs one unit: a fresh world of its task; episode k from episode seed `firstSeed + k`, the
     /// policy reset with the same seed (so `metasim render --seed` replays any episode of a
-    /// baseline). Checkpoint policies come from `policies`, adapted to the task first if asked.
-    public static func run(_ unit: BatchUnit, plan: BatchPlan, policies: (any BatchPolicyFactory)? = nil) throws(BatchError) -> UnitResult {
+    /// baseline). Checkpoint policies come from `checkpoints`, adapted to the task first if asked.
+    public static func run(_ unit: BatchUnit, plan: BatchPlan, checkpoints: CheckpointPolicies) throws(BatchError) -> UnitResult {
         let definition = plan.definitions[unit.worldIndex]
         let world: World
         do { world = try World(definition: definition, task: unit.task) } catch {
@@ -218,12 +213,7 @@ public struct BatchRunner: Sendable {
             var policy = BaselinePolicy(kind, specs: world.specs, seed: unit.firstSeed)
             results = episodes(&policy)
         case .checkpoint:
-            guard let policies else {
-                let o = unit.policyOrigin
-                throw BatchError.policyUnavailable(Diagnostic(file: o.file, mark: o.mark, keyPath: o.keyPath,
-                    message: "checkpoint policies need a policy factory (MetaLearning's CheckpointPolicies) (unit '\(unit.key)')"))
-            }
-            let made = try policies.policy(for: unit, plan: plan, world: world)
+            let made = try checkpoints.policy(for: unit, plan: plan, world: world)
             var policy = made.policy
             adaptReturns = made.adaptationReturns
             results = episodes(&policy)

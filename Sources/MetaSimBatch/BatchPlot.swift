@@ -1,4 +1,5 @@
 import Foundation
+import MetaSimCore
 import MetaSimYAML
 
 /// A batch's results as one static SVG: per world, the return distribution of every unit (dots

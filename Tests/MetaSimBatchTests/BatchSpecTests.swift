@@ -1,7 +1,8 @@
 import Foundation
+import MetaSimTestSupport
 import Testing
 
-@testable import MetaSimCore
+@testable import MetaSimBatch
 
 /// Batch specs are strict like worlds: every file in `MalformedBatches/` has one mistake, stated
 /// on its first line as `# expect: LINE:COLUMN KEY.PATH | message fragment`, and must be
@@ -18,7 +19,7 @@ struct BatchSpecTests {
 
     /// Loads and plans a spec file against the catalog.
     static func plan(_ path: String) throws(BatchError) -> BatchPlan {
-        try BatchPlan(spec: BatchSpec.load(contentsOfFile: path), worldsRoot: TestSupport.worldsRoot)
+        try BatchPlan(spec: BatchSpec.load(contentsOfFile: path), worldsRoot: TestPaths.worldsRoot)
     }
 
     @Test("the malformed batch corpus holds at least 12 specs")
@@ -30,7 +31,7 @@ struct BatchSpecTests {
     func malformed(name: String) throws {
         let path = try #require(Self.folder).appendingPathComponent(name).path
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        let expected = try #require(MalformedWorldTests.expectation(in: text), "\(name) has no '# expect:' line")
+        let expected = try #require(MalformedExpectation(firstLineOf: text), "\(name) has no '# expect:' line")
         do {
             let plan = try Self.plan(path)
             Issue.record("\(name) was accepted (\(plan.units.count) units); expected \(expected)")
@@ -61,7 +62,7 @@ struct BatchSpecTests {
             episodes: 3
             seed: 11
             """, file: "inline.yaml")
-        let plan = try BatchPlan(spec: spec, worldsRoot: TestSupport.worldsRoot)
+        let plan = try BatchPlan(spec: spec, worldsRoot: TestPaths.worldsRoot)
         // point-nav: 3 tasks × 4 policies; pendulum: 1 task × 2 grid points × 4 policies.
         #expect(plan.units.count == 12 + 8)
         #expect(plan.units.map(\.index) == Array(0..<20))
@@ -74,11 +75,11 @@ struct BatchSpecTests {
         #expect(plan.units.allSatisfy { $0.episodes == 3 && $0.episodeSeed(1) == 12 })
         #expect(Set(plan.units.map(\.key)).count == plan.units.count)
         // Same spec, same fingerprint; another seed, another batch.
-        let again = try BatchPlan(spec: spec, worldsRoot: TestSupport.worldsRoot)
+        let again = try BatchPlan(spec: spec, worldsRoot: TestPaths.worldsRoot)
         #expect(again.fingerprint == plan.fingerprint)
         var reseeded = spec
         reseeded.seed = 12
-        #expect(try BatchPlan(spec: reseeded, worldsRoot: TestSupport.worldsRoot).fingerprint != plan.fingerprint)
+        #expect(try BatchPlan(spec: reseeded, worldsRoot: TestPaths.worldsRoot).fingerprint != plan.fingerprint)
         // Shards partition the units.
         let shards = (0..<4).map { plan.units(in: Shard(index: $0, count: 4)).map(\.index) }
         #expect(shards.flatMap { $0 }.sorted() == Array(0..<20))

@@ -1,4 +1,5 @@
 import Foundation
+import MetaSimCore
 
 /// `batch.json` in an output folder: which batch (by plan fingerprint) and which shard the
 /// folder holds. `--resume` and `merge` refuse folders whose manifests do not match.

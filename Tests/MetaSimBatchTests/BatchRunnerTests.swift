@@ -1,7 +1,9 @@
 import Foundation
+import MetaSimCore
+import MetaSimTestSupport
 import Testing
 
-@testable import MetaSimCore
+@testable import MetaSimBatch
 
 /// The batch runner's promises: numbers depend only on the units (not on --jobs or sharding),
 /// an interrupted batch resumes to the uninterrupted result, outputs are canonical.
@@ -19,17 +21,10 @@ struct BatchRunnerTests {
         seed: 2
         """
 
-    /// A fresh temporary folder (removed by the caller's `defer`).
-    static func temporaryFolder() -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("metasim-batch-\(UUID().uuidString)").path
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
-
     static func plan(in folder: String, text: String = specText) throws -> BatchPlan {
         let file = folder + "/spec.yaml"
         try text.write(toFile: file, atomically: true, encoding: .utf8)
-        return try BatchPlan(spec: BatchSpec.load(contentsOfFile: file), worldsRoot: TestSupport.worldsRoot)
+        return try BatchPlan(spec: BatchSpec.load(contentsOfFile: file), worldsRoot: TestPaths.worldsRoot)
     }
 
     static func outputs(_ folder: String) throws -> [String] {
@@ -40,7 +35,7 @@ struct BatchRunnerTests {
 
     @Test("--jobs 1 and --jobs 2 write identical outputs")
     func jobsDoNotChangeResults() throws {
-        let root = Self.temporaryFolder()
+        let root = TestPaths.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let plan = try Self.plan(in: root)
         let one = try BatchRunner(plan: plan, folder: root + "/j1", jobs: 1).run(resume: false)
@@ -63,7 +58,7 @@ struct BatchRunnerTests {
 
     @Test("4 shards merged equal the unsharded run byte for byte")
     func shardsMerge() throws {
-        let root = Self.temporaryFolder()
+        let root = TestPaths.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let plan = try Self.plan(in: root)
         try BatchRunner(plan: plan, folder: root + "/all", jobs: 2).run(resume: false)
@@ -85,7 +80,7 @@ struct BatchRunnerTests {
 
     @Test("a torn journal tail is dropped and --resume gives the uninterrupted result")
     func resumeAfterTornWrite() throws {
-        let root = Self.temporaryFolder()
+        let root = TestPaths.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let plan = try Self.plan(in: root)
         try BatchRunner(plan: plan, folder: root + "/full", jobs: 2).run(resume: false)
@@ -134,7 +129,7 @@ struct BatchRunnerTests {
 
     @Test("--resume with a different spec, or another shard, is refused")
     func resumeChecksTheBatch() throws {
-        let root = Self.temporaryFolder()
+        let root = TestPaths.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let plan = try Self.plan(in: root)
         try BatchRunner(plan: plan, folder: root + "/out", shard: Shard(index: 0, count: 2), jobs: 1).run(resume: false)
@@ -153,9 +148,9 @@ struct BatchRunnerTests {
         try BatchRunner(plan: commented, folder: root + "/out", shard: Shard(index: 0, count: 2), jobs: 1).run(resume: true)
     }
 
-    @Test("checkpoint units without a policy factory are refused, and nothing is written")
-    func checkpointWithoutFactory() throws {
-        let root = Self.temporaryFolder()
+    @Test("the runner loads the checkpoints itself: a missing one is refused at its policy's line, and nothing is written")
+    func missingCheckpoint() throws {
+        let root = TestPaths.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let plan = try Self.plan(in: root, text: """
             worlds: [point-nav]
@@ -170,8 +165,8 @@ struct BatchRunnerTests {
         #expect {
             try BatchRunner(plan: plan, folder: root + "/out", jobs: 2).run(resume: false)
         } throws: { error in
-            guard let e = error as? BatchError, case .policyUnavailable(let d) = e else { return false }
-            return d.line == 4 && d.keyPath == "policies[1]" && e.description.contains("need a policy factory")
+            guard let e = error as? BatchError, case .invalid(let d) = e, d.count == 1 else { return false }
+            return d[0].line == 4 && d[0].keyPath == "policies[1]" && e.description.contains("cannot read checkpoint")
         }
         #expect(!FileManager.default.fileExists(atPath: root + "/out"))
     }

@@ -1,3 +1,4 @@
+import MetaSimCore
 import MetaSimYAML
 
 /// A batch of headless runs, as written in a batch spec file (YAML, strict like worlds):
@@ -65,6 +66,13 @@ public enum PolicySpec: Sendable, Equatable, CustomStringConvertible {
     public var adaptationSteps: Int? {
         if case .checkpoint(_, let a) = self { return a?.steps ?? 0 }
         return nil
+    }
+
+    /// Episodes an adapted checkpoint runs before the unit's own: `episodes` per step, S + 1
+    /// times (the parameters after every step are scored, the last ones included).
+    public var adaptationEpisodes: Int {
+        if case .checkpoint(_, let a?) = self { return (a.steps + 1) * a.episodes }
+        return 0
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import MetaSimCore
 import MetaSimYAML
 
 extension BatchSpec {

@@ -1,3 +1,4 @@
+import MetaSimCore
 import MetaSimYAML
 
 /// One unit of a batch: a world's task (with grid overrides) run by one policy for a number of

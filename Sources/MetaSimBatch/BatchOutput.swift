@@ -1,4 +1,5 @@
 import Foundation
+import MetaSimCore
 
 /// The files of a batch output folder. `episodes.jsonl` and `summary.csv` are the results; they
 /// are written whole (temp, fsync, rename) in canonical unit order once every unit is done, so

@@ -1,4 +1,5 @@
 import Foundation
+import MetaSimCore
 import MetaSimYAML
 
 /// A batch spec expanded into its units, in canonical order: worlds in spec order (the catalog

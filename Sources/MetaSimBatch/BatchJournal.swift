@@ -1,4 +1,5 @@
 import Foundation
+import MetaSimCore
 #if canImport(Glibc)
 import Glibc
 #endif

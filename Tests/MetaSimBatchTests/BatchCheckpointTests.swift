@@ -1,11 +1,13 @@
 import Foundation
 import MetaLearning
+import MetaSimCore
+import MetaSimTestSupport
 import Testing
 
-@testable import MetaSimCore
+@testable import MetaSimBatch
 
-/// Checkpoint policies in batches (MetaLearning's `CheckpointPolicies` behind the runner's
-/// `BatchPolicyFactory` hook): the same determinism, resume and merge promises as the baselines,
+/// Checkpoint policies in batches (`CheckpointPolicies`, which the runner loads): the same
+/// determinism, resume and merge promises as the baselines,
 /// adaptation curves in the outputs, and every bad checkpoint refused at the spec's line before
 /// anything runs. Uses the shipped `policies/point-nav.safetensors`, copied next to the spec.
 @Suite("Batch checkpoint policies")
@@ -22,11 +24,11 @@ struct BatchCheckpointTests {
         seed: 5
         """
 
-    static var shipped: String { TestSupport.packageRoot.appendingPathComponent("policies/point-nav.safetensors").path }
+    static var shipped: String { TestPaths.packageRoot.appendingPathComponent("policies/point-nav.safetensors").path }
 
     /// A temporary folder holding `ckpt/point-nav.safetensors` (a copy of the shipped one).
     static func folder() throws -> String {
-        let root = BatchRunnerTests.temporaryFolder()
+        let root = TestPaths.temporaryFolder()
         try FileManager.default.createDirectory(atPath: root + "/ckpt", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: shipped, toPath: root + "/ckpt/point-nav.safetensors")
         return root
@@ -34,7 +36,7 @@ struct BatchCheckpointTests {
 
     @discardableResult
     static func run(_ plan: BatchPlan, _ folder: String, shard: Shard = .all, jobs: Int, resume: Bool = false) throws -> [UnitResult] {
-        try BatchRunner(plan: plan, folder: folder, shard: shard, jobs: jobs, policies: CheckpointPolicies(plan: plan)).run(resume: resume)
+        try BatchRunner(plan: plan, folder: folder, shard: shard, jobs: jobs).run(resume: resume)
     }
 
     @Test("checkpoint units: --jobs 1 = --jobs 2 = 3 shards merged, byte for byte; resume after a torn journal too")
@@ -68,7 +70,7 @@ struct BatchCheckpointTests {
         try (Data(lines.prefix(2).joined(separator: [UInt8(ascii: "\n")])) + Data("\n".utf8) + Data(lines[2].prefix(50)))
             .write(to: URL(fileURLWithPath: crashed + "/journal.log"))
         var resumed = 0
-        try BatchRunner(plan: plan, folder: crashed, jobs: 2, policies: CheckpointPolicies(plan: plan)).run(resume: true) {
+        try BatchRunner(plan: plan, folder: crashed, jobs: 2).run(resume: true) {
             resumed = $0.resumedUnits
         }
         #expect(resumed == 2)
@@ -117,11 +119,11 @@ struct BatchCheckpointTests {
         let root = try Self.folder()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let plan = try BatchRunnerTests.plan(in: root, text: Self.specText)
-        let policies = try CheckpointPolicies(plan: plan)
-        let runner = BatchRunner(plan: plan, folder: root + "/out", shard: Shard(index: 0, count: 2), jobs: 1, policies: policies)
+        let runner = try BatchRunner(plan: plan, folder: root + "/out", shard: Shard(index: 0, count: 2), jobs: 1)
+        #expect(runner.fingerprint == SplitMix64.mix(plan.fingerprint, try #require(runner.checkpoints.fingerprint)))
         #expect(runner.fingerprint != plan.fingerprint)
         try runner.run(resume: false)
-        let other = TestSupport.packageRoot.appendingPathComponent("policies/point-nav-multitask.safetensors").path
+        let other = TestPaths.packageRoot.appendingPathComponent("policies/point-nav-multitask.safetensors").path
         try FileManager.default.removeItem(atPath: root + "/ckpt/point-nav.safetensors")
         try FileManager.default.copyItem(atPath: other, toPath: root + "/ckpt/point-nav.safetensors")
         #expect {
@@ -131,9 +133,9 @@ struct BatchCheckpointTests {
         }
         // A plan without checkpoints keeps the plan's fingerprint (old folders still resume).
         let baseline = try BatchRunnerTests.plan(in: root, text: "worlds: [point-nav]\nepisodes: 1\n")
-        let none = try CheckpointPolicies(plan: baseline)
-        #expect(none.fingerprint == nil && none.files.isEmpty)
-        #expect(BatchRunner(plan: baseline, folder: root + "/b", jobs: 1, policies: none).fingerprint == baseline.fingerprint)
+        let none = try BatchRunner(plan: baseline, folder: root + "/b", jobs: 1)
+        #expect(none.checkpoints.fingerprint == nil && none.checkpoints.files.isEmpty)
+        #expect(none.fingerprint == baseline.fingerprint)
     }
 
     /// The one diagnostic of a spec whose checkpoint `CheckpointPolicies` refuses.
@@ -150,10 +152,10 @@ struct BatchCheckpointTests {
 
     /// Runs `metasim batch ROOT/spec.yaml --output ROOT/out` to its end: the process and its stderr.
     static func runBatch(in root: String) throws -> (process: Process, stderr: String) {
-        let binary = try #require(BatchKillTests.binary, "no metasim binary; build it with swift build")
+        let binary = try #require(TestPaths.builtProduct("metasim"), "no metasim binary; build it with swift build")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["batch", root + "/spec.yaml", "--output", root + "/out", "--worlds", TestSupport.worldsRoot, "--progress", "none"]
+        p.arguments = ["batch", root + "/spec.yaml", "--output", root + "/out", "--worlds", TestPaths.worldsRoot, "--progress", "none"]
         let stderr = Pipe()
         p.standardError = stderr
         p.standardOutput = FileHandle.nullDevice
