@@ -55,8 +55,7 @@ extension Connection {
         _ = try meta(EmptyMeta.self, frame, keys: [])
     }
 
-    /// The handler of each request kind, one line each: Handlers/Connection+<Kind>.swift (adapt:
-    /// Connection+Policies.swift). Each answers into `out` or throws its failure, which `handle`
+    /// The handler of each request kind, one line each: Handlers/Connection+<Kind>.swift. Each answers into `out` or throws its failure, which `handle`
     /// answers; the switch is exhaustive, so a new `MessageKind` needs its line here.
     private func dispatch(_ kind: MessageKind, _ frame: FrameView) throws(RequestFailure) {
         switch kind {

@@ -15,7 +15,7 @@ import Glibc
 /// This file is the transport: the socket, the poll loop, the frame reader and the answers'
 /// buffer, observer events from other threads, the close. Connection+Work.swift hooks each request
 /// up to the deadline watcher; Connection+Dispatch.swift hands each frame to the handler of its
-/// kind (Handlers/Connection+<Kind>.swift; adapt's is Connection+Policies.swift).
+/// kind (Handlers/Connection+<Kind>.swift).
 final class Connection: @unchecked Sendable {
     let fd: Int32
     let core: ServerCore
