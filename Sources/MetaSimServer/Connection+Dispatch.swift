@@ -55,8 +55,9 @@ extension Connection {
         _ = try meta(EmptyMeta.self, frame, keys: [])
     }
 
-    /// The handler of each request kind, one line each: Handlers/Connection+<Kind>.swift. Each answers into `out` or throws its failure, which `handle`
-    /// answers; the switch is exhaustive, so a new `MessageKind` needs its line here.
+    /// The handler of each request kind, one line each: Handlers/Connection+<Kind>.swift. Each
+    /// answers into `out` or throws its failure, which `handle` answers; the switch is
+    /// exhaustive, so a new `MessageKind` needs its line here.
     private func dispatch(_ kind: MessageKind, _ frame: FrameView) throws(RequestFailure) {
         switch kind {
         case .hello: try hello(frame)
