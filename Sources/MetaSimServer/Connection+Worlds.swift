@@ -4,6 +4,15 @@ import MetaSimProtocol
 /// What the handlers that build worlds share (open, set_task, open_external, adapt): the session
 /// limit, the world definition a request names, its task and program, and world errors as failures.
 extension Connection {
+    /// A session's `batch` (default 1), within `max_batch`.
+    func batchCount(_ requested: Int?) throws(RequestFailure) -> Int {
+        let count = requested ?? 1, limit = core.configuration.maxBatch
+        guard (1...limit).contains(count) else {
+            throw RequestFailure(count < 1 ? .badRequest : .limitExceeded, "batch: \(count) is not in 1...\(limit)")
+        }
+        return count
+    }
+
     func checkSessionLimit() throws(RequestFailure) {
         let open = sessions.count + externals.count
         guard open < core.configuration.maxSessionsPerConnection else {

@@ -6,10 +6,7 @@ extension Connection {
     func open(_ frame: FrameView) throws(RequestFailure) {
         let r = try meta(OpenRequest.self, frame, keys: OpenRequest.keys)
         let config = core.configuration
-        let count = r.batch ?? 1
-        guard (1...config.maxBatch).contains(count) else {
-            throw RequestFailure(count < 1 ? .badRequest : .limitExceeded, "batch: \(count) is not in 1...\(config.maxBatch)")
-        }
+        let count = try batchCount(r.batch)
         let threads = r.threads ?? 1
         guard (1...config.maxThreadsPerSession).contains(threads) else {
             throw RequestFailure(threads < 1 ? .badRequest : .limitExceeded, "threads: \(threads) is not in 1...\(config.maxThreadsPerSession)")

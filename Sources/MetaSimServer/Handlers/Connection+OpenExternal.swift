@@ -6,10 +6,7 @@ extension Connection {
     func openExternal(_ frame: FrameView) throws(RequestFailure) {
         let r = try meta(OpenExternalRequest.self, frame, keys: OpenExternalRequest.keys)
         let config = core.configuration
-        let count = r.batch ?? 1
-        guard (1...config.maxBatch).contains(count) else {
-            throw RequestFailure(count < 1 ? .badRequest : .limitExceeded, "batch: \(count) is not in 1...\(config.maxBatch)")
-        }
+        let count = try batchCount(r.batch)
         try checkSessionLimit()
         let (name, definition) = try worldDefinition(world: r.world, yaml: r.yaml, file: r.file)
         let nominal: WorldTask
