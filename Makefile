@@ -57,11 +57,18 @@ test-swift: deps
 $(TEST_VENV)/.ready: clients/python/pyproject.toml
 	$(PYTHON) -m venv $(TEST_VENV)
 	$(TEST_VENV)/bin/pip install -q --upgrade pip
-	$(TEST_VENV)/bin/pip install -q numpy pytest safetensors
-	$(TEST_VENV)/bin/pip install -q -e 'clients/python[gymnasium]'
+	$(TEST_VENV)/bin/pip install -q numpy pytest safetensors 'gymnasium>=1.1'
 	touch $@
 
-test-python: deps $(TEST_VENV)/.ready
+# The client as users install it (not editable: an editable install leaves out the .pth file that
+# registers the worlds with Gymnasium in every interpreter), reinstalled when its files change.
+CLIENT_FILES := $(wildcard clients/python/*.toml clients/python/*.py clients/python/*.pth clients/python/metasim_client/*.py)
+$(TEST_VENV)/.client: $(TEST_VENV)/.ready $(CLIENT_FILES)
+	$(TEST_VENV)/bin/pip install -q --no-deps --force-reinstall ./clients/python
+	rm -rf clients/python/build
+	touch $@
+
+test-python: deps $(TEST_VENV)/.client
 	$(SWIFT) build --product metasimd
 	$(SWIFT) build --product metasim
 	$(TEST_VENV)/bin/python -m pytest -q clients/python/tests

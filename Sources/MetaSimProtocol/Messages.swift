@@ -105,8 +105,15 @@ public struct WorldInfo: Codable, Sendable, Equatable {
     public var action: WireTensorSpec
     public var discreteActions: Int?
     public var parameters: [ParameterInfo]
+    /// The world's `episode.horizon` (0: none) and `episode.reward_threshold` (absent when the
+    /// file declares none); absent from servers before them.
+    public var horizon: Int?
+    public var rewardThreshold: Double?
     public init(name: String, kind: String, path: String, description: String, observation: WireTensorSpec,
-                action: WireTensorSpec, discreteActions: Int?, parameters: [ParameterInfo]) {
+                action: WireTensorSpec, discreteActions: Int?, parameters: [ParameterInfo], horizon: Int? = nil,
+                rewardThreshold: Double? = nil) {
+        self.horizon = horizon
+        self.rewardThreshold = rewardThreshold
         self.name = name
         self.kind = kind
         self.path = path
@@ -116,7 +123,7 @@ public struct WorldInfo: Codable, Sendable, Equatable {
         self.discreteActions = discreteActions
         self.parameters = parameters
     }
-    enum CodingKeys: String, CodingKey { case name, kind, path, description, observation, action, discreteActions = "discrete_actions", parameters }
+    enum CodingKeys: String, CodingKey { case name, kind, path, description, observation, action, discreteActions = "discrete_actions", parameters, horizon, rewardThreshold = "reward_threshold" }
 }
 
 public struct ListWorldsReply: Codable, Sendable {
@@ -184,11 +191,14 @@ public struct SessionReply: Codable, Sendable {
     public var external: Bool?
     /// Protocol 1.1: the session's episode length (0: no limit), absent for external sessions.
     public var horizon: Int?
+    /// The world's `episode.reward_threshold`, absent when its file declares none.
+    public var rewardThreshold: Double?
     public init(session: UInt32, world: String, batch: Int, threads: Int, autoReset: Bool, observation: WireTensorSpec,
                 action: WireTensorSpec, discreteActions: Int?, task: TaskInfo, seed: UInt64, external: Bool? = nil,
-                horizon: Int? = nil) {
+                horizon: Int? = nil, rewardThreshold: Double? = nil) {
         self.external = external
         self.horizon = horizon
+        self.rewardThreshold = rewardThreshold
         self.session = session
         self.world = world
         self.batch = batch
@@ -200,7 +210,7 @@ public struct SessionReply: Codable, Sendable {
         self.task = task
         self.seed = seed
     }
-    enum CodingKeys: String, CodingKey { case session, world, batch, threads, autoReset = "auto_reset", observation, action, discreteActions = "discrete_actions", task, seed, external, horizon }
+    enum CodingKeys: String, CodingKey { case session, world, batch, threads, autoReset = "auto_reset", observation, action, discreteActions = "discrete_actions", task, seed, external, horizon, rewardThreshold = "reward_threshold" }
 }
 
 /// Resets all instances (or `instances`): with `seeds` (one per listed instance) to those

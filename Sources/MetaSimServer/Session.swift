@@ -69,7 +69,7 @@ final class Session: @unchecked Sendable {
         return SessionReply(session: id, world: worldName, batch: batch.count, threads: batch.threads, autoReset: autoReset,
                             observation: batch.specs.observation.wire, action: batch.specs.action.wire,
                             discreteActions: discreteActions, task: TaskInfo(seed: task.seed, params: params), seed: seed,
-                            horizon: definition.episode.horizon)
+                            horizon: definition.episode.horizon, rewardThreshold: definition.episode.rewardThreshold)
     }
 
     /// All observations, packed (count × observation_size float32).

@@ -45,7 +45,8 @@ final class WorldDirectory: Sendable {
         }
         return WorldInfo(name: name, kind: d.kind.rawValue, path: path, description: d.description,
                          observation: specs.observation.wire, action: specs.action.wire,
-                         discreteActions: specs.discreteActions, parameters: params)
+                         discreteActions: specs.discreteActions, parameters: params, horizon: d.episode.horizon,
+                         rewardThreshold: d.episode.rewardThreshold)
     }
 }
 

@@ -139,12 +139,13 @@ final class WorldDecoder {
     func decodeEpisode(_ node: YAMLNode?) -> EpisodeSpec? {
         var spec = EpisodeSpec(horizon: 1000, resetSteps: 0, resetAction: nil)
         guard let node else { return spec }
-        guard let f = reader.mapping(node, "episode", allowed: ["horizon", "reset_steps", "reset_action"]) else { return nil }
+        guard let f = reader.mapping(node, "episode", allowed: ["horizon", "reset_steps", "reset_action", "reward_threshold"]) else { return nil }
         if let n = f["horizon"] { spec.horizon = reader.integer(n, f.path("horizon"), min: 0, max: WorldDefinition.maxHorizon) ?? 1000 }
         if let n = f["reset_steps"] { spec.resetSteps = reader.integer(n, f.path("reset_steps"), min: 0, max: 10_000) ?? 0 }
         if let n = f["reset_action"], let items = reader.sequence(n, f.path("reset_action")) {
             spec.resetAction = items.enumerated().compactMap { reader.literal($1, "\(f.path("reset_action"))[\($0)]") }
         }
+        if let n = f["reward_threshold"] { spec.rewardThreshold = reader.literal(n, f.path("reward_threshold")) }
         return spec
     }
 

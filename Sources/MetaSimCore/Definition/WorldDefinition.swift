@@ -63,6 +63,9 @@ public struct EpisodeSpec: Sendable {
     public var resetSteps: Int
     /// The action used for reset steps (default all zeros / index 0).
     public var resetAction: [Double]?
+    /// The episode return at which the task counts as solved (Gymnasium's `reward_threshold`);
+    /// metadata only: it changes no step.
+    public var rewardThreshold: Double? = nil
 }
 
 public struct BodySpec: Sendable {

@@ -17,10 +17,13 @@ sessions (``client.open_external(...)``: the client runs the world, the daemon a
 Every request gets exactly one response, in order; an error response raises MetaSimError (the
 connection stays usable unless ``error.fatal``).
 
-With Gymnasium installed (``pip install metasim-client[gymnasium]``), importing this package also
-registers every catalog world as ``metasim/<world>`` (``gymnasium.make("metasim/lunar-lander",
-socket=PATH)``, ``gymnasium.make_vec(..., num_envs=16)``) and provides :class:`MetaSimEnv` and
-:class:`MetaSimVectorEnv` (see ``metasim_client.gym_env``).
+With Gymnasium installed (``pip install metasim-client[gymnasium]``), every catalog world is
+registered as ``metasim/<world>`` as soon as gymnasium is imported, in any interpreter, with no
+import of this package (``gymnasium.make("metasim/lunar-lander")``, ``gymnasium.make_vec(...,
+num_envs=16)``), and this package provides :class:`MetaSimEnv` and :class:`MetaSimVectorEnv` (see
+``metasim_client.gym_env``). They find the daemon with :func:`connect` (``socket=``,
+``$METASIM_SOCKET``, the systemd socket, else a private ``metasimd`` from PATH), which raises
+:class:`DaemonNotFound` naming every socket it tried.
 """
 
 from .client import (
@@ -33,6 +36,7 @@ from .client import (
     ObserverEvent,
     PROTOCOL_VERSION,
 )
+from .daemon import DaemonNotFound, connect
 
 try:  # Gymnasium is optional: the client itself needs numpy only.
     from .gym_env import MetaSimEnv, MetaSimVectorEnv, register_worlds
@@ -53,6 +57,8 @@ __all__ = [
     "ExternalSession",
     "StepResult",
     "ObserverEvent",
+    "DaemonNotFound",
+    "connect",
     "MetaSimEnv",
     "MetaSimVectorEnv",
     "register_worlds",

@@ -4,15 +4,21 @@
 - :class:`MetaSimVectorEnv` is a ``gymnasium.vector.VectorEnv`` for a batch of N instances stepped
   by the daemon in one request (its ``threads`` step them in parallel), with same-step autoreset.
 
-Importing ``metasim_client`` registers every catalog world as ``metasim/<world>``::
+Every catalog world is registered as ``metasim/<world>`` in every interpreter of an environment
+where the client is installed (``_metasim_client_gymnasium``: no import needed, no daemon needed),
+and again by importing ``metasim_client``::
 
-    import gymnasium, metasim_client
-    env = gymnasium.make("metasim/lunar-lander", socket="/run/metasim/metasim.sock")
-    envs = gymnasium.make_vec("metasim/lunar-lander", num_envs=16, socket=..., threads=2)
+    import gymnasium
+    env = gymnasium.make("metasim/lunar-lander")   # the daemon: socket=, $METASIM_SOCKET, systemd's, or a private one
+    envs = gymnasium.make_vec("metasim/lunar-lander", num_envs=16, threads=2)
 
-(``gymnasium.make("metasim_client:metasim/lunar-lander", ...)`` imports the package itself). A world
+The specs carry the world's horizon as ``max_episode_steps`` and its ``reward_threshold``. A world
 outside the catalog that a daemon serves (its ``--worlds`` folder) is registered by
 :func:`register_worlds`, which asks the daemon for its catalog.
+
+The daemon: ``socket=``, else ``$METASIM_SOCKET``, else the systemd socket; when none answers, a
+private ``metasimd`` from PATH, stopped when the last environment using it closes
+(:mod:`metasim_client.daemon`); else :class:`~metasim_client.daemon.DaemonNotFound`.
 
 Both take the task family's arguments: ``task_seed`` (a world drawn from the family) or ``params``
 (named values, the rest nominal), and ``horizon`` (replaces the world's episode length). ``reset``
@@ -33,16 +39,33 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+import _metasim_client_gymnasium as _registration
+
 from .client import Client, Session
+from .daemon import Lease, connect
 
-# The catalog shipped in the repository's worlds/ folder (tests/test_gymnasium.py checks this list
-# against a daemon's list_worlds, so it cannot drift).
-CATALOG_WORLDS = (
-    "acrobot", "bipedal-walker", "cartpole", "cheetah-vel", "lane-keep", "lunar-lander",
-    "lunar-lander-discrete", "mountain-car", "parking", "point-nav", "pendulum", "reacher", "track-racer",
-)
+# The catalog shipped in the repository's worlds/ folder, with each world's horizon and reward
+# threshold (tests/test_registration.py checks them against a daemon's list_worlds, so they cannot drift).
+CATALOG_WORLDS = tuple(_registration.CATALOG)
 
-NAMESPACE = "metasim"
+NAMESPACE = _registration.NAMESPACE
+
+# metasim draws no frames here: `metasim render` writes an SVG.
+RENDER_MODES: List[str] = []
+
+
+def _check_render_mode(render_mode: Optional[str]) -> None:
+    if render_mode is not None and render_mode not in RENDER_MODES:
+        raise ValueError(f"render_mode {render_mode!r} is not one of this environment's render modes: "
+                         f"{RENDER_MODES} (none: use render_mode=None; `metasim render` writes an SVG)")
+
+
+def _connect(socket: Optional[str], client: Optional[Client]) -> Tuple[Client, bool, Optional[Lease]]:
+    """The given client (not owned), or a connection found as :func:`metasim_client.daemon.connect` finds one."""
+    if client is not None:
+        return client, False, None
+    c, lease = connect(socket)
+    return c, True, lease
 
 
 def _box(low: np.ndarray, high: np.ndarray, shape: List[int]) -> spaces.Box:
@@ -80,6 +103,7 @@ class _SessionOwner:
     session: Session
     client: Client
     _owns_client: bool
+    _lease: Optional[Lease] = None
     _closed = False
 
     def _close_session(self) -> None:
@@ -87,10 +111,23 @@ class _SessionOwner:
             return
         self._closed = True
         try:
-            self.session.close()
+            if getattr(self, "session", None) is not None:
+                self.session.close()
         finally:
-            if self._owns_client:
-                self.client.close()
+            try:
+                if self._owns_client:
+                    self.client.close()
+            finally:
+                if self._lease is not None:
+                    self._lease.release()
+
+    def _open(self, socket: Optional[str], client: Optional[Client], **open_args: Any) -> None:
+        self.client, self._owns_client, self._lease = _connect(socket, client)
+        try:
+            self.session = self.client.open(**open_args)
+        except BaseException:
+            self._close_session()
+            raise
 
 
 class MetaSimEnv(_SessionOwner, gymnasium.Env):
@@ -99,19 +136,22 @@ class MetaSimEnv(_SessionOwner, gymnasium.Env):
     ``reset(seed=S)`` starts episode seed S (the same S gives the same episode, bit for bit, as
     ``metasim run``/``trace`` and in-process stepping do); ``reset()`` starts the next episode.
     ``info`` of ``reset`` and ``step`` is empty but for ``task`` (the task parameters) on reset.
+
+    The daemon truncates episodes at ``horizon`` (default: the world's). Through
+    ``gymnasium.make``, Gymnasium's ``TimeLimit`` also truncates at ``max_episode_steps`` (default:
+    the same horizon, at the same step): for longer episodes there give both,
+    ``gymnasium.make(id, horizon=N, max_episode_steps=N)``.
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": RENDER_MODES}
 
     def __init__(self, world: str, *, socket: Optional[str] = None, task_seed: Optional[int] = None,
                  params: Optional[Dict[str, float]] = None, horizon: Optional[int] = None,
                  client: Optional[Client] = None, render_mode: Optional[str] = None):
-        if render_mode is not None:
-            raise ValueError("metasim worlds have no render mode here; `metasim render` writes an SVG")
-        self._owns_client = client is None
-        self.client = client if client is not None else Client(socket)
+        _check_render_mode(render_mode)
+        self.render_mode = render_mode
         self.world = world
-        self.session = self.client.open(world, task_seed=task_seed, params=params, horizon=horizon, auto_reset=False)
+        self._open(socket, client, world=world, task_seed=task_seed, params=params, horizon=horizon, auto_reset=False)
         self.observation_space = observation_space(self.session)
         self.action_space = action_space(self.session)
         self._discrete = bool(self.session.discrete_actions)
@@ -148,21 +188,22 @@ class MetaSimVectorEnv(_SessionOwner, VectorEnv):
     the ended instances, masked by ``_final_obs`` / ``_final_info``, as Gymnasium's own vector
     environments write them. ``reset(seed=S)`` and ``seed=S`` at construction are the protocol's
     batch seed, so the same S gives the same episodes as ``Client.open(world, batch=N, seed=S)``.
+
+    ``max_episode_steps`` (which ``gymnasium.make_vec`` passes from the spec) is the episode
+    length when ``horizon`` is not given.
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": RENDER_MODES}
 
     def __init__(self, world: str, num_envs: int = 1, *, socket: Optional[str] = None, threads: int = 1,
                  task_seed: Optional[int] = None, params: Optional[Dict[str, float]] = None,
                  horizon: Optional[int] = None, client: Optional[Client] = None, seed: int = 0,
-                 render_mode: Optional[str] = None):
-        if render_mode is not None:
-            raise ValueError("metasim worlds have no render mode here; `metasim render` writes an SVG")
-        self._owns_client = client is None
-        self.client = client if client is not None else Client(socket)
+                 render_mode: Optional[str] = None, max_episode_steps: Optional[int] = None):
+        _check_render_mode(render_mode)
+        self.render_mode = render_mode
         self.world = world
-        self.session = self.client.open(world, batch=num_envs, threads=threads, task_seed=task_seed, params=params,
-                                        horizon=horizon, seed=seed, auto_reset=True)
+        self._open(socket, client, world=world, batch=num_envs, threads=threads, task_seed=task_seed, params=params,
+                   horizon=horizon if horizon is not None else max_episode_steps, seed=seed, auto_reset=True)
         self.num_envs = num_envs
         self.single_observation_space = observation_space(self.session)
         self.single_action_space = action_space(self.session)
@@ -218,25 +259,26 @@ class MetaSimVectorEnv(_SessionOwner, VectorEnv):
         self._close_session()
 
 
-def register_world(world: str) -> str:
-    """Registers ``metasim/<world>`` (single and vector entry points); returns the id."""
-    env_id = f"{NAMESPACE}/{world}"
-    if env_id not in gymnasium.registry:
-        gymnasium.register(id=env_id, entry_point=MetaSimEnv, vector_entry_point=MetaSimVectorEnv,
-                           kwargs={"world": world})
-    return env_id
+def register_world(world: str, horizon: Optional[int] = None, reward_threshold: Optional[float] = None) -> str:
+    """Registers ``metasim/<world>`` (single and vector entry points, ``max_episode_steps`` =
+    ``horizon``, ``reward_threshold``; a catalog world's are known) unless it is registered;
+    returns the id."""
+    if horizon is None and world in _registration.CATALOG:
+        horizon, reward_threshold = _registration.CATALOG[world]
+    return _registration.register_world(gymnasium, world, horizon, reward_threshold)
 
 
 def register_worlds(socket: Optional[str] = None, client: Optional[Client] = None) -> List[str]:
-    """Registers every world a daemon serves (its catalog); returns their ids."""
-    own = client is None
-    c = client if client is not None else Client(socket)
+    """Registers every world a daemon serves (its catalog, with each world's horizon and reward
+    threshold); returns their ids."""
+    c, own, lease = _connect(socket, client)
     try:
-        return [register_world(w["name"]) for w in c.list_worlds()]
+        return [register_world(w["name"], w.get("horizon"), w.get("reward_threshold")) for w in c.list_worlds()]
     finally:
         if own:
             c.close()
+        if lease is not None:
+            lease.release()
 
 
-for _world in CATALOG_WORLDS:
-    register_world(_world)
+_registration.register(gymnasium)

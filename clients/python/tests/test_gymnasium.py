@@ -20,7 +20,9 @@ def test_registered_catalog_is_the_daemons(daemon):
     assert served == sorted(CATALOG_WORLDS)
     for w in served:
         spec = gymnasium.spec(f"metasim/{w}")
-        assert spec.entry_point is MetaSimEnv and spec.vector_entry_point is MetaSimVectorEnv
+        assert spec.entry_point == "metasim_client.gym_env:MetaSimEnv"
+        assert spec.vector_entry_point == "metasim_client.gym_env:MetaSimVectorEnv"
+        assert isinstance(gymnasium.make(f"metasim/{w}", socket=daemon, disable_env_checker=True).unwrapped, MetaSimEnv)
 
 
 @pytest.mark.parametrize("world", CATALOG_WORLDS)
