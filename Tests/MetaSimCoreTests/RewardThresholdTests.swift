@@ -44,8 +44,8 @@ struct RewardThresholdTests {
     func decoded() throws {
         #expect(try TestSupport.parse(Self.world("  reward_threshold: -12.5")).episode.rewardThreshold == -12.5)
         #expect(try TestSupport.parse(Self.world("")).episode.rewardThreshold == nil)
-        let cartpole = try #require(TestSupport.catalogPath(named: "cartpole"))
-        #expect(try WorldDefinition.load(contentsOfFile: cartpole).episode.rewardThreshold == 475)
+        let acrobot = try #require(TestSupport.catalogPath(named: "acrobot"))
+        #expect(try WorldDefinition.load(contentsOfFile: acrobot).episode.rewardThreshold == -100)
         let pendulum = try #require(TestSupport.catalogPath(named: "pendulum"))
         #expect(try WorldDefinition.load(contentsOfFile: pendulum).episode.rewardThreshold == nil)
     }

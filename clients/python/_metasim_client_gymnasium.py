@@ -25,10 +25,10 @@ VECTOR_ENTRY_POINT = "metasim_client.gym_env:MetaSimVectorEnv"
 CATALOG = {
     "acrobot": (500, -100.0),
     "bipedal-walker": (1600, 300.0),
-    "cartpole": (500, 475.0),
+    "cartpole": (500, None),
     "cheetah-vel": (200, None),
     "lane-keep": (1000, None),
-    "lunar-lander": (1000, 200.0),
+    "lunar-lander": (1000, None),
     "lunar-lander-discrete": (1000, 200.0),
     "mountain-car": (999, 90.0),
     "parking": (300, None),

@@ -8,7 +8,7 @@ import gymnasium
 
 def episode(socket: str) -> dict:
     imported_before = "metasim_client" in sys.modules
-    env = gymnasium.make("metasim/cartpole", socket=socket)
+    env = gymnasium.make("metasim/acrobot", socket=socket)
     obs, _ = env.reset(seed=1)
     observations, rewards = [obs.tolist()], []
     for t in range(20):

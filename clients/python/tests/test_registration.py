@@ -25,31 +25,31 @@ def fresh_python(code: str, **env: str) -> str:
 
 def test_fresh_interpreter_knows_the_specs_without_import_or_daemon():
     code = ("import json, sys, gymnasium\n"
-            "specs = {w: gymnasium.spec('metasim/' + w) for w in ('cartpole', 'pendulum', 'lunar-lander')}\n"
+            "specs = {w: gymnasium.spec('metasim/' + w) for w in ('acrobot', 'pendulum', 'lunar-lander')}\n"
             "print(json.dumps({'imported': 'metasim_client' in sys.modules,\n"
             "  'specs': {w: [s.entry_point, s.vector_entry_point, s.max_episode_steps, s.reward_threshold,\n"
             "                s.nondeterministic, s.order_enforce, s.disable_env_checker] for w, s in specs.items()}}))\n")
     got = json.loads(fresh_python(code, METASIM_SOCKET="/nonexistent/metasim.sock"))
     assert got["imported"] is False
     entry = ["metasim_client.gym_env:MetaSimEnv", "metasim_client.gym_env:MetaSimVectorEnv"]
-    assert got["specs"]["cartpole"] == entry + [500, 475.0, False, True, False]
+    assert got["specs"]["acrobot"] == entry + [500, -100.0, False, True, False]
     assert got["specs"]["pendulum"] == entry + [200, None, False, True, False]
-    assert got["specs"]["lunar-lander"] == entry + [1000, 200.0, False, True, False]
+    assert got["specs"]["lunar-lander"] == entry + [1000, None, False, True, False]
 
 
 def test_fresh_interpreter_makes_an_env(daemon):
     code = ("import sys, gymnasium\n"
-            f"env = gymnasium.make('metasim/cartpole', socket={daemon!r})\n"
+            f"env = gymnasium.make('metasim/acrobot', socket={daemon!r})\n"
             "assert type(env.unwrapped).__name__ == 'MetaSimEnv', env\n"
             "obs, _ = env.reset(seed=1)\n"
             "print(env.spec.max_episode_steps, env.spec.reward_threshold, obs.shape)\n"
             "env.close()\n")
-    assert fresh_python(code).split() == ["500", "475.0", "(4,)"]
+    assert fresh_python(code).split() == ["500", "-100.0", "(6,)"]
 
 
 def reference_episode(socket: str):
     with Client(socket) as c:
-        s = c.open("cartpole", auto_reset=False)
+        s = c.open("acrobot", auto_reset=False)
         observations, rewards = [s.reset(seeds=[1])[0].tolist()], []
         for t in range(20):
             r = s.step(np.array([t % 2], np.int32))
@@ -74,7 +74,7 @@ def test_multiprocessing_child_makes_an_env(daemon, method):
             "    print(json.dumps(result))\n")
     got = json.loads(fresh_python(code))
     assert got["imported_before"] is False and got["parent_imported"] is False
-    assert got["max_episode_steps"] == 500 and got["reward_threshold"] == 475.0
+    assert got["max_episode_steps"] == 500 and got["reward_threshold"] == -100.0
     observations, rewards = reference_episode(daemon)
     assert np.array_equal(np.array(got["observations"], np.float32), np.array(observations, np.float32))
     assert got["rewards"] == rewards
@@ -89,7 +89,7 @@ def test_specs_are_the_daemons(daemon):
         spec = gymnasium.spec(f"metasim/{name}")
         assert spec.max_episode_steps == (w["horizon"] or None), name
         assert spec.reward_threshold == w.get("reward_threshold"), name
-    assert worlds["cartpole"]["reward_threshold"] == 475 and "reward_threshold" not in worlds["pendulum"]
+    assert worlds["acrobot"]["reward_threshold"] == -100 and "reward_threshold" not in worlds["pendulum"]
 
 
 def test_made_env_spec_and_time_limit(daemon):
