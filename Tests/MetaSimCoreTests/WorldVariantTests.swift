@@ -121,6 +121,56 @@ struct WorldVariantTests {
         #expect(d.parameters[1].value.origin.file == "\(folder)/heavy.yaml")
     }
 
+    @Test("add: appends entries the base lacks, remove: drops the base's, after the overrides")
+    func addAndRemove() throws {
+        let folder = try Self.folder([
+            "ball.yaml": Self.base,
+            "mirrored.yaml": """
+                extends: ball
+                name: ball-mirrored
+                actions:
+                  - name: push
+                    direction: [push_sign, 0]
+                remove:
+                  observations: [ball_vy]
+                  termination: [fell]
+                add:
+                  parameters:
+                    push_sign: {choice: [-1, 1], doc: Which way a positive action pushes.}
+                  observations:
+                    - {name: ball_x, type: position, body: ball, axis: x}
+                  reward:
+                    - {name: right, type: expression, value: ball_x}
+
+                """,
+        ])
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let d = try WorldDefinition.load(contentsOfFile: "\(folder)/mirrored.yaml")
+        #expect(d.parameters.map(\.name) == ["G", "mass", "push_sign"])
+        #expect(d.familyParameters.map(\.name) == ["mass", "push_sign"])
+        #expect(d.observations.map(\.name) == ["ball_y", "ball_x"])
+        #expect(d.reward.map(\.name) == ["alive", "right"])
+        #expect(d.termination.isEmpty)
+        #expect(d.parameters[2].value.origin.file == "\(folder)/mirrored.yaml")
+        // The hidden sign changes what an action does: the same push moves the ball the other way.
+        var moved: [Double] = []
+        for sign in [-1.0, 1.0] {
+            let world = try World(definition: d, task: d.nominalTask(overrides: ["push_sign": sign]))
+            _ = world.reset(seed: 1)
+            for _ in 0..<10 { _ = world.step([1]) }
+            moved.append(world.required("ball.x"))
+        }
+        #expect(moved[0] < 0 && moved[1] > 0, "\(moved)")
+
+        // Removing what is not there, or something already removed, is an error at its line.
+        try "extends: ball\nname: b\nremove:\n  reward: [alive, alive]\n  bodies: [ground]\n"
+            .write(toFile: "\(folder)/bad.yaml", atomically: true, encoding: .utf8)
+        let errors = Self.diagnostics("\(folder)/bad.yaml")
+        #expect(errors.count == 2, "\(errors)")
+        #expect(errors.contains { $0.line == 4 && $0.column == 19 && $0.keyPath == "remove.reward[1]" && $0.message.contains("removed twice") }, "\(errors)")
+        #expect(errors.contains { $0.line == 5 && $0.column == 3 && $0.keyPath == "remove.bodies" && $0.message.contains("no entries to remove by name") }, "\(errors)")
+    }
+
     @Test("a cycle through several files is an error naming every file in it")
     func cycle() throws {
         let folder = try Self.folder([

@@ -13,6 +13,11 @@ import MetaSimYAML
 /// - `actions`, `observations`, `reward`, `termination` (`namedLists`): by `name:`; each entry's
 ///   keys replace the base entry's keys (keys it lacks are added), the base's order is kept.
 /// A parameter or entry the base lacks, and any other top-level key, is an error at that key.
+/// After the overrides, `remove: {section: [names]}` drops entries of the base and
+/// `add: {section: entries}` appends new ones (`editable` sections); removing what the base
+/// lacks, or adding what it has, is an error at that entry.
+///
+/// A new overridable section: its key in `overridable`, and its merge in `Merger.merge`.
 struct WorldVariants {
     /// Longest chain of `extends` (the variant, its base, its base's base...): hostile input.
     static let maxDepth = 16
@@ -23,6 +28,9 @@ struct WorldVariants {
     /// Lists merged entry by entry, matched by `name:`, with what an entry is called in messages.
     static let namedLists: [String: String] = ["actions": "actuator", "observations": "observation",
                                                 "reward": "reward term", "termination": "termination"]
+    /// Sections whose entries `add:` and `remove:` change by name, and what an entry is called.
+    static let editable = ["parameters", "actions", "observations", "reward", "termination"]
+    static let nouns = namedLists.merging(["parameters": "parameter"]) { a, _ in a }
 
     /// Where a catalog name is looked up after the extending file's own folder.
     let catalogRoot: String?
@@ -125,6 +133,10 @@ private struct Merger {
     let file: String
     let baseName: String
     var diagnostics: [Diagnostic] = []
+    /// Names of the entries this variant overrides, by section.
+    var overridden: [String: Set<String>] = [:]
+    /// Names of the base's entries, by section.
+    var baseNames: [String: [String]] = [:]
 
     mutating func error(_ node: YAMLNode, _ path: String, _ message: String) {
         diagnostics.append(Diagnostic(file: node.file ?? file, mark: node.mark, keyPath: path, message: message))
@@ -138,12 +150,18 @@ private struct Merger {
         if !pairs.contains(where: { $0.key.scalar == "name" }) {
             error(root, "", "a variant needs its own 'name:' (the base's is '\(base.first { $0.key.scalar == "name" }?.value.scalar ?? baseName)')")
         }
+        for section in WorldVariants.editable {
+            baseNames[section] = Self.entries(base.first { $0.key.scalar == section }?.value).compactMap(\.name)
+        }
+        var edits: [YAMLPair] = []
         for pair in pairs {
             guard let key = pair.key.scalar else { continue }
             let baseValue = base.first { $0.key.scalar == key }?.value
             switch key {
             case "extends":
                 continue
+            case "remove", "add":
+                edits.append(pair)
             case "name", "description", "discrete_actions":
                 set(pair)
             case "parameters":
@@ -153,14 +171,101 @@ private struct Merger {
             case let key where WorldDecoder.topKeys.contains(key):
                 error(pair.key, key, "'\(key)' cannot be overridden in a variant (a variant may set: \(WorldVariants.overridable.joined(separator: ", ")))")
             default:
-                let allowed = ["extends"] + WorldVariants.overridable
+                let allowed = ["extends"] + WorldVariants.overridable + ["remove", "add"]
                 var message = "unknown key '\(key)'"
                 if let near = closest(key, in: allowed) { message += " (did you mean '\(near)'?)" }
                 else { message += " (a variant may set: \(allowed.joined(separator: ", ")))" }
                 error(pair.key, key, message)
             }
         }
+        // Removals, then additions, after the overrides.
+        for edit in edits.sorted(by: { ($0.key.scalar == "remove" ? 0 : 1) < ($1.key.scalar == "remove" ? 0 : 1) }) {
+            let verb = edit.key.scalar ?? ""
+            guard let sections = edit.value.mapping else {
+                error(edit.value, verb, "expected a mapping of sections (\(WorldVariants.editable.joined(separator: ", "))), found a \(edit.value.kindName)")
+                continue
+            }
+            for section in sections {
+                let name = section.key.scalar ?? ""
+                guard WorldVariants.editable.contains(name) else {
+                    var message = "'\(name)' has no entries to \(verb) by name (sections: \(WorldVariants.editable.joined(separator: ", ")))"
+                    if let near = closest(name, in: WorldVariants.editable) { message += " (did you mean '\(near)'?)" }
+                    error(section.key, "\(verb).\(name)", message)
+                    continue
+                }
+                let index = out.firstIndex { $0.key.scalar == name }
+                let current = index.map { out[$0].value }
+                let edited = verb == "remove" ? remove(name, section.value, from: current) : add(name, section.value, to: current)
+                if let index { out[index] = YAMLPair(key: out[index].key, value: edited) } else { out.append(YAMLPair(key: section.key, value: edited)) }
+            }
+        }
         return YAMLNode(kind: .mapping(out), mark: root.mark, tag: root.tag, file: root.file)
+    }
+
+    /// The entries of a section (a parameters mapping's pairs, or a list's items) with their names.
+    static func entries(_ node: YAMLNode?) -> [(name: String?, pair: YAMLPair?, item: YAMLNode?)] {
+        guard let node else { return [] }
+        if let pairs = node.mapping { return pairs.map { ($0.key.scalar, $0, nil) } }
+        return (node.sequence ?? []).map { ($0["name"]?.scalar, nil, $0) }
+    }
+
+    static func rebuilt(_ section: String, _ entries: [(name: String?, pair: YAMLPair?, item: YAMLNode?)], like node: YAMLNode?, at fallback: YAMLNode) -> YAMLNode {
+        let mark = node?.mark ?? fallback.mark
+        let file = node == nil ? fallback.file : node?.file
+        if section == "parameters" {
+            return YAMLNode(kind: .mapping(entries.compactMap(\.pair)), mark: mark, tag: node?.tag, file: file)
+        }
+        return YAMLNode(kind: .sequence(entries.compactMap(\.item)), mark: mark, tag: node?.tag, file: file)
+    }
+
+    /// `remove: {section: [name, ...]}`: drops the base's entries of those names.
+    mutating func remove(_ section: String, _ names: YAMLNode, from current: YAMLNode?) -> YAMLNode {
+        let noun = WorldVariants.nouns[section] ?? "entry"
+        var entries = Self.entries(current)
+        guard let items = names.sequence else {
+            error(names, "remove.\(section)", "expected a list of the base's \(noun) names, found a \(names.kindName)")
+            return current ?? names
+        }
+        let known = baseNames[section] ?? []
+        for (i, item) in items.enumerated() {
+            let path = "remove.\(section)[\(i)]"
+            guard let name = item.scalar, !item.isNull else {
+                error(item, path, "expected a \(noun) name, found a \(item.isNull ? "null" : item.kindName)")
+                continue
+            }
+            if overridden[section, default: []].contains(name) {
+                error(item, path, "the \(noun) '\(name)' is both overridden and removed")
+            } else if let j = entries.firstIndex(where: { $0.name == name }) {
+                entries.remove(at: j)
+            } else if known.contains(name) {
+                error(item, path, "the \(noun) '\(name)' is removed twice")
+            } else {
+                error(item, path, "the base world '\(baseName)' has no \(noun) named '\(name)'\(suggest(name, known))")
+            }
+        }
+        return Self.rebuilt(section, entries, like: current, at: names)
+    }
+
+    /// `add: {section: entries}`: appends entries the base does not have (parameters: a mapping,
+    /// after the base's; lists: entries with `name:`, after the base's).
+    mutating func add(_ section: String, _ node: YAMLNode, to current: YAMLNode?) -> YAMLNode {
+        let noun = WorldVariants.nouns[section] ?? "entry"
+        var entries = Self.entries(current)
+        let new = Self.entries(node)
+        if section == "parameters" ? node.mapping == nil : node.sequence == nil {
+            error(node, "add.\(section)", "expected \(section == "parameters" ? "a mapping of new parameters" : "a list of new entries"), found a \(node.kindName)")
+            return current ?? node
+        }
+        for (i, entry) in new.enumerated() {
+            if let name = entry.name, entries.contains(where: { $0.name == name }) {
+                let at = entry.pair?.key ?? entry.item?["name"] ?? node
+                let path = section == "parameters" ? "add.parameters.\(name)" : "add.\(section)[\(i)].name"
+                error(at, path, "the base world '\(baseName)' already has a \(noun) named '\(name)' (change it under '\(section):', or remove it first)")
+                continue
+            }
+            entries.append(entry)
+        }
+        return Self.rebuilt(section, entries, like: current, at: node)
     }
 
     /// Parameters by name: each replaces the base's entry of that name, in its place.
@@ -178,6 +283,7 @@ private struct Merger {
                 continue
             }
             out[i] = pair
+            overridden["parameters", default: []].insert(name)
         }
         return YAMLNode(kind: .mapping(out), mark: node.mark, tag: node.tag, file: node.file)
     }
@@ -206,6 +312,7 @@ private struct Merger {
                 error(nameNode, "\(path).name", "the base world '\(baseName)' has no \(noun) named '\(name)'\(suggest(name, names))")
                 continue
             }
+            overridden[section, default: []].insert(name)
             guard seen.insert(name).inserted else {
                 error(nameNode, "\(path).name", "the \(noun) '\(name)' is overridden twice")
                 continue
