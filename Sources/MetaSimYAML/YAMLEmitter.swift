@@ -68,6 +68,10 @@ enum YAMLEmitter {
             out += " " + scalar(node, inFlow: false) + "\n"
             return
         }
+        if node.sequence?.isEmpty == true || node.mapping?.isEmpty == true {
+            out += " " + tagPrefix(node) + (node.sequence != nil ? "[]" : "{}") + "\n"
+            return
+        }
         // Top-level sections are written in block style; short collections below them in flow style.
         if indent > 0, let line = flow(node), indent + 2 + line.count <= flowWidth {
             out += " " + line + "\n"

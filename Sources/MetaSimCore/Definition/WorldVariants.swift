@@ -70,11 +70,12 @@ struct WorldVariants {
             throw fail(extends.value, "extends chains are limited to \(Self.maxDepth) files: \(chain.map(\.file).joined(separator: " -> ")) -> ...")
         }
         guard let basePath = locate(target, from: file) else {
-            var looked = ["\(Self.folder(of: file))/\(target)"]
-            if !(target.contains("/") || target.hasSuffix(".yaml") || target.hasSuffix(".yml")), let catalogRoot {
-                looked.append("the catalog \(catalogRoot)")
+            let folder = Self.folder(of: file)
+            if Self.isPath(target) {
+                throw fail(extends.value, "no world file '\(Self.path(target, in: folder))' to extend")
             }
-            throw fail(extends.value, "no world '\(target)' to extend (looked in: \(looked.joined(separator: ", ")))")
+            let catalog = catalogRoot.map { " or in the catalog \($0)" } ?? ""
+            throw fail(extends.value, "no world '\(target)' to extend (no \(target).yaml in \(folder)\(catalog))")
         }
         let baseCanonical = Self.canonical(basePath)
         if let start = chain.firstIndex(where: { $0.canonical == baseCanonical }) {
@@ -108,14 +109,28 @@ struct WorldVariants {
             var isDirectory: ObjCBool = false
             return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue ? path : nil
         }
-        if target.contains("/") || target.hasSuffix(".yaml") || target.hasSuffix(".yml") {
-            return existing(target.hasPrefix("/") ? target : "\(folder)/\(target)")
+        if Self.isPath(target) {
+            return existing(Self.path(target, in: folder))
         }
         for suffix in [".yaml", ".yml"] {
-            if let path = existing("\(folder)/\(target)\(suffix)") { return path }
+            if let path = existing(Self.path(target + suffix, in: folder)) { return path }
         }
         guard let catalogRoot else { return nil }
         return WorldCatalog.yamlFiles(under: catalogRoot).first { WorldCatalog.worldName($0) == target }
+    }
+
+    /// `target` seen from `folder` (`target` itself when absolute or when `folder` is "."),
+    /// without `./` steps.
+    static func path(_ target: String, in folder: String) -> String {
+        if target.hasPrefix("/") { return target }
+        var target = Substring(target)
+        while target.hasPrefix("./") { target = target.dropFirst(2).drop { $0 == "/" } }
+        return folder == "." ? String(target) : "\(folder)/\(target)"
+    }
+
+    /// Whether `extends:` names a file (it has a `/` or ends in `.yaml`/`.yml`), not a world.
+    static func isPath(_ target: String) -> Bool {
+        target.contains("/") || target.hasSuffix(".yaml") || target.hasSuffix(".yml")
     }
 
     static func folder(of file: String) -> String {
@@ -169,7 +184,7 @@ private struct Merger {
             case let key where WorldVariants.namedLists[key] != nil:
                 set(YAMLPair(key: pair.key, value: namedList(key, pair.value, over: baseValue)))
             case let key where WorldDecoder.topKeys.contains(key):
-                error(pair.key, key, "'\(key)' cannot be overridden in a variant (a variant may set: \(WorldVariants.overridable.joined(separator: ", ")))")
+                error(pair.key, key, "'\(key)' cannot be overridden in a variant (a variant may set: \((WorldVariants.overridable + ["remove", "add"]).joined(separator: ", ")))")
             default:
                 let allowed = ["extends"] + WorldVariants.overridable + ["remove", "add"]
                 var message = "unknown key '\(key)'"
