@@ -1,7 +1,7 @@
 import Foundation
 import MetaSimYAML
 
-/// World variants (`extends: NAME-or-PATH`, docs/worlds.md §2): a world file that names a base
+/// World variants (`extends: NAME-or-PATH`, docs/worlds.md §19): a world file that names a base
 /// world and overrides parts of it. The merge works on YAML node trees before the schema walk, so
 /// the merged world is decoded and validated like any other, and every node keeps the file it was
 /// written in (`YAMLNode.file`): a problem in a value from the base points into the base file, a
