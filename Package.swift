@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(
             name: "MetaSimBatchTests",
             // MetaSimCLI: the `metasim` binary that the end-to-end tests run (BatchKillTests,
-            // BatchCheckpointTests, HostileBatchCheckpointTests); none imports the module.
+            // BatchCheckpointTests, HostileBatchCheckpointTests, ValidatePrintTests); none imports the module.
             dependencies: ["MetaSimBatch", "MetaSimCore", "MetaLearning", "MetaSimTestSupport", "MetaSimCLI"],
             resources: [.copy("MalformedBatches")]
         ),

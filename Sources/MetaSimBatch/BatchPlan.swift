@@ -41,7 +41,8 @@ public struct BatchPlan: Sendable {
                 let isPath = entry.world.contains("/") || entry.world.hasSuffix(".yaml") || entry.world.hasSuffix(".yml")
                 let target = isPath && !entry.world.hasPrefix("/") ? specFolder.appendingPathComponent(entry.world).path : entry.world
                 do {
-                    resolved = [try WorldCatalog.resolve(target, root: isPath ? nil : worldsRoot)]
+                    // A path's variant (extends:) may name its base in the catalog: the root goes along.
+                    resolved = [try WorldCatalog.resolve(target, root: worldsRoot)]
                 } catch {
                     switch error {
                     case .notFound:

@@ -11,13 +11,26 @@ package final class SchemaReader {
     /// Where every value read sits in the file, by key path: cross-reference checks that run
     /// after the walk point at the exact value (`joints.hip.bodies[1]`), not at its entry.
     package private(set) var marks: [String: YAMLMark] = [:]
+    /// The file of a value in `marks` that was written in another file than `file` (a world
+    /// variant's base: `YAMLNode.file`), by key path.
+    package private(set) var markFiles: [String: String] = [:]
 
     package init(file: String) {
         self.file = file
     }
 
+    /// The file `node` was written in.
+    package func file(of node: YAMLNode) -> String {
+        node.file ?? file
+    }
+
     package func error(_ node: YAMLNode, _ path: String, _ message: String) {
-        diagnostics.append(Diagnostic(file: file, mark: node.mark, keyPath: path, message: message))
+        diagnostics.append(Diagnostic(file: file(of: node), mark: node.mark, keyPath: path, message: message))
+    }
+
+    /// A problem at `mark`, a place inside `node` (a column within an expression).
+    package func error(_ node: YAMLNode, at mark: YAMLMark, _ path: String, _ message: String) {
+        diagnostics.append(Diagnostic(file: file(of: node), mark: mark, keyPath: path, message: message))
     }
 
     package func error(at mark: YAMLMark, _ path: String, _ message: String) {
@@ -25,7 +38,12 @@ package final class SchemaReader {
     }
 
     package func origin(_ node: YAMLNode, _ path: String) -> Origin {
-        Origin(file: file, mark: node.mark, keyPath: path)
+        Origin(file: file(of: node), mark: node.mark, keyPath: path)
+    }
+
+    private func mark(_ path: String, _ node: YAMLNode) {
+        marks[path] = node.mark
+        if let other = node.file, other != file { markFiles[path] = other }
     }
 
     // MARK: Containers
@@ -50,7 +68,7 @@ package final class SchemaReader {
                 continue
             }
             fields.values[key] = pair.value
-            marks[join(path, key)] = pair.value.mark
+            mark(join(path, key), pair.value)
         }
         return fields
     }
@@ -60,7 +78,7 @@ package final class SchemaReader {
             error(node, path, "expected a list, found a \(node.kindName)")
             return nil
         }
-        for (i, item) in items.enumerated() { marks["\(path)[\(i)]"] = item.mark }
+        for (i, item) in items.enumerated() { mark("\(path)[\(i)]", item) }
         return items
     }
 
@@ -77,7 +95,7 @@ package final class SchemaReader {
                 continue
             }
             out.append((key, pair.value, join(path, key)))
-            marks[join(path, key)] = pair.value.mark
+            mark(join(path, key), pair.value)
         }
         return out
     }

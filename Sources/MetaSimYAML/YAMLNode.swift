@@ -63,17 +63,34 @@ public struct YAMLNode: Sendable, Equatable {
     /// The node's explicit tag (e.g. `"!include"`, or `"tag:yaml.org,2002:str"` for `!!str`),
     /// or `nil` if the node has none.
     public let tag: String?
+    /// The file the node was written in, when a tree holds nodes of several files (a world
+    /// variant merged over its base); `nil`: the file of the document being read.
+    public let file: String?
 
     /// Creates a node.
-    public init(kind: Kind, mark: YAMLMark, tag: String? = nil) {
+    public init(kind: Kind, mark: YAMLMark, tag: String? = nil, file: String? = nil) {
         self.kind = kind
         self.mark = mark
         self.tag = tag
+        self.file = file
     }
 
     /// The same node placed at another mark (used for alias expansion).
     func moved(to mark: YAMLMark) -> YAMLNode {
-        YAMLNode(kind: kind, mark: mark, tag: tag)
+        YAMLNode(kind: kind, mark: mark, tag: tag, file: file)
+    }
+
+    /// The tree with `file` set on every node that has none (nodes that already name a file keep it).
+    public func stamped(file: String) -> YAMLNode {
+        if self.file != nil { return self }
+        let stampedKind: Kind
+        switch kind {
+        case .scalar: stampedKind = kind
+        case .sequence(let items): stampedKind = .sequence(items.map { $0.stamped(file: file) })
+        case .mapping(let pairs):
+            stampedKind = .mapping(pairs.map { YAMLPair(key: $0.key.stamped(file: file), value: $0.value.stamped(file: file)) })
+        }
+        return YAMLNode(kind: stampedKind, mark: mark, tag: tag, file: file)
     }
 
     // MARK: Convenience accessors

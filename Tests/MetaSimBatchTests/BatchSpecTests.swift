@@ -86,6 +86,34 @@ struct BatchSpecTests {
         #expect(shards[1] == [1, 5, 9, 13, 17])
     }
 
+    @Test("a variant's base is part of the batch's identity: changing the base changes the fingerprint")
+    func variantFingerprint() throws {
+        let folder = TestPaths.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: "\(folder)/worlds/robots", withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: "\(folder)/mine", withIntermediateDirectories: true)
+        let base = try String(contentsOfFile: "\(TestPaths.worldsRoot)/robots/pendulum.yaml", encoding: .utf8)
+        try base.write(toFile: "\(folder)/worlds/robots/pendulum.yaml", atomically: true, encoding: .utf8)
+        try "extends: pendulum\nname: pendulum-light\nparameters:\n  mass: 0.5\n"
+            .write(toFile: "\(folder)/worlds/robots/pendulum-light.yaml", atomically: true, encoding: .utf8)
+        // A variant given by path names its base in the catalog, not next to it.
+        try "extends: pendulum\nname: pendulum-mine\n".write(toFile: "\(folder)/mine/mine.yaml", atomically: true, encoding: .utf8)
+        let spec = try BatchSpec.parse("""
+            worlds: [pendulum-light, mine/mine.yaml]
+            policies: [zero]
+            episodes: 1
+            seed: 1
+            """, file: "\(folder)/spec.yaml")
+        let before = try BatchPlan(spec: spec, worldsRoot: "\(folder)/worlds")
+        #expect(before.definitions.map(\.name) == ["pendulum-light", "pendulum-mine"])
+        #expect(try BatchPlan(spec: spec, worldsRoot: "\(folder)/worlds").fingerprint == before.fingerprint)
+        try (base + "# the base changed\n").write(toFile: "\(folder)/worlds/robots/pendulum.yaml", atomically: true, encoding: .utf8)
+        let after = try BatchPlan(spec: spec, worldsRoot: "\(folder)/worlds")
+        #expect(after.fingerprint != before.fingerprint)
+        #expect(zip(after.definitions, before.definitions).allSatisfy { $0.fileHash != $1.fileHash })
+    }
+
     @Test("independent mistakes in a spec are all reported, in file order")
     func collectsAll() {
         #expect {

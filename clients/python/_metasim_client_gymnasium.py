@@ -29,7 +29,7 @@ CATALOG = {
     "cheetah-vel": (200, None),
     "lane-keep": (1000, None),
     "lunar-lander": (1000, None),
-    "lunar-lander-discrete": (1000, 200.0),
+    "lunar-lander-discrete": (1000, None),
     "mountain-car": (999, 90.0),
     "parking": (300, None),
     "point-nav": (100, None),

@@ -1,7 +1,8 @@
 import Foundation
 
 /// The worlds found in a folder tree (`worlds/robots/*.yaml`, `worlds/driving/*.yaml`): each
-/// world is named by its file name without `.yaml`.
+/// world is named by its file name without `.yaml`. A variant (`extends:`) is a world like any
+/// other; a base named by its catalog name is looked up in the same tree.
 public struct WorldCatalog: Sendable {
     public struct Entry: Sendable {
         public let name: String
@@ -21,7 +22,7 @@ public struct WorldCatalog: Sendable {
         var failures: [(String, WorldError)] = []
         for path in Self.yamlFiles(under: root) {
             do {
-                let d = try WorldDefinition.load(contentsOfFile: path)
+                let d = try WorldDefinition.load(contentsOfFile: path, catalogRoot: root)
                 entries.append(Entry(name: Self.worldName(path), path: path, definition: d))
             } catch {
                 failures.append((path, error))
@@ -57,11 +58,11 @@ public struct WorldCatalog: Sendable {
     public static func resolve(_ nameOrPath: String, root: String?) throws(WorldError) -> WorldDefinition {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: nameOrPath, isDirectory: &isDir), !isDir.boolValue {
-            return try WorldDefinition.load(contentsOfFile: nameOrPath)
+            return try WorldDefinition.load(contentsOfFile: nameOrPath, catalogRoot: root)
         }
         guard let root else { throw WorldError.notFound(name: nameOrPath, searched: ["(no worlds folder found)"]) }
         for path in yamlFiles(under: root) where worldName(path) == nameOrPath {
-            return try WorldDefinition.load(contentsOfFile: path)
+            return try WorldDefinition.load(contentsOfFile: path, catalogRoot: root)
         }
         throw WorldError.notFound(name: nameOrPath, searched: [root])
     }

@@ -50,7 +50,7 @@ extension WorldDecoder {
         let expression: Expression
         do { expression = try Expression(parsing: s) } catch {
             let quote = (style == .singleQuoted || style == .doubleQuoted) ? 1 : 0
-            reader.error(at: YAMLMark(line: node.mark.line, column: node.mark.column + quote + error.offset), path,
+            reader.error(node, at: YAMLMark(line: node.mark.line, column: node.mark.column + quote + error.offset), path,
                          "bad expression '\(s)': \(error.message)")
             return nil
         }
@@ -185,7 +185,7 @@ extension WorldDecoder {
         }
         do { return try Expression(parsing: s) } catch {
             let quote = (style == .singleQuoted || style == .doubleQuoted) ? 1 : 0
-            reader.error(at: YAMLMark(line: node.mark.line, column: node.mark.column + quote + error.offset), path,
+            reader.error(node, at: YAMLMark(line: node.mark.line, column: node.mark.column + quote + error.offset), path,
                          "bad expression '\(s)': \(error.message)")
             return nil
         }

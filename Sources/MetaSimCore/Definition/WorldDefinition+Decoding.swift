@@ -2,29 +2,53 @@ import MetaSimYAML
 
 extension WorldDefinition {
     /// Loads and validates a world file. Any problem anywhere in the file is an error: no world
-    /// is returned half-loaded. All problems found are reported together.
-    public static func load(contentsOfFile path: String) throws(WorldError) -> WorldDefinition {
-        do { return try decode(SchemaDocument(contentsOfFile: path)) } catch { throw .invalid(error.diagnostics) }
+    /// is returned half-loaded. All problems found are reported together. A variant
+    /// (`extends:`) is merged over its base first; `catalogRoot` is where a base named by its
+    /// catalog name is looked up when it is not next to the file.
+    public static func load(contentsOfFile path: String, catalogRoot: String? = nil) throws(WorldError) -> WorldDefinition {
+        let resolved = try resolved(contentsOfFile: path, catalogRoot: catalogRoot)
+        return try decode(resolved.root, file: path, hash: resolved.hash)
     }
 
-    /// Parses and validates world YAML given as text (`file` names it in errors).
+    /// The file's node tree with its variants merged (`WorldVariants`), not yet decoded.
+    static func resolved(contentsOfFile path: String, catalogRoot: String?) throws(WorldError) -> WorldVariants.Resolved {
+        let document: SchemaDocument
+        do { document = try SchemaDocument(contentsOfFile: path) } catch { throw .invalid(error.diagnostics) }
+        return try WorldVariants(catalogRoot: catalogRoot).resolve(document, onDisk: true)
+    }
+
+    /// Parses and validates world YAML given as text (`file` names it in errors). Text cannot
+    /// extend another world (`extends:` is an error).
     public static func parse(_ text: String, file: String) throws(WorldError) -> WorldDefinition {
-        do { return try decode(SchemaDocument(text: text, file: file)) } catch { throw .invalid(error.diagnostics) }
+        let document: SchemaDocument
+        do { document = try SchemaDocument(text: text, file: file) } catch { throw .invalid(error.diagnostics) }
+        let resolved = try WorldVariants(catalogRoot: nil).resolve(document, onDisk: false)
+        return try decode(resolved.root, file: document.file, hash: resolved.hash)
     }
 
-    private static func decode(_ document: SchemaDocument) throws(SchemaDocumentError) -> WorldDefinition {
-        let root = try document.requireRoot()
-        let reader = SchemaReader(file: document.file)
+    /// The world file as it resolves, as YAML: a variant merged over its base, top-level keys
+    /// in the schema's order (`metasim validate --print`). Throws the world's errors if it is
+    /// invalid; the text read again gives the same world.
+    public static func resolvedText(contentsOfFile path: String, catalogRoot: String? = nil) throws(WorldError) -> String {
+        let resolved = try resolved(contentsOfFile: path, catalogRoot: catalogRoot)
+        _ = try decode(resolved.root, file: path, hash: resolved.hash)
+        return resolved.root.yamlText(rootKeyOrder: WorldDecoder.topKeys)
+    }
+
+    private static func decode(_ root: YAMLNode, file: String, hash: UInt64) throws(WorldError) -> WorldDefinition {
+        let reader = SchemaReader(file: file)
         var definition = WorldDecoder(reader: reader).decode(root)
         definition?.marks = reader.marks
+        definition?.markFiles = reader.markFiles
         var diagnostics = reader.diagnostics
         if let definition, diagnostics.isEmpty {
             diagnostics += WorldValidator(definition: definition).validate()
         }
         guard diagnostics.isEmpty, var definition else {
-            throw .invalid(diagnostics.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
+            // The file's own problems first, then its bases', each in line order.
+            throw .invalid(diagnostics.sorted { ($0.file != file ? 1 : 0, $0.file, $0.line, $0.column) < ($1.file != file ? 1 : 0, $1.file, $1.line, $1.column) })
         }
-        definition.fileHash = fnv1a64(Array(document.text.utf8))
+        definition.fileHash = hash
         return definition
     }
 }

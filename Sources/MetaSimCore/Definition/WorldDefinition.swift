@@ -27,6 +27,8 @@ public struct WorldDefinition: Sendable {
     public var episode: EpisodeSpec
     /// The file position of every value, by key path (for errors found after parsing).
     public var marks: [String: YAMLMark] = [:]
+    /// The file of a value in `marks` written in another file than `file` (a variant's base).
+    public var markFiles: [String: String] = [:]
 
     /// Family parameters that vary between tasks (not constants).
     public var familyParameters: [Parameter] { parameters.filter { $0.isRandom } }

@@ -13,14 +13,19 @@ struct WorldValidator {
     /// A problem at `origin`'s key path plus `key`, placed at that value when the file has it.
     mutating func report(_ origin: Origin, _ key: String, _ message: String) {
         let path = key.isEmpty ? origin.keyPath : join(origin.keyPath, key)
-        let mark = definition.marks[path] ?? origin.mark
-        out.append(Diagnostic(file: origin.file, mark: mark, keyPath: path, message: message))
+        if let mark = definition.marks[path] {
+            out.append(Diagnostic(file: definition.markFiles[path] ?? definition.file, mark: mark, keyPath: path, message: message))
+        } else {
+            out.append(Diagnostic(file: origin.file, mark: origin.mark, keyPath: path, message: message))
+        }
     }
 
     /// A problem at a top-level key path (`discrete_actions[1]`).
     mutating func report(path: String, _ message: String) {
-        let mark = definition.marks[path] ?? definition.marks[String(path.prefix { $0 != "[" && $0 != "." })] ?? YAMLMark(line: 1, column: 1)
-        out.append(Diagnostic(file: definition.file, mark: mark, keyPath: path, message: message))
+        let top = String(path.prefix { $0 != "[" && $0 != "." })
+        let at = definition.marks[path] != nil ? path : top
+        let mark = definition.marks[at] ?? YAMLMark(line: 1, column: 1)
+        out.append(Diagnostic(file: definition.markFiles[at] ?? definition.file, mark: mark, keyPath: path, message: message))
     }
 
     consuming func validate() -> [Diagnostic] {
