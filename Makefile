@@ -54,10 +54,10 @@ test-swift: deps
 	$(SWIFT) build
 	$(SWIFT) test
 
-$(TEST_VENV)/.ready: clients/python/pyproject.toml
+$(TEST_VENV)/.ready: clients/python/pyproject.toml Makefile
 	$(PYTHON) -m venv $(TEST_VENV)
 	$(TEST_VENV)/bin/pip install -q --upgrade pip
-	$(TEST_VENV)/bin/pip install -q numpy pytest safetensors
+	$(TEST_VENV)/bin/pip install -q numpy pytest safetensors prometheus_client
 	$(TEST_VENV)/bin/pip install -q -e 'clients/python[gymnasium]'
 	touch $@
 
@@ -209,6 +209,8 @@ install-files:
 	sed 's|/usr/local/share/metasim/|$(DATADIR)/|' systemd/metasimd.yaml.example \
 		> $(DESTDIR)$(SYSCONFDIR)/metasim/metasimd.yaml.example
 	rm -rf $(DESTDIR)$(DATADIR)/worlds && cp -R worlds $(DESTDIR)$(DATADIR)/worlds
+	rm -rf $(DESTDIR)$(DATADIR)/web && cp -R web $(DESTDIR)$(DATADIR)/web
+	install -m 644 systemd/metasimd-web.conf $(DESTDIR)$(DATADIR)/metasimd-web.conf
 	if [ -d policies ]; then rm -rf $(DESTDIR)$(DATADIR)/policies && cp -R policies $(DESTDIR)$(DATADIR)/policies; fi
 	chmod -R u=rwX,go=rX $(DESTDIR)$(DATADIR)
 	@# On the live system (no DESTDIR): the user and group, the folders, systemd's unit list.
