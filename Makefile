@@ -61,7 +61,15 @@ $(TEST_VENV)/.ready: clients/python/pyproject.toml Makefile
 	$(TEST_VENV)/bin/pip install -q -e 'clients/python[gymnasium]'
 	touch $@
 
-test-python: deps $(TEST_VENV)/.ready
+# The web view's browser test (clients/python/tests/test_web_view.py) needs Chromium (Debian's
+# `chromium`): installed when missing; when it cannot be, that test is skipped and says why.
+.PHONY: deps-browser
+deps-browser:
+	@dpkg -s chromium >/dev/null 2>&1 || { echo "installing: chromium"; \
+		{ $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; } \
+		|| echo "chromium could not be installed: the web view's browser test will be skipped"; }
+
+test-python: deps deps-browser $(TEST_VENV)/.ready
 	$(SWIFT) build --product metasimd
 	$(SWIFT) build --product metasim
 	$(TEST_VENV)/bin/python -m pytest -q clients/python/tests
@@ -87,6 +95,10 @@ bench: build
 # Stepping over the daemon's socket (Swift and Python clients) against in-process and EnvPool.
 bench-protocol: build
 	$(PEERS_PYTHON) Benchmarks/protocol_bench.py --metasim $(METASIM)
+# The web view's cost (issue 32): 4 sessions stepped with their pages open against without, in one run.
+.PHONY: bench-web-view
+bench-web-view: build $(TEST_VENV)/.ready
+	$(TEST_VENV)/bin/python Benchmarks/web_view_bench.py --metasim $(METASIM)
 # Heap allocations of the release daemon per step and per episode reset (an interposed malloc).
 bench-allocations: build
 	$(PEERS_PYTHON) Benchmarks/step_allocations.py --metasimd $(dir $(METASIM))metasimd

@@ -192,8 +192,8 @@ const MetaSimView = (() => {
       $("title").textContent = `session ${s.id}: ${s.world} × ${s.batch}`;
       $("status").textContent = s.policy ? `policy ${s.policy} · ${s.adapted_steps} inner steps · ${s.state}` : s.state;
       if (d.adapt_points.length) {
-        plot($("plot"), [{ label: "mean return after k inner steps", color: palette[0], points: d.adapt_points.map((p) => [p.step, p.mean_return]) }], "inner step");
-        $("plotCaption").textContent = `adaptation: ${d.adapt_points.length} of ${d.adapt_steps + 1} points`;
+        plot($("plot"), [{ label: "mean return of inner step k's episodes", color: palette[0], points: d.adapt_points.map((p) => [p.step, p.mean_return]) }], "inner step");
+        $("plotCaption").textContent = `adaptation: ${d.adapt_points.length} of ${d.adapt_steps} inner steps`;
       } else if (d.episode_points.length) {
         plot($("plot"), [{ label: "episode return", color: palette[2], points: d.episode_points.map((p) => [p.index, p.return]) }], "episode");
         $("plotCaption").textContent = `${d.episode_points.length} episodes`;

@@ -129,9 +129,9 @@ public final class WebService: Service, Sendable {
             guard let id = context.requestContext.parameters.get("id", as: UInt32.self), let monitor = server.monitor,
                   let watcher = monitor.watch(id) else { return }
             defer { monitor.unwatch(id, watcher) }
-            let encoder = JSONEncoder()
+            let encoder = Self.encoder()
             for await frame in watcher.frames {
-                let message = LiveFrame(taskSeed: frame.taskSeed, episodeSeed: frame.episodeSeed, step: frame.episodeStep,
+                let message = LiveFrame(taskSeed: frame.taskSeed.map { "\($0)" }, episodeSeed: "\(frame.episodeSeed)", step: frame.episodeStep,
                                         episodeReturn: frame.episodeReturn, poses: frame.poses, dropped: watcher.dropped)
                 guard let data = try? encoder.encode(message) else { continue }
                 try await outbound.write(.text(String(decoding: data, as: UTF8.self)))
@@ -155,20 +155,26 @@ public final class WebService: Service, Sendable {
         var sessions: [ServerMonitor.SessionSummary]
     }
 
+    /// One pose frame on the WebSocket. Seeds are strings: JavaScript's numbers hold 53 bits.
     struct LiveFrame: Encodable {
-        var taskSeed: UInt64?
-        var episodeSeed: UInt64
+        var taskSeed: String?
+        var episodeSeed: String
         var step: Int
         var episodeReturn: Double
         var poses: [Float]
         var dropped: Int
     }
 
-    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
+    /// JSON as the protocol writes it: snake_case keys; non-finite numbers as strings.
+    static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return encoder
+    }
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? encoder().encode(value)) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
