@@ -55,16 +55,25 @@ final class WebTestServer: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: socketPath).deletingLastPathComponent().path)
     }
 
-    /// GET `path` over HTTP/1.0 on loopback: (status, body).
-    func get(_ path: String) throws -> (Int, String) {
+    /// A TCP connection to the web view.
+    func connectTCP() throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw CancellationError() }
+        guard rc == 0 else {
+            close(fd)
+            throw CancellationError()
+        }
+        return fd
+    }
+
+    /// GET `path` over HTTP/1.1 (Connection: close) on loopback: (status, body).
+    func get(_ path: String) throws -> (Int, String) {
+        let fd = try connectTCP()
+        defer { close(fd) }
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
@@ -106,7 +115,7 @@ func stepZero(_ s: RemoteSession) throws {
     else { try s.step([Float](repeating: 0, count: s.count * s.actionSize)) }
 }
 
-@Suite("the web view and /metrics", .serialized)
+@Suite("the web view and /metrics", .serialized, .timeLimit(.minutes(2)))
 struct WebServiceTests {
     @Test("/metrics answers in the text format and its counts follow steps, sessions, errors and refusals")
     func metricsFollowSteps() async throws {
@@ -164,6 +173,37 @@ struct WebServiceTests {
         #expect(pageStatus == 200)
         #expect(page.contains("Live sessions"))
         try s.close()
+    }
+
+    @Test("a watcher that never reads: its frames are dropped and counted, its buffer bounded, stepping goes on")
+    func slowWatcher() async throws {
+        let t = try await WebTestServer()
+        defer { _Concurrency.Task { await t.stop() } }
+        let c = try MetaSimConnection(socketPath: t.socketPath, client: "web-test")
+        let s = try c.open(OpenRequest(world: "cartpole", batch: 2, seed: 1))
+        let monitor = try #require(t.server.monitor)
+        #expect(monitor.watch(424242) == nil)
+        let watcher = try #require(monitor.watch(s.id))
+        // Also a WebSocket client that upgrades and then never reads.
+        let fd = try t.connectTCP()
+        defer { close(fd) }
+        let upgrade = "GET /api/sessions/\(s.id)/live HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        _ = Array(upgrade.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        // Step for 1 s: about 30 pose frames offered, the watcher's buffer holds 8.
+        let start = ContinuousClock.now
+        var steps = 0
+        while ContinuousClock.now - start < .seconds(1) {
+            try stepZero(s)
+            steps += 1
+        }
+        #expect(steps > 100)
+        #expect(watcher.dropped > 10, "dropped \(watcher.dropped)")
+        var buffered = 0
+        try s.close()  // ends the stream: what it holds is bounded
+        for await _ in watcher.frames { buffered += 1 }
+        #expect(buffered <= PoseWatcher.capacity)
+        #expect(buffered > 0)
     }
 
     @Test("the http section of metasimd.yaml: port turns it on, loopback unless allow_remote, errors with path:line:column")
