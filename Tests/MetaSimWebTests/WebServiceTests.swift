@@ -23,7 +23,7 @@ final class WebTestServer: @unchecked Sendable {
     private let group: ServiceGroup
     private let task: _Concurrency.Task<Void, any Error>
 
-    init() async throws {
+    init(batches: String? = nil) async throws {
         let dir = "/tmp/msw-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         socketPath = dir + "/d.sock"
@@ -32,6 +32,7 @@ final class WebTestServer: @unchecked Sendable {
         server = MetaSimServer(configuration: ServerConfiguration(socketPath: socketPath, worldsRoot: worldsRoot), logger: logger)
         var settings = HTTPSettings(port: 0)
         settings.webRoot = repositoryRoot + "/web"
+        settings.batches = batches
         web = WebService(settings: settings, server: server, logger: logger)
         // As metasimd runs them: one service group, shut down gracefully.
         let group = ServiceGroup(configuration: .init(services: [
@@ -70,8 +71,17 @@ final class WebTestServer: @unchecked Sendable {
         return fd
     }
 
-    /// GET `path` over HTTP/1.1 (Connection: close) on loopback: (status, body).
-    func get(_ path: String) throws -> (Int, String) {
+    /// GET `path` over HTTP/1.1 (Connection: close) on loopback: (status, body). The blocking
+    /// socket calls run on a thread of their own: the web view's handlers run on the cooperative
+    /// pool, which a blocked test would starve (2 cores, the whole suite in parallel).
+    func get(_ path: String) async throws -> (Int, String) {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result { try self.getBlocking(path) }) }
+            thread.start()
+        }
+    }
+
+    private func getBlocking(_ path: String) throws -> (Int, String) {
         let fd = try connectTCP()
         defer { close(fd) }
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
@@ -121,7 +131,7 @@ struct WebServiceTests {
     func metricsFollowSteps() async throws {
         let t = try await WebTestServer()
         defer { _Concurrency.Task { await t.stop() } }
-        let (status0, before) = try t.get("/metrics")
+        let (status0, before) = try await t.get("/metrics")
         #expect(status0 == 200)
         #expect(sample(before, "metasim_sessions") == 0)
         #expect(before.contains("# TYPE metasim_sessions gauge"))
@@ -133,7 +143,7 @@ struct WebServiceTests {
         // A refusal: a batch beyond max_batch.
         #expect(throws: (any Error).self) { try c.open(OpenRequest(world: "cartpole", batch: 1 << 30)) }
 
-        let (status1, after) = try t.get("/metrics")
+        let (status1, after) = try await t.get("/metrics")
         #expect(status1 == 200)
         #expect(sample(after, "metasim_sessions") == 1)
         #expect(sample(after, "metasim_connections") == 1)
@@ -153,7 +163,7 @@ struct WebServiceTests {
         defer { _Concurrency.Task { await t.stop() } }
         let c = try MetaSimConnection(socketPath: t.socketPath, client: "web-test")
         let s = try c.open(OpenRequest(world: "cartpole", batch: 2, taskSeed: 3))
-        let (status, body) = try t.get("/api/sessions")
+        let (status, body) = try await t.get("/api/sessions")
         #expect(status == 200)
         let list = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
         let sessions = list?["sessions"] as? [[String: Any]]
@@ -161,15 +171,15 @@ struct WebServiceTests {
         #expect(sessions?.first?["world"] as? String == "cartpole")
         #expect(sessions?.first?["task_seed"] as? Int == 3)
         #expect(sessions?.first?["batch"] as? Int == 2)
-        #expect(try t.get("/api/sessions/\(s.id)").0 == 200)
-        let (sceneStatus, scene) = try t.get("/api/sessions/\(s.id)/scene")
+        #expect(try await t.get("/api/sessions/\(s.id)").0 == 200)
+        let (sceneStatus, scene) = try await t.get("/api/sessions/\(s.id)/scene")
         #expect(sceneStatus == 200)
         let sceneObject = try JSONSerialization.jsonObject(with: Data(scene.utf8)) as? [String: Any]
         #expect((sceneObject?["shapes"] as? [Any])?.isEmpty == false)
-        #expect(try t.get("/api/sessions/999999").0 == 404)
-        #expect(try t.get("/api/sessions/999999/scene").0 == 404)
-        #expect(try t.get("/api/sessions/nonsense").0 == 404)
-        let (pageStatus, page) = try t.get("/")
+        #expect(try await t.get("/api/sessions/999999").0 == 404)
+        #expect(try await t.get("/api/sessions/999999/scene").0 == 404)
+        #expect(try await t.get("/api/sessions/nonsense").0 == 404)
+        let (pageStatus, page) = try await t.get("/")
         #expect(pageStatus == 200)
         #expect(page.contains("Live sessions"))
         try s.close()
@@ -204,6 +214,35 @@ struct WebServiceTests {
         for await _ in watcher.frames { buffered += 1 }
         #expect(buffered <= PoseWatcher.capacity)
         #expect(buffered > 0)
+    }
+
+    @Test("finished batches: the directories of http.batches listed, each unit's adaptation curve and returns; others 404")
+    func batches() async throws {
+        let root = "/tmp/msw-batches-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+        try FileManager.default.createDirectory(atPath: root + "/run1", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/empty", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let lines = [
+            #"{"unit": 0, "key": "a", "world": "cartpole", "adapt_returns": [10.5, 20, 30], "episode": 0, "return": 31.5}"#,
+            #"{"unit": 0, "key": "a", "world": "cartpole", "adapt_returns": [10.5, 20, 30], "episode": 1, "return": 29}"#,
+            #"{"unit": 1, "key": "b", "world": "cartpole", "episode": 0, "return": 7}"#,
+        ]
+        try (lines.joined(separator: "\n") + "\n").write(toFile: root + "/run1/episodes.jsonl", atomically: true, encoding: .utf8)
+        let t = try await WebTestServer(batches: root)
+        defer { _Concurrency.Task { await t.stop() } }
+        let (status, list) = try await t.get("/api/batches")
+        #expect(status == 200)
+        #expect((try JSONSerialization.jsonObject(with: Data(list.utf8)) as? [String: [String]])?["batches"] == ["run1"])
+        let (runStatus, run) = try await t.get("/api/batches/run1")
+        #expect(runStatus == 200)
+        let units = (try JSONSerialization.jsonObject(with: Data(run.utf8)) as? [String: Any])?["units"] as? [[String: Any]]
+        #expect(units?.count == 2)
+        #expect(units?.first?["adapt_returns"] as? [Double] == [10.5, 20, 30])
+        #expect(units?.first?["returns"] as? [Double] == [31.5, 29])
+        #expect(units?.last?["returns"] as? [Double] == [7])
+        #expect(try await t.get("/api/batches/empty").0 == 404)
+        #expect(try await t.get("/api/batches/..").0 == 404)
+        #expect(try await t.get("/api/batches/nothing").0 == 404)
     }
 
     @Test("the http section of metasimd.yaml: port turns it on, loopback unless allow_remote, errors with path:line:column")
