@@ -146,8 +146,9 @@ let package = Package(
         ),
         .testTarget(
             name: "MetaSimWebTests",
+            // MetaSimDaemon: the `metasimd` binary the HTTP tests run (none imports the module).
             dependencies: [
-                "MetaSimWeb", "MetaSimServer", "MetaSimClient", "MetaSimProtocol",
+                "MetaSimWeb", "MetaSimServer", "MetaSimClient", "MetaSimProtocol", "MetaSimTestSupport", "MetaSimDaemon",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

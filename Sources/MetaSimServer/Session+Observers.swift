@@ -8,7 +8,7 @@ struct ObserverLinks {
     var observers: [ObserverLink] = []
     var pending: [Subscription] = []
     /// Pose watchers (the web view): a frame of instance 0's body poses, at most every
-    /// `PoseWatcher.interval`, offered without waiting (a full watcher misses it).
+    /// `PoseWatcher.intervalMilliseconds`, offered without waiting (a full watcher misses it).
     var watchers: [PoseWatcher] = []
     var lastPoses: Int64 = 0
 }

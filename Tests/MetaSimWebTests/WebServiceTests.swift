@@ -3,6 +3,7 @@ import Logging
 import MetaSimClient
 import MetaSimProtocol
 import MetaSimServer
+import MetaSimTestSupport
 import MetaSimWeb
 import ServiceLifecycle
 import Testing
@@ -23,7 +24,7 @@ final class WebTestServer: @unchecked Sendable {
     private let group: ServiceGroup
     private let task: _Concurrency.Task<Void, any Error>
 
-    init(batches: String? = nil) async throws {
+    init() async throws {
         let dir = "/tmp/msw-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         socketPath = dir + "/d.sock"
@@ -32,7 +33,6 @@ final class WebTestServer: @unchecked Sendable {
         server = MetaSimServer(configuration: ServerConfiguration(socketPath: socketPath, worldsRoot: worldsRoot), logger: logger)
         var settings = HTTPSettings(port: 0)
         settings.webRoot = repositoryRoot + "/web"
-        settings.batches = batches
         web = WebService(settings: settings, server: server, logger: logger)
         // As metasimd runs them: one service group, shut down gracefully.
         let group = ServiceGroup(configuration: .init(services: [
@@ -57,56 +57,117 @@ final class WebTestServer: @unchecked Sendable {
     }
 
     /// A TCP connection to the web view.
-    func connectTCP() throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else {
-            close(fd)
+    func connectTCP() throws -> Int32 { try MetaSimWebTests.connectTCP(port: port) }
+}
+
+/// A TCP connection to 127.0.0.1:`port`.
+func connectTCP(port: Int) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard rc == 0 else {
+        close(fd)
+        throw CancellationError()
+    }
+    return fd
+}
+
+/// GET `path` from 127.0.0.1:`port` over HTTP/1.1 (Connection: close): (status, body); status 0
+/// when nothing came. Its blocking calls run on a thread of their own.
+func httpGet(port: Int, _ path: String) async throws -> (Int, String) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try httpGetBlocking(port: port, path) }) }.start()
+    }
+}
+
+private func httpGetBlocking(port: Int, _ path: String) throws -> (Int, String) {
+    let fd = try connectTCP(port: port)
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 60, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    var response: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        // Until the body has Content-Length bytes (or the server closes).
+        let text = String(decoding: response, as: UTF8.self)
+        if let split = text.range(of: "\r\n\r\n") {
+            let head = text[..<split.lowerBound].lowercased()
+            if let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+               let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)),
+               response.count - text[..<split.upperBound].utf8.count >= length { break }
+        }
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n <= 0 { break }
+        response += buffer[0..<n]
+    }
+    let text = String(decoding: response, as: UTF8.self)
+    guard let split = text.range(of: "\r\n\r\n") else { return (0, text) }
+    let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
+    return (status, String(text[split.upperBound...]))
+}
+
+/// A port nobody listens on now (bound and closed).
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard ok else { throw CancellationError() }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// The built `metasimd` with its web view (`http:` in a configuration file), as a process: its
+/// handlers do not wait for this test process's cooperative threads, which other suites may hold.
+final class WebDaemon: @unchecked Sendable {
+    let folder: String
+    let socketPath: String
+    let port: Int
+    let process = Process()
+
+    init(batches: String? = nil) async throws {
+        folder = "/tmp/msw-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        socketPath = folder + "/d.sock"
+        port = try freePort()
+        var config = "http:\n  port: \(port)\n  web_root: \(repositoryRoot)/web\n"
+        if let batches { config += "  batches: \(batches)\n" }
+        try config.write(toFile: folder + "/metasimd.yaml", atomically: true, encoding: .utf8)
+        guard let daemon = TestPaths.builtProduct("metasimd") else {
+            Issue.record("metasimd is not built next to the tests (run `swift build` first)")
             throw CancellationError()
         }
-        return fd
-    }
-
-    /// GET `path` over HTTP/1.1 (Connection: close) on loopback: (status, body). The blocking
-    /// socket calls run on a thread of their own: the web view's handlers run on the cooperative
-    /// pool, which a blocked test would starve (2 cores, the whole suite in parallel).
-    func get(_ path: String) async throws -> (Int, String) {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread { continuation.resume(with: Result { try self.getBlocking(path) }) }
-            thread.start()
-        }
-    }
-
-    private func getBlocking(_ path: String) throws -> (Int, String) {
-        let fd = try connectTCP()
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 30, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-        var response: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
+        process.executableURL = URL(fileURLWithPath: daemon)
+        process.arguments = ["--socket", socketPath, "--worlds", worldsRoot, "--policies", folder + "/none",
+                             "--saved-policies", folder + "/saved", "--config", folder + "/metasimd.yaml", "--log-level", "warning"]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let start = Date()
         while true {
-            // Until the body has Content-Length bytes (or the server closes).
-            let text = String(decoding: response, as: UTF8.self)
-            if let split = text.range(of: "\r\n\r\n") {
-                let head = text[..<split.lowerBound].lowercased()
-                if let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
-                   let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)),
-                   response.count - text[..<split.upperBound].utf8.count >= length { break }
+            if (try? MetaSimConnection(socketPath: socketPath)) != nil, (try? await httpGet(port: port, "/metrics"))?.0 == 200 { break }
+            if !process.isRunning || Date().timeIntervalSince(start) > 60 {
+                Issue.record("metasimd --http did not start")
+                throw CancellationError()
             }
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            response += buffer[0..<n]
+            try await _Concurrency.Task.sleep(for: .milliseconds(20))
         }
-        let text = String(decoding: response, as: UTF8.self)
-        guard let split = text.range(of: "\r\n\r\n") else { return (0, text) }
-        let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
-        return (status, String(text[split.upperBound...]))
+    }
+
+    func get(_ path: String) async throws -> (Int, String) { try await httpGet(port: port, path) }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: folder)
     }
 }
 
@@ -129,8 +190,8 @@ func stepZero(_ s: RemoteSession) throws {
 struct WebServiceTests {
     @Test("/metrics answers in the text format and its counts follow steps, sessions, errors and refusals")
     func metricsFollowSteps() async throws {
-        let t = try await WebTestServer()
-        defer { _Concurrency.Task { await t.stop() } }
+        let t = try await WebDaemon()
+        defer { t.stop() }
         let (status0, before) = try await t.get("/metrics")
         #expect(status0 == 200)
         #expect(sample(before, "metasim_sessions") == 0)
@@ -159,8 +220,8 @@ struct WebServiceTests {
 
     @Test("the sessions API lists a live session; unknown ids are 404; the page is served")
     func sessionsAPI() async throws {
-        let t = try await WebTestServer()
-        defer { _Concurrency.Task { await t.stop() } }
+        let t = try await WebDaemon()
+        defer { t.stop() }
         let c = try MetaSimConnection(socketPath: t.socketPath, client: "web-test")
         let s = try c.open(OpenRequest(world: "cartpole", batch: 2, taskSeed: 3))
         let (status, body) = try await t.get("/api/sessions")
@@ -228,8 +289,8 @@ struct WebServiceTests {
             #"{"unit": 1, "key": "b", "world": "cartpole", "episode": 0, "return": 7}"#,
         ]
         try (lines.joined(separator: "\n") + "\n").write(toFile: root + "/run1/episodes.jsonl", atomically: true, encoding: .utf8)
-        let t = try await WebTestServer(batches: root)
-        defer { _Concurrency.Task { await t.stop() } }
+        let t = try await WebDaemon(batches: root)
+        defer { t.stop() }
         let (status, list) = try await t.get("/api/batches")
         #expect(status == 200)
         #expect((try JSONSerialization.jsonObject(with: Data(list.utf8)) as? [String: [String]])?["batches"] == ["run1"])
