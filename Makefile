@@ -54,10 +54,10 @@ test-swift: deps
 	$(SWIFT) build
 	$(SWIFT) test
 
-$(TEST_VENV)/.ready: clients/python/pyproject.toml
+$(TEST_VENV)/.ready: clients/python/pyproject.toml Makefile
 	$(PYTHON) -m venv $(TEST_VENV)
 	$(TEST_VENV)/bin/pip install -q --upgrade pip
-	$(TEST_VENV)/bin/pip install -q numpy pytest safetensors 'gymnasium>=1.1'
+	$(TEST_VENV)/bin/pip install -q numpy pytest safetensors prometheus_client 'gymnasium>=1.1'
 	touch $@
 
 # The client as users install it (not editable: an editable install leaves out the .pth file that
@@ -68,7 +68,15 @@ $(TEST_VENV)/.client: $(TEST_VENV)/.ready $(CLIENT_FILES)
 	rm -rf clients/python/build
 	touch $@
 
-test-python: deps $(TEST_VENV)/.client
+# The web view's browser test (clients/python/tests/test_web_view.py) needs Chromium (Debian's
+# `chromium`): installed when missing; when it cannot be, that test is skipped and says why.
+.PHONY: deps-browser
+deps-browser:
+	@dpkg -s chromium >/dev/null 2>&1 || { echo "installing: chromium"; \
+		{ $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; } \
+		|| echo "chromium could not be installed: the web view's browser test will be skipped"; }
+
+test-python: deps deps-browser $(TEST_VENV)/.client
 	$(SWIFT) build --product metasimd
 	$(SWIFT) build --product metasim
 	$(TEST_VENV)/bin/python -m pytest -q clients/python/tests
@@ -94,6 +102,10 @@ bench: build
 # Stepping over the daemon's socket (Swift and Python clients) against in-process and EnvPool.
 bench-protocol: build
 	$(PEERS_PYTHON) Benchmarks/protocol_bench.py --metasim $(METASIM)
+# The web view's cost (issue 32): 4 sessions stepped with their pages open against without, in one run.
+.PHONY: bench-web-view
+bench-web-view: build $(TEST_VENV)/.ready
+	$(TEST_VENV)/bin/python Benchmarks/web_view_bench.py --metasim $(METASIM)
 # Heap allocations of the release daemon per step and per episode reset (an interposed malloc).
 bench-allocations: build
 	$(PEERS_PYTHON) Benchmarks/step_allocations.py --metasimd $(dir $(METASIM))metasimd
@@ -216,6 +228,8 @@ install-files:
 	sed 's|/usr/local/share/metasim/|$(DATADIR)/|' systemd/metasimd.yaml.example \
 		> $(DESTDIR)$(SYSCONFDIR)/metasim/metasimd.yaml.example
 	rm -rf $(DESTDIR)$(DATADIR)/worlds && cp -R worlds $(DESTDIR)$(DATADIR)/worlds
+	rm -rf $(DESTDIR)$(DATADIR)/web && cp -R web $(DESTDIR)$(DATADIR)/web
+	install -m 644 systemd/metasimd-web.conf $(DESTDIR)$(DATADIR)/metasimd-web.conf
 	if [ -d policies ]; then rm -rf $(DESTDIR)$(DATADIR)/policies && cp -R policies $(DESTDIR)$(DATADIR)/policies; fi
 	chmod -R u=rwX,go=rX $(DESTDIR)$(DATADIR)
 	@# On the live system (no DESTDIR): the user and group, the folders, systemd's unit list.

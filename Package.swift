@@ -18,6 +18,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // The daemon's optional web view and /metrics (MetaSimWeb).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Debian libbox2d-dev (Box2D 2.4.1, C++). Only the C++ shim includes it; Swift never imports it.
@@ -54,6 +59,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The daemon's web view and Prometheus metrics over HTTP (docs/operations.md, "Web view and
+        // metrics"): reads MetaSimServer's monitor, never changes the simulation.
+        .target(
+            name: "MetaSimWeb",
+            dependencies: [
+                "MetaSimServer",
+                "MetaSimCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // A blocking client over POSIX sockets, for hot loops and for the CLI and the tests.
         .target(name: "MetaSimClient", dependencies: ["MetaSimProtocol", "CMetaSimIO"]),
         // What a client's wait needs of POSIX that Swift cannot import (ppoll, prctl), and malloc_trim.
@@ -62,6 +82,7 @@ let package = Package(
             name: "MetaSimDaemon",
             dependencies: [
                 "MetaSimServer",
+                "MetaSimWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -121,6 +142,15 @@ let package = Package(
             dependencies: [
                 "MetaSimServer", "MetaSimClient", "MetaSimProtocol", "MetaSimCore", "MetaLearning",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "MetaSimWebTests",
+            // MetaSimDaemon: the `metasimd` binary the HTTP tests run (none imports the module).
+            dependencies: [
+                "MetaSimWeb", "MetaSimServer", "MetaSimClient", "MetaSimProtocol", "MetaSimTestSupport", "MetaSimDaemon",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // libFuzzer targets (docs/fuzzing.md): stubs unless built with -DFUZZING -sanitize=fuzzer (`make fuzz`).

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import MetaSimServer
+import MetaSimWeb
 import ServiceLifecycle
 import UnixSignals
 #if canImport(Glibc)
@@ -51,11 +52,18 @@ struct MetaSimDaemon: AsyncParsableCommand {
     @Option(help: "Close connections idle this many seconds (0: never).")
     var idleTimeout: Double?
 
+    @Option(help: "Serve the web view and /metrics on HOST:PORT (default: the configuration's http section; off).")
+    var http: String?
+
+    @Flag(help: "Allow --http on an address other than loopback (logged as a warning).")
+    var httpAllowRemote = false
+
     func validate() throws {
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level must be one of: \(ConfigurationFile.logLevels.joined(separator: ", "))")
         }
         if let idleTimeout, idleTimeout < 0 { throw ValidationError("--idle-timeout must be >= 0") }
+        if let http, HTTPSettings.parse(http) == nil { throw ValidationError("--http takes HOST:PORT (127.0.0.1:9464, [::1]:9464)") }
     }
 
     func run() async throws {
@@ -66,12 +74,14 @@ struct MetaSimDaemon: AsyncParsableCommand {
         let logger = Logger(label: "metasimd")
 
         let options = Settings(socket: socket, worlds: worlds, policies: policies, savedPolicies: savedPolicies, config: config,
-                               logLevel: logLevel, idleTimeout: idleTimeout)
+                               logLevel: logLevel, idleTimeout: idleTimeout, http: http, httpAllowRemote: httpAllowRemote)
         var settings: ServerConfiguration
+        var httpSettings: HTTPSettings?
         do {
             let loaded = try options.load()
             settings = loaded.configuration
             level.level = loaded.level
+            httpSettings = loaded.http
         } catch {
             for line in error.lines { logger.error("\(line)") }
             throw ExitCode(78)  // EX_CONFIG
@@ -90,9 +100,28 @@ struct MetaSimDaemon: AsyncParsableCommand {
         let server = MetaSimServer(configuration: settings, logger: logger, notifier: notifier)
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let reloader = ReloadService(hangups: hangups, server: server, settings: options, level: level)
+        var web: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let httpSettings {
+            let service = WebService(settings: httpSettings, server: server, logger: logger)
+            do {
+                try service.check()
+                web = [.init(service: service, successTerminationBehavior: .ignore)]
+            } catch {
+                if case .settings = error {
+                    logger.error("\(error.description)")
+                    throw ExitCode(78)
+                }
+                guard httpSettings.onPortInUse == .continue else {
+                    logger.critical("\(error.description); not starting (http.on_port_in_use: refuse)")
+                    throw ExitCode(1)
+                }
+                logger.error("\(error.description); starting without the web view (http.on_port_in_use: continue)")
+            }
+        }
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: server, successTerminationBehavior: .gracefullyShutdownGroup),
+            ] + web + [
                 // Shut down first (services stop in reverse order): no reload during the drain.
                 .init(service: reloader, successTerminationBehavior: .ignore),
                 .init(service: StopGuard(server: server, logger: logger), successTerminationBehavior: .ignore),
@@ -126,6 +155,8 @@ struct Settings: Sendable {
     var config: String?
     var logLevel: String?
     var idleTimeout: Double?
+    var http: String?
+    var httpAllowRemote = false
 
     /// The file named by `--config`, else the default one if it exists (looked for each time).
     var configPath: String? {
@@ -133,7 +164,7 @@ struct Settings: Sendable {
     }
 
     /// Defaults, then the configuration file, then the flags.
-    func load() throws(ServerError) -> (configuration: ServerConfiguration, level: Logger.Level) {
+    func load() throws(ServerError) -> (configuration: ServerConfiguration, level: Logger.Level, http: HTTPSettings?) {
         var file = ConfigurationFile()
         if let configPath { file = try ConfigurationFile.load(contentsOfFile: configPath) }
         var settings = ServerConfiguration(socketPath: MetaSimDaemon.defaultSocket)
@@ -144,7 +175,14 @@ struct Settings: Sendable {
         if let savedPolicies { settings.savedPoliciesRoot = savedPolicies }
         if let idleTimeout { settings.idleTimeout = idleTimeout == 0 ? nil : .nanoseconds(Int64(idleTimeout * 1e9)) }
         let level = Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info
-        return (settings, level)
+        var httpSettings = file.http
+        if let http, var flag = HTTPSettings.parse(http) {
+            // The flag replaces the address and port; the file's other http settings stay.
+            if let f = file.http { flag.onPortInUse = f.onPortInUse; flag.webRoot = f.webRoot; flag.batches = f.batches; flag.allowRemote = f.allowRemote }
+            httpSettings = flag
+        }
+        if httpAllowRemote { httpSettings?.allowRemote = true }
+        return (settings, level, httpSettings)
     }
 }
 

@@ -51,6 +51,8 @@ public struct ConfigurationFile: Sendable, Equatable {
     public var maxResetSubsteps: Int?
     public var maxSavedPolicies: Int?
     public var maxSavedPolicyBytes: Int?
+    /// The web view and /metrics (`http:`); nil: off.
+    public var http: HTTPSettings?
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
@@ -78,7 +80,8 @@ public struct ConfigurationFile: Sendable, Equatable {
         var config = ConfigurationFile()
         guard let root = document.root else { return config }
         let r = SchemaReader(file: document.file)
-        if let top = r.mapping(root, "", allowed: ["socket", "worlds", "policies", "saved_policies", "log_level", "limits"]) {
+        if let top = r.mapping(root, "", allowed: ["socket", "worlds", "policies", "saved_policies", "log_level", "limits", "http"]) {
+            if let n = top["http"] { config.http = decodeHTTP(r, n) }
             if let n = top["socket"] { config.socket = r.string(n, top.path("socket")) }
             if let n = top["worlds"] { config.worlds = r.string(n, top.path("worlds")) }
             if let n = top["policies"] { config.policies = r.string(n, top.path("policies")) }
@@ -123,6 +126,29 @@ public struct ConfigurationFile: Sendable, Equatable {
         }
         if !r.diagnostics.isEmpty { throw .configuration(r.diagnostics) }
         return config
+    }
+
+    /// `http:` — `port` is required (the section turns the view on unless `enabled: false`).
+    private static func decodeHTTP(_ r: SchemaReader, _ node: YAMLNode) -> HTTPSettings? {
+        guard let h = r.mapping(node, "http", allowed: ["enabled", "address", "port", "allow_remote", "on_port_in_use", "web_root", "batches"]) else {
+            return nil
+        }
+        guard let p = h["port"] else {
+            r.error(node, "http", "missing key 'port' (the TCP port of the web view and /metrics)")
+            return nil
+        }
+        guard let port = r.integer(p, h.path("port"), min: 1, max: 65535) else { return nil }
+        var s = HTTPSettings(port: port)
+        if let v = h["address"], let a = r.string(v, h.path("address")) { s.address = a }
+        if let v = h["allow_remote"], let b = r.bool(v, h.path("allow_remote")) { s.allowRemote = b }
+        if let v = h["on_port_in_use"], let c = r.choice(v, h.path("on_port_in_use"), HTTPSettings.PortInUse.allCases.map(\.rawValue)) {
+            s.onPortInUse = HTTPSettings.PortInUse(rawValue: c) ?? .refuse
+        }
+        if let v = h["web_root"] { s.webRoot = r.string(v, h.path("web_root")) }
+        if let v = h["batches"] { s.batches = r.string(v, h.path("batches")) }
+        if let problem = s.problem { r.error(node, "http", problem) }
+        if let v = h["enabled"], let on = r.bool(v, h.path("enabled")), !on { return nil }
+        return s
     }
 
     private static func seconds(_ r: SchemaReader, _ node: YAMLNode, _ path: String) -> Double? {

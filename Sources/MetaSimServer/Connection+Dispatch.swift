@@ -94,6 +94,7 @@ extension Connection {
     }
 
     func replyError(kind: UInt16, id: UInt32, _ failure: RequestFailure) {
+        core.stats.countError(failure.code, limit: failure.limit)
         let f = out.beginFrame(kind: kind, flags: [.response, .error], id: id, meta: MetaCoding.encode(failure.reply))
         out.endFrame(f)
     }

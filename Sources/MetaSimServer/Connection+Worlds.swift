@@ -8,7 +8,7 @@ extension Connection {
     func batchCount(_ requested: Int?) throws(RequestFailure) -> Int {
         let count = requested ?? 1, limit = core.configuration.maxBatch
         guard (1...limit).contains(count) else {
-            throw RequestFailure(count < 1 ? .badRequest : .limitExceeded, "batch: \(count) is not in 1...\(limit)")
+            throw RequestFailure(beyond: .maxBatch, exceeded: count >= 1, "batch: \(count) is not in 1...\(limit)")
         }
         return count
     }
@@ -16,7 +16,7 @@ extension Connection {
     func checkSessionLimit() throws(RequestFailure) {
         let open = sessions.count + externals.count
         guard open < core.configuration.maxSessionsPerConnection else {
-            throw RequestFailure(.limitExceeded, "this connection already has \(open) sessions (the limit)")
+            throw RequestFailure(limit: .maxSessionsPerConnection, "this connection already has \(open) sessions (the limit)")
         }
     }
 

@@ -60,7 +60,7 @@ final class ExternalSession {
             throw RequestFailure(.badShape, "record data is \(data.count) bytes; \(n) instances need \(recordSize(count: n)) (rewards f64, observations \(o) f32, actions \(specs.discreteActions == nil ? "\(w) f32" : "1 i32"), terminated u8, truncated u8 each)")
         }
         guard transitions + n <= limit else {
-            throw RequestFailure(.limitExceeded, "the session holds \(transitions) transitions; adapt (or close) before recording more (limit \(limit))")
+            throw RequestFailure(limit: .maxRecordedTransitions, "the session holds \(transitions) transitions; adapt (or close) before recording more (limit \(limit))")
         }
         let obsAt = 8 * n, actAt = obsAt + 4 * n * o, termAt = actAt + 4 * n * w, truncAt = termAt + n
         var samples = [Double](repeating: 0, count: n * w)

@@ -32,7 +32,7 @@ enum Budget {
         let cost = program.cost
         let bytes = cost.bytes(instances: count)
         guard bytes <= config.maxSessionMemory else {
-            throw RequestFailure(.limitExceeded,
+            throw RequestFailure(limit: .maxSessionMemory,
                 "\(count) instances of '\(program.name)' would need about \(WorldCost.mib(Double(bytes))) "
                 + "(\(WorldCost.mib(Double(cost.bytesPerInstance))) each: \(cost.bodies) bodies, \(cost.fixtures) fixtures, "
                 + "\(cost.chainVertices) chain vertices), more than the session budget of "
@@ -47,7 +47,7 @@ enum Budget {
         let work = program.cost.resetWork(instances: instances)
         guard work <= config.maxResetSubsteps else {
             let spec = program.resolved
-            throw RequestFailure(.limitExceeded,
+            throw RequestFailure(limit: .maxResetSubsteps,
                 "resetting \(instances) instances of '\(program.name)' runs \(work) Box2D substeps "
                 + "(reset_steps \(spec.episode.resetSteps) × substeps \(spec.simulation.substeps) × \(instances)), more than "
                 + "the \(config.maxResetSubsteps) a reset may run (limits.max_reset_substeps)")
@@ -59,7 +59,7 @@ enum Budget {
     static func reserve(_ bytes: Int, in ledger: MemoryLedger, _ config: ServerConfiguration) throws(RequestFailure) {
         let (granted, inUse) = ledger.reserve(bytes, limit: config.maxMemory)
         guard granted else {
-            throw RequestFailure(.limitExceeded,
+            throw RequestFailure(limit: .maxMemory,
                 "the session would need about \(WorldCost.mib(Double(bytes))), but the daemon's sessions already hold "
                 + "\(WorldCost.mib(Double(inUse))) of its \(WorldCost.mib(Double(config.maxMemory))) budget (limits.max_memory_bytes)")
         }

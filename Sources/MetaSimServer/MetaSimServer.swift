@@ -66,6 +66,9 @@ public final class MetaSimServer: Service, Sendable {
         close(stopWriteFD)
     }
 
+    /// What the server is doing, read-only (the web view and /metrics); nil until it serves.
+    package var monitor: ServerMonitor? { serving.withLock { $0.map { ServerMonitor(core: $0.core) } } }
+
     /// Starts a graceful shutdown (what SIGTERM does through the service group).
     public func shutdown() {
         stopping.store(true, ordering: .releasing)
@@ -281,6 +284,7 @@ public final class MetaSimServer: Service, Sendable {
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             let connection = Connection(fd: fd, core: core, logger: logger)
             guard core.register(connection) else {
+                core.stats.countError(.serverBusy, limit: .maxConnections)
                 var w = FrameWriter(capacity: 256)
                 let reply = ErrorReply(code: .serverBusy, message: "the server has \(core.configuration.maxConnections) connections (its limit)", fatal: true)
                 let f = w.beginFrame(kind: 0, flags: [.response, .error], id: 0, meta: MetaCoding.encode(reply))

@@ -26,6 +26,8 @@ final class ServerCore: Sendable {
     let deadlinesExceeded = Atomic<UInt64>(0)
     let requestsCancelled = Atomic<UInt64>(0)
     let observerCount = ObserverCounter()
+    /// Counters for monitoring (errors, refusals, adaptations, steps per world).
+    let stats = ServerStats()
     let draining = Atomic<Bool>(false)
     /// Returns memory to the system after closes (glibc's arenas keep it otherwise).
     let reclaimer: MemoryReclaimer
@@ -74,6 +76,9 @@ final class ServerCore: Sendable {
     func unregister(_ id: UInt32) { sessionBox.withLock { _ = $0.removeValue(forKey: id) } }
 
     func session(_ id: UInt32) -> Session? { sessionBox.withLock { $0[id] } }
+
+    /// The live sessions, by id.
+    func allSessions() -> [Session] { sessionBox.withLock { $0.values.sorted { $0.id < $1.id } } }
 
     /// (sessions, instances): the batch sizes are fixed per session.
     func sessionLoad() -> (Int, Int) {

@@ -37,12 +37,26 @@ struct RequestFailure: Error, Sendable {
     var message: String
     var fatal = false
     var diagnostics: [String]? = nil
+    /// The limit that refused the request (counted for monitoring; not sent).
+    var limit: Limit? = nil
 
     init(_ code: ErrorCode, _ message: String, fatal: Bool = false, diagnostics: [String]? = nil) {
         self.code = code
         self.message = message
         self.fatal = fatal
         self.diagnostics = diagnostics
+    }
+
+    /// A refusal by `limit` (`limit_exceeded`).
+    init(limit: Limit, _ message: String) {
+        self.init(.limitExceeded, message)
+        self.limit = limit
+    }
+
+    /// `limit_exceeded` by `limit` when `exceeded`, else `bad_request` (a value below a range's start).
+    init(beyond limit: Limit, exceeded: Bool, _ message: String) {
+        self.init(exceeded ? .limitExceeded : .badRequest, message)
+        if exceeded { self.limit = limit }
     }
 
     var reply: ErrorReply { ErrorReply(code: code, message: message, fatal: fatal, diagnostics: diagnostics) }

@@ -7,6 +7,10 @@ struct ObserverLinks {
     var closed = false
     var observers: [ObserverLink] = []
     var pending: [Subscription] = []
+    /// Pose watchers (the web view): a frame of instance 0's body poses, at most every
+    /// `PoseWatcher.intervalMilliseconds`, offered without waiting (a full watcher misses it).
+    var watchers: [PoseWatcher] = []
+    var lastPoses: Int64 = 0
 }
 
 struct ObserverLink {
@@ -75,7 +79,7 @@ extension Session {
         return removed > 0
     }
 
-    var hasObservers: Bool { links.withLock { !$0.observers.isEmpty || !$0.pending.isEmpty } }
+    var hasObservers: Bool { links.withLock { !$0.observers.isEmpty || !$0.pending.isEmpty || !$0.watchers.isEmpty } }
 
     /// A reset or task event: the observations.
     func publish(event: String) {
@@ -92,7 +96,9 @@ extension Session {
     /// A step event: the step reply's data followed by the actions (float32, or int32 indices).
     func publishStep(replyData: UnsafeRawBufferPointer) {
         serviceSubscriptions()
-        guard hasObservers else { return }
+        let (observed, watched) = links.withLock { (!$0.observers.isEmpty, !$0.watchers.isEmpty) }
+        if watched { publishPoses() }
+        guard observed else { return }
         let actionBytes = 4 * (discreteActions == nil ? batch.actions.count : batch.count)
         var w = FrameWriter(capacity: 64 + stepEventMeta.count + replyData.count + actionBytes)
         let f = w.beginFrame(kind: MessageKind.observe.rawValue, flags: .event, id: 0, meta: stepEventMeta)
@@ -110,6 +116,7 @@ extension Session {
             return (l.observers, l.pending)
         }
         for s in pending { s.answered.signal() }
+        for w in links.withLock({ $0.watchers }) { w.finish() }
         observerCount.value.subtract(observers.count, ordering: .relaxed)
         let meta = MetaCoding.encode(ObserverEvent(event: "closed", session: id))
         for o in observers {

@@ -59,7 +59,10 @@ extension Session {
     /// Steps the batch with the actions in its buffer; the instances that ended are the first
     /// (returned count) entries of `endedScratch`.
     func stepBatch() -> Int {
+        let start = Socket.monotonicNanoseconds()
         batch.step()
+        worldStats.record(instances: batch.count, nanoseconds: Socket.monotonicNanoseconds() - start)
+        instanceSteps.add(UInt64(batch.count), ordering: .relaxed)
         var ended = 0
         for i in 0..<batch.count where batch.terminated[i] | batch.truncated[i] != 0 {
             endedScratch[ended] = Int32(i)

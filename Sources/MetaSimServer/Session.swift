@@ -23,7 +23,17 @@ final class Session: @unchecked Sendable {
     /// Set when an instance failed to build for an episode seed: steps refuse until a reset.
     var failure: String?
     /// The session's policy (protocol 1.1: taken and adapted by adapt, used by act and run_episodes).
-    var binding: PolicyBinding?
+    var binding: PolicyBinding? {
+        didSet {
+            let name = binding?.entry.name, steps = binding?.adaptedSteps ?? 0
+            activity.withLock { $0.policy = name; $0.adaptedSteps = steps }
+        }
+    }
+    /// Its world's step counters (shared by the sessions of that world), and its own steps.
+    let worldStats: WorldStats
+    let instanceSteps = Atomic<UInt64>(0)
+    /// What the web view shows of it, written by the owner's (and an adaptation's) thread.
+    let activity: Mutex<SessionActivity>
     /// Observers and subscription requests waiting for the owner (see Session+Observers).
     let links = Mutex<ObserverLinks>(ObserverLinks())
     /// Per-instance scratch: which instances ended this step.
@@ -52,6 +62,8 @@ final class Session: @unchecked Sendable {
         batchCount = count
         endedScratch = Array(repeating: 0, count: count)
         stepEventMeta = MetaCoding.encode(ObserverEvent(event: "step", session: id))
+        worldStats = owner.core.stats.world(worldName)
+        activity = Mutex(SessionActivity(program: program, seed: seed))
     }
 
     /// A new task on the same file and batch size: a fresh batch (the old one is released).
@@ -61,6 +73,7 @@ final class Session: @unchecked Sendable {
         self.task = program.task
         self.seed = seed
         failure = nil
+        activity.withLock { $0.program = program; $0.seed = seed }
     }
 
     var reply: SessionReply {

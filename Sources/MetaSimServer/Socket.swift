@@ -68,6 +68,12 @@ enum Socket {
         return Int64(t.tv_sec) * 1_000_000 + Int64(t.tv_nsec) / 1000
     }
 
+    static func monotonicNanoseconds() -> Int64 {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec)
+    }
+
     static func monotonicMilliseconds() -> Int64 {
         var t = timespec()
         clock_gettime(CLOCK_MONOTONIC, &t)

@@ -425,6 +425,25 @@ struct SystemdTests {
         #expect(figure <= 2.0, "\(line)")
     }
 
+    @Test("with the web view's drop-in (systemd/metasimd-web.conf): exposure still at most 2.0, network to loopback only")
+    func securityExposureWithWebView() async throws {
+        let analyze = try systemdTool("systemd-analyze")
+        let dir = URL(fileURLWithPath: temporarySocketPath()).deletingLastPathComponent().path
+        let service = try String(contentsOfFile: "\(repositoryRoot)/systemd/metasimd.service", encoding: .utf8)
+        let dropIn = try String(contentsOfFile: "\(repositoryRoot)/systemd/metasimd-web.conf", encoding: .utf8)
+        #expect(dropIn.contains("\nIPAddressAllow=localhost\n"))
+        #expect(dropIn.contains("\nIPAddressDeny=any\n"))
+        // The drop-in's settings after the unit's, as systemd applies a drop-in.
+        try (service + "\n" + dropIn).write(toFile: "\(dir)/metasimd.service", atomically: true, encoding: .utf8)
+        let r = try await runCommand([analyze, "security", "--offline=true", "\(dir)/metasimd.service"])
+        let marker = "Overall exposure level for metasimd.service: "
+        let line = try #require(r.output.split(separator: "\n").first { $0.contains(marker) }, "\(r.output)")
+        let figure = try #require(Double(line.components(separatedBy: marker)[1].split(separator: " ")[0]))
+        #expect(figure <= 2.0, "\(line)")
+        // It did open the network (the figure is not the unit's own).
+        #expect(r.output.contains("Service has access to the host's network"), "\(r.output)")
+    }
+
     @Test("make install DESTDIR= puts binaries, units, sysusers/tmpfiles, catalog and example config; uninstall removes them")
     func makeInstall() async throws {
         let destination = URL(fileURLWithPath: temporarySocketPath()).deletingLastPathComponent().appendingPathComponent("root").path
@@ -445,6 +464,7 @@ struct SystemdTests {
             "usr/local/lib/systemd/system/metasimd.service", "usr/local/lib/systemd/system/metasimd.socket",
             "usr/local/lib/sysusers.d/metasim.conf", "usr/local/lib/tmpfiles.d/metasim.conf",
             "usr/local/share/metasim/worlds/robots/lunar-lander.yaml", "usr/local/share/metasim/worlds/driving/parking.yaml",
+            "usr/local/share/metasim/web/index.html", "usr/local/share/metasim/web/app.js", "usr/local/share/metasim/metasimd-web.conf",
         ] {
             #expect(installed.contains(expected), "\(expected) not in \(installed)")
         }

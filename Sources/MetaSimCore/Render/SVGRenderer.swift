@@ -94,7 +94,7 @@ public struct SVGRenderer {
             let r = spec.goal?.radius.literalValue ?? 0.1
             svg += "<circle cx=\"\(n(g.x))\" cy=\"\(n(g.y))\" r=\"\(n(max(r, 0.01)))\" fill=\"#f2c14e\" fill-opacity=\"0.6\" stroke=\"#c98f00\" stroke-width=\"\(n(strokeWidth))\" />\n"
         }
-        let palette = ["#8066e6", "#4d4d80", "#d1495b", "#00798c", "#edae49", "#30638e"]
+        let palette = Self.palette
         for (k, bi) in dynamic.enumerated() {
             let translate = frames.map { "\(n($0.poses[k].x)) \(n($0.poses[k].y))" }.joined(separator: ";")
             let rotate = frames.map { n($0.poses[k].z * 180 / Double.pi) }.joined(separator: ";")
@@ -115,13 +115,10 @@ public struct SVGRenderer {
         return svg
     }
 
-    private func currentPoses() -> [SIMD3<Double>] {
-        let c = world.compiled
-        return (0..<c.dynamicBodies.count).map { k in
-            let base = c.bodyBase + 8 * k
-            return SIMD3(world.signals[base], world.signals[base + 1], world.signals[base + 2])
-        }
-    }
+    /// The fill of each dynamic body, in turn (the live view uses them too: `LiveScene`).
+    public static let palette = ["#8066e6", "#4d4d80", "#d1495b", "#00798c", "#edae49", "#30638e"]
+
+    private func currentPoses() -> [SIMD3<Double>] { world.dynamicPoses() }
 
     private func shapeSVG(_ s: EpisodeGeometry.Shape, pose: SIMD3<Double>?, fill: String, stroke: String) -> String {
         let points = pose.map { p in s.points.map { transform($0, p) } } ?? s.points

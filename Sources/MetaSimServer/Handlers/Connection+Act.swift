@@ -15,7 +15,7 @@ extension Connection {
         }
         let count = data.count / (4 * o)
         guard count <= core.configuration.maxBatch else {
-            throw RequestFailure(.limitExceeded, "act for \(count) observations; at most \(core.configuration.maxBatch) per request")
+            throw RequestFailure(limit: .maxBatch, "act for \(count) observations; at most \(core.configuration.maxBatch) per request")
         }
         for k in 0..<(count * o) where !data.loadUnaligned(fromByteOffset: 4 * k, as: Float.self).isFinite {
             throw RequestFailure(.badRequest, "observation row \(k / o), '\(host.specs.observation.entries[k % o])' is not finite")

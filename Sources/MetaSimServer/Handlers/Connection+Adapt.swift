@@ -32,15 +32,15 @@ extension Connection {
         let entry = binding.entry
         let steps = r.steps ?? entry.inner.steps
         guard (0...config.maxAdaptSteps).contains(steps) else {
-            throw RequestFailure(steps < 0 ? .badRequest : .limitExceeded, "steps: \(steps) is not in 0...\(config.maxAdaptSteps)")
+            throw RequestFailure(beyond: .maxAdaptSteps, exceeded: steps >= 0, "steps: \(steps) is not in 0...\(config.maxAdaptSteps)")
         }
         let episodes = r.episodes ?? entry.inner.episodes
         guard (1...config.maxAdaptEpisodes).contains(episodes) else {
-            throw RequestFailure(episodes < 1 ? .badRequest : .limitExceeded, "episodes: \(episodes) is not in 1...\(config.maxAdaptEpisodes)")
+            throw RequestFailure(beyond: .maxAdaptEpisodes, exceeded: episodes >= 1, "episodes: \(episodes) is not in 1...\(config.maxAdaptEpisodes)")
         }
         let threads = r.threads ?? session.threads
         guard (1...config.maxThreadsPerSession).contains(threads) else {
-            throw RequestFailure(threads < 1 ? .badRequest : .limitExceeded, "threads: \(threads) is not in 1...\(config.maxThreadsPerSession)")
+            throw RequestFailure(beyond: .maxThreadsPerSession, exceeded: threads >= 1, "threads: \(threads) is not in 1...\(config.maxThreadsPerSession)")
         }
         if let lr = r.learningRate, !(lr.isFinite && lr >= 0) {
             throw RequestFailure(.badRequest, "learning_rate: \(lr) is not a finite, non-negative number")
@@ -60,9 +60,12 @@ extension Connection {
                                             learningRates: binding.learningRates(override: r.learningRate), learningRate: r.learningRate)
             let program = session.batch.program
             let start = binding.parameters, sessionID = session.id, core = self.core
+            session.beginActivity("adapting", adaptSteps: steps)
+            defer { session.endActivity() }
             let outcome = try runAdaptation(requestID: frame.header.id) { job, wake in
                 do throws(WorldError) {
                     let report: (Int, Episodes) -> Void = { k, e in
+                        session.noteAdaptStep(k, episodes: k * episodes, meanReturn: e.meanReturn)
                         job.report(AdaptProgress(session: sessionID, step: k, steps: steps, episodes: k * episodes, meanReturn: e.meanReturn))
                         wake()
                     }
@@ -142,6 +145,8 @@ extension Connection {
     func runAdaptation(requestID: UInt32,
                        _ work: @escaping @Sendable (AdaptationJob, @escaping @Sendable () -> Void) -> Result<AdaptOutcome, RequestFailure>) throws(RequestFailure) -> AdaptOutcome {
         let wake: @Sendable () -> Void = { [weak self] in self?.wake() }
+        let began = ContinuousClock.now
+        defer { core.stats.countAdaptation(seconds: began.secondsAgo) }
         let job = AdaptationJob.start(gate: core.adaptations, limit: core.configuration.maxAdaptations, wake: wake) { job in
             work(job, wake)
         }

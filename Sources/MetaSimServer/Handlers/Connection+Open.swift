@@ -9,7 +9,7 @@ extension Connection {
         let count = try batchCount(r.batch)
         let threads = r.threads ?? 1
         guard (1...config.maxThreadsPerSession).contains(threads) else {
-            throw RequestFailure(threads < 1 ? .badRequest : .limitExceeded, "threads: \(threads) is not in 1...\(config.maxThreadsPerSession)")
+            throw RequestFailure(beyond: .maxThreadsPerSession, exceeded: threads >= 1, "threads: \(threads) is not in 1...\(config.maxThreadsPerSession)")
         }
         if let horizon = r.horizon {
             guard agreedMinor >= 1 else { throw RequestFailure(.badRequest, "horizon needs protocol 1.1; this connection agreed on 1.\(agreedMinor)") }

@@ -18,7 +18,7 @@ extension Connection {
         let config = core.configuration
         let target = r.episodes ?? session.batchCount
         guard (1...config.maxRunEpisodes).contains(target) else {
-            throw RequestFailure(target < 1 ? .badRequest : .limitExceeded, "episodes: \(target) is not in 1...\(config.maxRunEpisodes)")
+            throw RequestFailure(beyond: .maxRunEpisodes, exceeded: target >= 1, "episodes: \(target) is not in 1...\(config.maxRunEpisodes)")
         }
         let decimation = r.decimation ?? 1
         guard decimation >= 0 else { throw RequestFailure(.badRequest, "decimation: \(decimation) is negative") }
@@ -38,6 +38,8 @@ extension Connection {
         let maxSteps = (target + batch.count - 1) / batch.count * horizon + horizon
         let stepMeta = MetaCoding.encode(RunEvent(event: "step", session: session.id))
         var reply = RunEpisodesReply(session: session.id, instances: [], returns: [], lengths: [], meanReturn: 0, steps: 0)
+        session.beginActivity("running episodes")
+        defer { session.endActivity() }
         var hangUp = [pollfd(fd: fd, events: Self.peerHangUp, revents: 0)]
         var t = 0
         while reply.returns.count < target, t < maxSteps {
@@ -68,6 +70,7 @@ extension Connection {
                 let event = RunEvent(event: "episode", session: session.id, step: t, instance: i, index: reply.returns.count,
                                      return: batch.finishedReturns[i], length: Int(batch.finishedLengths[i]),
                                      terminated: batch.terminated[i] != 0)
+                session.noteEpisode(index: reply.returns.count, return: batch.finishedReturns[i])
                 reply.instances.append(i)
                 reply.returns.append(batch.finishedReturns[i])
                 reply.lengths.append(Int(batch.finishedLengths[i]))

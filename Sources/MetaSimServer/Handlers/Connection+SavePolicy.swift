@@ -57,12 +57,12 @@ extension Connection {
         let replaced = exists && (st.st_mode & S_IFMT) == S_IFREG ? Int(st.st_size) : 0
         let newCount = count + (exists ? 0 : 1), newTotal = total - replaced + bytes.count
         guard newCount <= config.maxSavedPolicies else {
-            throw RequestFailure(.limitExceeded, config.maxSavedPolicies == 0
+            throw RequestFailure(limit: .maxSavedPolicies, config.maxSavedPolicies == 0
                 ? "saving policies is off on this daemon (limits.max_saved_policies: 0)"
                 : "the saved-policies folder holds \(count) policies, at most \(config.maxSavedPolicies) (limits.max_saved_policies): overwrite one instead")
         }
         guard newTotal <= config.maxSavedPolicyBytes else {
-            throw RequestFailure(.limitExceeded, "saving \(bytes.count) bytes would bring the saved-policies folder to \(newTotal) bytes, at most \(config.maxSavedPolicyBytes) (limits.max_saved_policy_bytes)")
+            throw RequestFailure(limit: .maxSavedPolicyBytes, "saving \(bytes.count) bytes would bring the saved-policies folder to \(newTotal) bytes, at most \(config.maxSavedPolicyBytes) (limits.max_saved_policy_bytes)")
         }
         if mkdir(folder, 0o750) != 0, errno != EEXIST {
             throw RequestFailure(.saveFailed, "\(folder): cannot create the saved-policies folder: \(String(cString: strerror(errno)))")
