@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -93,7 +94,11 @@ def viewer(base, ids, stop):
     tick = 0
     while not stop.is_set():
         for i in ids:
-            urllib.request.urlopen(f"{base}/api/sessions/{i}", timeout=10).read()
+            try:
+                urllib.request.urlopen(f"{base}/api/sessions/{i}", timeout=10).read()
+            except urllib.error.HTTPError as error:
+                if error.code != 404:  # 404: its stepper finished and closed the session
+                    raise
         if tick % 2 == 0:
             urllib.request.urlopen(f"{base}/api/sessions", timeout=10).read()
             urllib.request.urlopen(f"{base}/metrics", timeout=10).read()
