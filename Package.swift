@@ -66,6 +66,7 @@ let package = Package(
             dependencies: [
                 "MetaSimServer",
                 "MetaSimCore",
+                "MetaSimBatch",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -1,4 +1,5 @@
 import Foundation
+import MetaSimBatch
 
 /// The returns of a finished batch directory (`metasim batch --output DIR`, docs/batch.md), for
 /// the view's plot: each unit's adaptation curve (`adapt_returns`) and its episodes' returns,
@@ -17,8 +18,9 @@ struct BatchReturns: Encodable {
     var name: String
     var units: [Unit]
 
-    /// Most lines read from one episodes.jsonl.
-    static let lineLimit = 200_000
+    /// The largest episodes.jsonl the view reads (a file is read whole; 256 MiB holds about a
+    /// million episode lines).
+    static let byteLimit: UInt64 = 256 << 20
 
     /// Batch directories (those with an episodes.jsonl) in `root`, sorted.
     static func list(_ root: String?) -> [String] {
@@ -30,16 +32,19 @@ struct BatchReturns: Encodable {
         !name.isEmpty && !name.hasPrefix(".") && !name.contains("/") && name.utf8.count <= 255
     }
 
+    /// The batch's returns, read with the batch runner's own reader (`BatchOutput.readEpisodes`);
+    /// nil for an unknown name, a file over `byteLimit`, or one that is not a finished batch's.
     static func load(_ root: String?, name: String) -> BatchReturns? {
-        guard let root, valid(name), let text = try? String(contentsOfFile: "\(root)/\(name)/episodes.jsonl", encoding: .utf8) else { return nil }
+        guard let root, valid(name) else { return nil }
+        let folder = "\(root)/\(name)"
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: "\(folder)/episodes.jsonl"))?[.size] as? UInt64,
+              size <= byteLimit, let lines = try? BatchOutput.readEpisodes(folder: folder) else { return nil }
         var units: [Int: Unit] = [:]
-        for line in text.split(separator: "\n").prefix(lineLimit) {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let unit = object["unit"] as? Int else { continue }
-            var u = units[unit] ?? Unit(unit: unit, key: object["key"] as? String, world: object["world"] as? String,
-                                        policy: object["policy"] as? String, adaptReturns: object["adapt_returns"] as? [Double])
-            if let r = object["return"] as? Double { u.returns.append(r) }
-            units[unit] = u
+        for line in lines {
+            var u = units[line.unit] ?? Unit(unit: line.unit, key: line.key, world: line.world, policy: line.policy,
+                                             adaptReturns: line.adaptReturns)
+            u.returns.append(line.episodeReturn)
+            units[line.unit] = u
         }
         return BatchReturns(name: name, units: units.values.sorted { $0.unit < $1.unit })
     }

@@ -283,10 +283,14 @@ struct WebServiceTests {
         try FileManager.default.createDirectory(atPath: root + "/run1", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: root + "/empty", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
+        // Lines as `metasim batch` writes them (BatchOutput.episodesText).
+        let common = #""params": {}, "policy": "random", "task_seed": 1000000000, "length": 500, "end": "horizon""#
         let lines = [
-            #"{"unit": 0, "key": "a", "world": "cartpole", "adapt_returns": [10.5, 20, 30], "episode": 0, "return": 31.5}"#,
-            #"{"unit": 0, "key": "a", "world": "cartpole", "adapt_returns": [10.5, 20, 30], "episode": 1, "return": 29}"#,
-            #"{"unit": 1, "key": "b", "world": "cartpole", "episode": 0, "return": 7}"#,
+            #"{"unit": 0, "key": "a", "world": "cartpole", "adapt_steps": 2, "adapt_returns": [10.5, 20, 30], "episode": 0, "episode_seed": 0, "return": 31.5, "#
+                + common + "}",
+            #"{"unit": 0, "key": "a", "world": "cartpole", "adapt_steps": 2, "adapt_returns": [10.5, 20, 30], "episode": 1, "episode_seed": 1, "return": 29, "#
+                + common + "}",
+            #"{"unit": 1, "key": "b", "world": "cartpole", "episode": 0, "episode_seed": 0, "return": 7, "# + common + "}",
         ]
         try (lines.joined(separator: "\n") + "\n").write(toFile: root + "/run1/episodes.jsonl", atomically: true, encoding: .utf8)
         let t = try await WebDaemon(batches: root)
