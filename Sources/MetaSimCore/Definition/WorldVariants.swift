@@ -11,7 +11,9 @@ import MetaSimYAML
 /// - `name` (required in a variant), `description`, `discrete_actions`: replaced whole;
 /// - `parameters`: by name; each entry replaces the base's entry of that name whole, in its place;
 /// - `actions`, `observations`, `reward`, `termination` (`namedLists`): by `name:`; each entry's
-///   keys replace the base entry's keys (keys it lacks are added), the base's order is kept.
+///   keys replace the base entry's keys (keys it lacks are added), the base's order is kept;
+/// - `episode`, `goal` (`mappings`): key by key (a hidden-task family draws its goal per task, a
+///   variant may cut the horizon); `goal` only over a base that has one.
 /// A parameter or entry the base lacks, and any other top-level key, is an error at that key.
 /// After the overrides, `remove: {section: [names]}` drops entries of the base and
 /// `add: {section: entries}` appends new ones (`editable` sections); removing what the base
@@ -23,8 +25,11 @@ struct WorldVariants {
     static let maxDepth = 16
 
     /// Top-level keys a variant may set, besides `extends`.
-    static let overridable = ["name", "description", "parameters", "actions", "discrete_actions", "observations",
-                              "reward", "termination"]
+    static let overridable = ["name", "description", "parameters", "episode", "goal", "actions", "discrete_actions",
+                              "observations", "reward", "termination"]
+    /// Mappings merged key by key: a key replaces the base's value of that key, or is added (the
+    /// schema walk of the merged world checks it).
+    static let mappings = ["episode", "goal"]
     /// Lists merged entry by entry, matched by `name:`, with what an entry is called in messages.
     static let namedLists: [String: String] = ["actions": "actuator", "observations": "observation",
                                                 "reward": "reward term", "termination": "termination"]
@@ -183,6 +188,8 @@ private struct Merger {
                 set(YAMLPair(key: pair.key, value: parameters(pair.value, over: baseValue)))
             case let key where WorldVariants.namedLists[key] != nil:
                 set(YAMLPair(key: pair.key, value: namedList(key, pair.value, over: baseValue)))
+            case let key where WorldVariants.mappings.contains(key):
+                set(YAMLPair(key: pair.key, value: mapping(key, pair.value, over: baseValue)))
             case let key where WorldDecoder.topKeys.contains(key):
                 error(pair.key, key, "'\(key)' cannot be overridden in a variant (a variant may set: \((WorldVariants.overridable + ["remove", "add"]).joined(separator: ", ")))")
             default:
@@ -304,6 +311,24 @@ private struct Merger {
     }
 
     /// A named list: each entry is merged key by key over the base's entry of the same `name:`.
+    /// `episode:` or `goal:`: each key replaces the base's value of that key or is added. A goal
+    /// over a base without one is an error (it would add a section by accident).
+    mutating func mapping(_ section: String, _ node: YAMLNode, over base: YAMLNode?) -> YAMLNode {
+        guard let pairs = node.mapping else {
+            error(node, section, "expected a mapping of the \(section) keys that change, found a \(node.kindName)")
+            return node
+        }
+        if section == "goal", base == nil {
+            error(node, section, "the base world '\(baseName)' has no goal to override")
+            return node
+        }
+        var out = base?.mapping ?? []
+        for pair in pairs {
+            if let i = out.firstIndex(where: { $0.key.scalar == pair.key.scalar }) { out[i] = pair } else { out.append(pair) }
+        }
+        return YAMLNode(kind: .mapping(out), mark: base?.mark ?? node.mark, tag: base?.tag, file: base?.file ?? node.file)
+    }
+
     mutating func namedList(_ section: String, _ node: YAMLNode, over base: YAMLNode?) -> YAMLNode {
         let noun = WorldVariants.namedLists[section] ?? "entry"
         guard let items = node.sequence else {
