@@ -97,6 +97,7 @@ public enum LaterRateTuner {
     /// chosen candidate for the rest), and the record of the choice.
     public static func tune(policy: Policy, metaTrainedSteps m: Int, definition: WorldDefinition, inner: InnerLoop,
                             candidates: [Double], validationTasks: [UInt64], seed: UInt64, threads: Int) throws -> (Policy, LaterRateTuning) {
+        guard policy.qLearning == nil else { throw LaterRateTuningError.notTunable("a Q-network adapts by Q-learning at its Adam rate") }
         guard m >= 1 else { throw LaterRateTuningError.notTunable("the policy was not meta-trained for any inner step") }
         guard inner.steps > m else {
             throw LaterRateTuningError.notTunable("the policy was meta-trained for \(m) inner steps; tuning is for more (--steps)")
