@@ -120,13 +120,37 @@ public struct Evaluator: Sendable {
     }
 }
 
+extension Evaluator.Method {
+    /// The fine-tuned baseline (`metasim evaluate --baseline`): `checkpoint`'s policy, which
+    /// adapts at its own per-step rates when it has them (the rate `metasim tune` chose for it on
+    /// validation tasks, `LaterRateTuner.tuneEveryStep`), else at the inner loop's rate
+    /// (`--inner-lr`). With `sameRatesAs`, at that meta-policy's rates and per-parameter
+    /// multipliers instead (`--same-rates`).
+    public static func baseline(_ checkpoint: Checkpoint, name: String, sameRatesAs meta: Policy? = nil) throws(EvaluationError) -> Self {
+        var p = checkpoint.policy
+        if let meta {
+            let scales = meta.innerRateScales
+            guard scales.isEmpty || scales.count == p.parameters.count else {
+                throw .rateScalesMismatch(parameters: p.parameters.count, scales: scales.count)
+            }
+            p.innerLearningRates = meta.innerLearningRates
+            p.innerRateScales = scales
+        }
+        return Self(name: name, policy: p)
+    }
+}
+
 public enum EvaluationError: Error, CustomStringConvertible, Sendable {
     case trainingTask(seed: UInt64)
+    /// `--same-rates`: the meta-policy's per-parameter rates do not fit the baseline.
+    case rateScalesMismatch(parameters: Int, scales: Int)
 
     public var description: String {
         switch self {
         case .trainingTask(let s):
             return "error: task seed \(s) is not held out: evaluation and adaptation use seeds in [\(TaskSeeds.evaluation.lowerBound), \(TaskSeeds.evaluation.upperBound)), training draws from [\(TaskSeeds.training.lowerBound), \(TaskSeeds.training.upperBound))"
+        case .rateScalesMismatch(let n, let scales):
+            return "the baseline has \(n) parameters, the meta-policy's per-parameter rates are for \(scales) (train both with the same --hidden)"
         }
     }
 }
@@ -158,6 +182,51 @@ public struct EvaluationReport: Sendable, Codable {
     /// Set when the first method is a Q-network (meta-Q-learning): its Q-learning settings. The
     /// sampled episodes are then ε-greedy and the deterministic ones greedy.
     public var qLearning: QLearning?
+    /// Against a trained oracle (`withOracleSummary`): the gap and, per method and step, the tasks
+    /// on which the method beats the oracle. Nil (and absent from the JSON) otherwise.
+    public var oracleSummary: OracleSummary?
+
+    /// How the methods compare with a trained oracle, task by task (sampled and deterministic).
+    public struct OracleSummary: Sendable, Codable, Equatable {
+        /// The method the gap is measured from before adapting (the multi-task baseline), and the
+        /// gap `oracleGap` (oracle − it, per task, 95% interval); nil without a reference.
+        public var reference: String?
+        public var gap: Interval?
+        public var gapDeterministic: Interval?
+        public var beating: [Beating]
+    }
+
+    /// Tasks on which `method`'s return after k inner steps is strictly above the oracle's (the
+    /// same tasks and, before adapting, the same episode seeds), k = 0 … steps, out of `tasks`.
+    public struct Beating: Sendable, Codable, Equatable {
+        public var method: String
+        public var deterministic: Bool
+        public var count: [Int]
+        public var tasks: Int
+        /// `count / tasks` after each step.
+        public var share: [Double]
+    }
+
+    /// Per step, the tasks on which `method` beats the oracle (`Beating`); nil without an oracle
+    /// or that method.
+    public func beatingOracle(method: String, deterministic: Bool = false) -> Beating? {
+        let results = deterministic ? self.deterministic : methods
+        guard let oracle = oracle(deterministic: deterministic), let m = results.first(where: { $0.name == method }) else { return nil }
+        let count = (0...inner.steps).map { k in zip(m.perTask, oracle.perTask).filter { $0[k] > $1[0] }.count }
+        let n = m.perTask.count
+        return Beating(method: method, deterministic: deterministic, count: count, tasks: n, share: count.map { n > 0 ? Double($0) / Double(n) : 0 })
+    }
+
+    /// The report with `oracleSummary` filled (every method, sampled and deterministic; the gap
+    /// from `reference` when given).
+    public func withOracleSummary(reference: String?) -> EvaluationReport {
+        var r = self
+        guard oracle != nil else { return r }
+        let beating = [false, true].flatMap { d in (d ? deterministic : methods).compactMap { beatingOracle(method: $0.name, deterministic: d) } }
+        r.oracleSummary = OracleSummary(reference: reference, gap: reference.flatMap { oracleGap(reference: $0) },
+                                        gapDeterministic: reference.flatMap { oracleGap(reference: $0, deterministic: true) }, beating: beating)
+        return r
+    }
 
     /// The oracle the sampled or the deterministic table compares with.
     public func oracle(deterministic: Bool) -> MethodResult? {

@@ -12,7 +12,11 @@ struct EvaluateCommand: ParsableCommand {
             Every policy (and a from-scratch policy, fresh weights per task) adapts with the same \
             inner loop on the same episode seeds; the return after k steps is the mean return of \
             the episodes sampled with the k-times adapted parameters. Task seeds must lie in the \
-            held-out range [1e9, 2e9). Intervals: Student t over tasks; gap closed: task bootstrap.
+            held-out range [1e9, 2e9). Intervals: Student t over tasks; gap closed: task bootstrap. \
+            A --baseline tuned by metasim tune adapts at its tuned rate, not --inner-lr; scratch \
+            always at --inner-lr. With a trained --oracle, the report counts the tasks on which \
+            each method beats it after each step. --blocks N evaluates N disjoint blocks of --tasks \
+            consecutive seeds and reports each.
             """,
         aliases: ["eval"])
 
@@ -25,6 +29,8 @@ struct EvaluateCommand: ParsableCommand {
     var oracle: String?
     @Option(help: "Held-out tasks.") var tasks = 40
     @Option(name: .customLong("first-task-seed"), help: "First held-out task seed (tasks use consecutive seeds).") var firstTaskSeed: UInt64 = TaskSeeds.evaluation.lowerBound
+    @Option(help: "Disjoint blocks of --tasks consecutive held-out seeds, from --first-task-seed on, each evaluated and reported (JSON: a list of reports when > 1).")
+    var blocks = 1
     @Flag(name: .customLong("no-scratch"), help: "Skip the from-scratch baseline.") var noScratch = false
     @Flag(name: .customLong("same-rates"), help: "Baselines adapt with the meta-policy's meta-learned inner learning rates (and per-parameter multipliers) too.") var sameRates = false
     @Option(name: .customLong("scratch-q-lr"), help: "metaq: Adam learning rate of the from-scratch Q-network (default: the rate meta-training trained its Q-network from scratch with, --outer-lr).")
@@ -41,20 +47,22 @@ struct EvaluateCommand: ParsableCommand {
         let inner = try innerOptions.inner(defaultSteps: 3)
         let meta = try loadCheckpoint(policy, definition: definition, specs: specs)
         definition = definition.withHorizon(innerOptions.horizon ?? meta.metadata.trainingHorizon)
+        let (total, overflow) = blocks.multipliedReportingOverflow(by: tasks)
+        guard blocks >= 1, tasks >= 1, !overflow, total <= TaskSeeds.evaluation.count else {
+            throw ValidationError("need --tasks and --blocks >= 1, --tasks × --blocks at most \(TaskSeeds.evaluation.count)")
+        }
         var methods = [Evaluator.Method(name: meta.metadata.algorithm, policy: meta.policy)]
+        var tunedBaseline: Checkpoint?
         if let baseline {
             let b = try loadCheckpoint(baseline, definition: definition, specs: specs)
             let name = b.metadata.algorithm == meta.metadata.algorithm ? "baseline" : b.metadata.algorithm
-            var bp = b.policy
-            if sameRates {
-                let scales = meta.policy.innerRateScales
-                guard scales.isEmpty || scales.count == bp.parameters.count else {
-                    throw CLIError("--same-rates: \(baseline) has \(bp.parameters.count) parameters, \(policy)'s per-parameter rates are for \(scales.count) (train both with the same --hidden)")
-                }
-                bp.innerLearningRates = meta.policy.innerLearningRates
-                bp.innerRateScales = scales
+            do {
+                methods.append(try Evaluator.Method.baseline(b, name: name, sameRatesAs: sameRates ? meta.policy : nil))
+            } catch {
+                throw CLIError("--same-rates: \(baseline) and \(policy): \(error.description)")
             }
-            methods.append(Evaluator.Method(name: name, policy: bp))
+            // Tuned (metasim tune): it adapts at its own rates, not --inner-lr.
+            if !sameRates, !b.policy.innerLearningRates.isEmpty { tunedBaseline = b }
         }
         var oraclePolicy: Policy?
         if let oracle {
@@ -68,29 +76,19 @@ struct EvaluateCommand: ParsableCommand {
         // Q-network at the rate that trained its own network from scratch, its outer rate).
         let scratch = AdaptationRunner(checkpoint: meta).learner.scratchBaseline(for: meta, learningRate: scratchQLR)
         let scratchQ = scratch.qLearning
-        let seeds = (0..<tasks).map { firstTaskSeed &+ UInt64($0) }
-        let report: EvaluationReport
-        do {
-            let evaluator = try Evaluator(definition: definition, inner: inner, taskSeeds: seeds, seed: seed, threads: threads)
-            let clock = ContinuousClock.now
-            report = try evaluator.run(methods: methods, scratch: noScratch ? nil : scratch.architecture,
-                                       scratchLearningRates: sameRates ? meta.policy.innerLearningRates : [],
-                                       scratchRateScales: sameRates ? meta.policy.innerRateScales : [],
-                                       scratchQLearning: scratchQ,
-                                       oracle: oraclePolicy)
-            let d = ContinuousClock.now - clock
-            FileHandle.standardError.write(Data("evaluated in \(d.components.seconds) s\n".utf8))
-        } catch let e as EvaluationError {
-            throw CLIError(e.description)
-        } catch let e as WorldError {
-            throw CLIError(e.description)
-        }
         if !meta.policy.innerLearningRates.isEmpty {
             let rates = meta.policy.innerLearningRates.map { fmt($0, 4) }
             let which = meta.metadata.laterRateTuning.map { t in
                 "inner learning rates \(rates.prefix(t.metaTrainedSteps).joined(separator: ", ")) (meta-learned), then \(rates.dropFirst(t.metaTrainedSteps).joined(separator: ", ")) (chosen on validation tasks: metasim tune)"
             } ?? "meta-learned inner learning rates \(rates.joined(separator: ", "))"
-            print("\(methods[0].name) adapts with its \(which); \(sameRates ? "so do the baselines (--same-rates)" : "the others with --inner-lr")")
+            print("\(methods[0].name) adapts with its \(which); \(sameRates ? "so do the baselines (--same-rates)" : tunedBaseline == nil ? "the others with --inner-lr" : "scratch with --inner-lr")")
+        }
+        if let b = tunedBaseline {
+            let rates = b.policy.innerLearningRates.map { fmt($0, 4) }.joined(separator: ", ")
+            let how = b.metadata.laterRateTuning.map { t in
+                "chosen among \(t.candidates.map { fmt($0, 4) }.joined(separator: ", ")) on \(t.validationTaskSeeds.count) validation tasks from seed \(t.validationTaskSeeds.first.map(String.init) ?? "-"): metasim tune"
+            } ?? "recorded in its checkpoint"
+            print("\(methods[1].name) adapts with its tuned inner learning rates \(rates) (\(how)), not --inner-lr")
         }
         if meta.policy.architecture.contextCount > 0, meta.policy.innerRateScales.map(Double.init) == meta.policy.architecture.contextRateScales {
             print("\(methods[0].name) adapts its \(meta.policy.architecture.contextCount) context parameters alone (CAVIA)\(sameRates ? "; so do the baselines (--same-rates)" : "")")
@@ -100,25 +98,61 @@ struct EvaluateCommand: ParsableCommand {
         let rule = meta.policy.qLearning.map { q in
             "Q-learning (\(q.updates) updates of \(q.batchSize) transitions per step, Adam lr \(q.learningRate), ε \(q.epsilon), target every \(q.targetPeriod))"
         } ?? "inner lr \(inner.learningRate)"
-        print("\(definition.name): \(tasks) held-out tasks (seeds \(seeds.first!)…\(seeds.last!)), \(inner.steps) inner steps × \(inner.episodes) episodes of up to \(definition.episode.horizon) steps, \(rule)")
         if let q = scratchQ, !noScratch { print("scratch: a fresh Q-network with the same budget, Adam lr \(q.learningRate)") }
-        for deterministic in [false, true] {
-            let q = meta.policy.qLearning != nil
-            print(deterministic
-                  ? "\nacting deterministically (\(q ? "greedy" : "mean") action) with θ_k, on \(inner.episodes) separate episodes:"
-                  : q ? "\nε-greedy episodes with θ_k (the data of step k + 1):" : "\nsampled episodes with θ_k (MAML's protocol; the data of step k + 1):")
-            printResults(report, methods: methods.map(\.name), deterministic: deterministic)
+        var reports: [EvaluationReport] = []
+        for block in 0..<blocks {
+            let seeds = (0..<tasks).map { firstTaskSeed &+ UInt64(block * tasks + $0) }
+            var report: EvaluationReport
+            do {
+                let evaluator = try Evaluator(definition: definition, inner: inner, taskSeeds: seeds, seed: seed, threads: threads)
+                let clock = ContinuousClock.now
+                report = try evaluator.run(methods: methods, scratch: noScratch ? nil : scratch.architecture,
+                                           scratchLearningRates: sameRates ? meta.policy.innerLearningRates : [],
+                                           scratchRateScales: sameRates ? meta.policy.innerRateScales : [],
+                                           scratchQLearning: scratchQ,
+                                           oracle: oraclePolicy)
+                let d = ContinuousClock.now - clock
+                FileHandle.standardError.write(Data("evaluated in \(d.components.seconds) s\n".utf8))
+            } catch let e as EvaluationError {
+                throw CLIError(e.description)
+            } catch let e as WorldError {
+                throw CLIError(e.description)
+            }
+            // A trained oracle: the gap and, per method and step, the tasks that beat it.
+            if oraclePolicy != nil { report = report.withOracleSummary(reference: methods.count > 1 ? methods[1].name : nil) }
+            if blocks > 1 { print("\n=== block \(block + 1) of \(blocks) ===") }
+            print("\(definition.name): \(tasks) held-out tasks (seeds \(seeds.first!)…\(seeds.last!)), \(inner.steps) inner steps × \(inner.episodes) episodes of up to \(definition.episode.horizon) steps, \(rule)")
+            for deterministic in [false, true] {
+                let q = meta.policy.qLearning != nil
+                print(deterministic
+                      ? "\nacting deterministically (\(q ? "greedy" : "mean") action) with θ_k, on \(inner.episodes) separate episodes:"
+                      : q ? "\nε-greedy episodes with θ_k (the data of step k + 1):" : "\nsampled episodes with θ_k (MAML's protocol; the data of step k + 1):")
+                printResults(report, methods: methods.map(\.name), deterministic: deterministic)
+            }
+            print("one inner step (\(inner.episodes) episodes + gradient + update, 1 thread): median \(fmt(report.innerStepSecondsMedian * 1000, 1)) ms")
+            if let plot {
+                let file = blocks == 1 ? plot : Self.blockFile(plot, block: block + 1)
+                do { try AtomicFile.write(Self.plot(report).render(), to: file) } catch { throw CLIError("\(file): \(error)") }
+                print("wrote \(file)")
+            }
+            reports.append(report)
         }
-        print("one inner step (\(inner.episodes) episodes + gradient + update, 1 thread): median \(fmt(report.innerStepSecondsMedian * 1000, 1)) ms")
         if let json {
             let e = JSONEncoder()
             e.outputFormatting = [.sortedKeys, .prettyPrinted]
-            do { try AtomicFile.write(Array(try e.encode(report)), to: json) } catch { throw CLIError("\(error)") }
+            do {
+                let data = blocks == 1 ? try e.encode(reports[0]) : try e.encode(reports)
+                try AtomicFile.write(Array(data), to: json)
+            } catch { throw CLIError("\(error)") }
         }
-        if let plot {
-            do { try AtomicFile.write(Self.plot(report).render(), to: plot) } catch { throw CLIError("\(plot): \(error)") }
-            print("wrote \(plot)")
-        }
+    }
+
+    /// `FILE.svg` of block b (of several): `FILE-block<b>.svg`.
+    static func blockFile(_ path: String, block: Int) -> String {
+        let url = URL(fileURLWithPath: path)
+        let ext = url.pathExtension
+        let base = ext.isEmpty ? path : String(path.dropLast(ext.count + 1))
+        return base + "-block\(block)" + (ext.isEmpty ? "" : "." + ext)
     }
 
     /// The report as two panels (sampled and deterministic episodes), a curve per method.
@@ -150,7 +184,7 @@ struct EvaluateCommand: ParsableCommand {
         print(table.render(), terminator: "")
         if report.oracle != nil, methods.count > 1, let size = report.oracleGap(reference: methods[1], deterministic: deterministic) {
             let reference = methods[1]
-            print("oracle − \(reference) before adaptation (per task): \(ci(size))")
+            print("gap: oracle − \(reference) before adaptation (per task, 95% CI): \(ci(size))\(size.low > 0 ? "" : "  (not above 0: no measurable gap)")")
             // gapClosed is nil when that gap is not measurably above 0.
             let closed = results.compactMap { m in report.gapClosed(method: m.name, reference: reference, deterministic: deterministic).map { (m.name, $0) } }
             if closed.isEmpty {
@@ -162,6 +196,15 @@ struct EvaluateCommand: ParsableCommand {
                 }
                 print(gap.render(), terminator: "")
             }
+        }
+        if report.oracleSummary != nil {
+            // Trained oracle: on how many tasks each method's return is above the oracle's.
+            var beat = TextTable(["tasks above the oracle"] + (0...steps).map { "after \($0)" })
+            for m in results {
+                guard let b = report.beatingOracle(method: m.name, deterministic: deterministic) else { continue }
+                beat.add([m.name] + zip(b.count, b.share).map { "\($0)/\(b.tasks) (\(fmt($1 * 100, 0))%)" })
+            }
+            print(beat.render(), terminator: "")
         }
         let first = results[0]
         for other in results.dropFirst() {
