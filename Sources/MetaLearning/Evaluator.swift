@@ -228,6 +228,35 @@ public struct EvaluationReport: Sendable, Codable {
         return r
     }
 
+    /// The reports of an evaluation's JSON file: one report, or a list of them (`--blocks N`).
+    public static func load(contentsOfFile path: String) throws -> [EvaluationReport] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        if let list = try? JSONDecoder().decode([EvaluationReport].self, from: data) { return list }
+        return [try JSONDecoder().decode(EvaluationReport.self, from: data)]
+    }
+
+    /// The gap between the oracle and the multi-task baseline before adapting (`oracleGap` from
+    /// the method named `multitask`, else `baseline`), nil without an oracle or a baseline.
+    public var multitaskGap: Interval? {
+        oracleGap(reference: "multitask") ?? oracleGap(reference: "baseline")
+    }
+
+    /// What a family's evaluation (one report per block of held-out tasks) says it is good for:
+    /// a meta-learning family when the oracle leads the multi-task policy with a 95% interval
+    /// above 0 on every block, a control when it does not on some block (knowing the task pays
+    /// nothing measurable there, so no adaptation can beat the multi-task policy), nil when a
+    /// report has no oracle or no multi-task baseline.
+    public enum FamilyRole: Sendable, Equatable {
+        case metaLearning(gaps: [Interval])
+        case control(gaps: [Interval])
+
+        public init?(reports: [EvaluationReport]) {
+            let gaps = reports.compactMap(\.multitaskGap)
+            guard !reports.isEmpty, gaps.count == reports.count else { return nil }
+            self = gaps.allSatisfy { $0.low > 0 } ? .metaLearning(gaps: gaps) : .control(gaps: gaps)
+        }
+    }
+
     /// The oracle the sampled or the deterministic table compares with.
     public func oracle(deterministic: Bool) -> MethodResult? {
         deterministic ? (oracleDeterministic ?? oracle) : oracle

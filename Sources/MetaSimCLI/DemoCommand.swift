@@ -16,8 +16,11 @@ struct DemoCommand: ParsableCommand {
             NAME-multitask.safetensors baseline in the policies folder), opens held-out tasks, takes \
             the meta-policy and the multi-task baseline, adapts each by one inner step at a time \
             (20 episodes a step, the default budget of 3 steps), and scores every step with \
-            deterministic episodes the daemon runs (run_episodes). Writes an SVG of one adapted \
-            episode, replayed in process from the actions the daemon streamed.
+            deterministic episodes the daemon runs (run_episodes). Then says what each family \
+            shows, from its shipped evaluation (NAME-evaluation.json): a family whose oracle, told \
+            the task, leads the multi-task policy is one where adapting can pay; one without a \
+            measurable gap is a control. Writes an SVG of one adapted episode, replayed in process \
+            from the actions the daemon streamed.
             """)
 
     @OptionGroup var catalog: CatalogOptions
@@ -69,6 +72,9 @@ struct DemoCommand: ParsableCommand {
         for family in names {
             if let h = served[family]?.trainingHorizon { print("\(family): episodes of \(h) steps, the horizon its policies were trained with.") }
         }
+        print()
+        print("What each family shows (the gap an oracle told the task opens over the multi-task policy, from the shipped NAME-evaluation.json of `make evaluate`):")
+        for family in names { print("  \(family): \(Self.role(family, policies: policiesFolder))") }
         print()
 
         if let family = svgFamily {
@@ -133,6 +139,25 @@ struct DemoCommand: ParsableCommand {
             throw CLIError("\(svg): \(error)")
         }
         print("Wrote \(svg): one adapted \(world) episode (task \(taskSeed), return \(fmt(reply.returns.first ?? 0, 1)), \(actions.count) steps), replayed from the streamed actions.\n")
+    }
+
+    /// One line on what `family` demonstrates, from its shipped evaluation: a family whose oracle
+    /// leads the multi-task policy (95% interval above 0) is one where adapting can pay; one
+    /// without a measurable gap is a control, where no adaptation can beat the multi-task policy.
+    static func role(_ family: String, policies folder: String) -> String {
+        let path = "\(folder)/\(family)-evaluation.json"
+        guard let reports = try? EvaluationReport.load(contentsOfFile: path), !reports.isEmpty else {
+            return "no shipped evaluation (make evaluate writes \(family)-evaluation.json)"
+        }
+        guard let role = EvaluationReport.FamilyRole(reports: reports) else { return "its shipped evaluation has no oracle or no multi-task baseline" }
+        let tasks = reports.map { "\($0.taskSeeds.count)" }.joined(separator: " + ")
+        func text(_ gaps: [Interval]) -> String { gaps.map { "\(fmt($0.mean, 2)) [\(fmt($0.low, 2)), \(fmt($0.high, 2))]" }.joined(separator: " and ") }
+        switch role {
+        case .metaLearning(let gaps):
+            return "meta-learning family: the oracle leads the multi-task policy by \(text(gaps)) (\(tasks) held-out tasks)"
+        case .control(let gaps):
+            return "control: no measurable gap, knowing the task pays nothing here (oracle - multi-task \(text(gaps)), \(tasks) held-out tasks)"
+        }
     }
 
     func chosenFamilies(_ folder: String) throws -> [String] {
