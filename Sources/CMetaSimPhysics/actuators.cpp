@@ -153,7 +153,7 @@ int32_t msp_actuator_add(msp_world *world, const msp_actuator_def *def) {
                             def->wheel_radius, def->wheel_inertia, def->engine_power,
                             def->brake_strength, def->max_steer, def->steer_rate,
                             def->tyre_stiffness, def->friction_limit, def->friction,
-                            def->steer_offset};
+                            def->steer_offset, def->steer_sign};
     for (const float v : values) {
         if (!finite(v)) return MSP_ERR_BAD_ARGUMENT;
     }
@@ -203,7 +203,8 @@ int32_t msp_actuator_add(msp_world *world, const msp_actuator_def *def) {
         if (!(def->wheel_radius > 0.0f) || !(def->wheel_inertia > 0.0f)) return MSP_ERR_BAD_ARGUMENT;
         if (def->engine_power < 0.0f || def->brake_strength < 0.0f || def->max_steer < 0.0f ||
             def->steer_rate < 0.0f || def->tyre_stiffness < 0.0f || def->friction_limit < 0.0f ||
-            def->friction < 0.0f || std::fabs(def->steer_offset) > def->max_steer) {
+            def->friction < 0.0f || std::fabs(def->steer_offset) > def->max_steer ||
+            (def->steer_sign != 0.0f && def->steer_sign != 1.0f && def->steer_sign != -1.0f)) {
             return MSP_ERR_BAD_ARGUMENT;
         }
         if (def->drive_wheels < 0 || def->drive_wheels > 2) return MSP_ERR_BAD_ARGUMENT;
@@ -227,6 +228,7 @@ int32_t msp_actuator_add(msp_world *world, const msp_actuator_def *def) {
         a.tyre_stiffness = def->tyre_stiffness;
         a.grip_limit = def->friction_limit * def->friction;
         a.steer_offset = def->steer_offset;
+        a.steer_sign = def->steer_sign == -1.0f ? -1.0f : 1.0f;  // 0 (a zeroed definition): not reversed
         break;
     }
     default:

@@ -9,7 +9,7 @@
 namespace msp {
 
 void vehicle_substep(Actuator &a, const float *cmd, float dt) {
-    const float steer = clampf(cmd[0], -1.0f, 1.0f);
+    const float steer = clampf(cmd[0], -1.0f, 1.0f) * a.steer_sign;  // * 1 changes no bit
     const float throttle = clampf(cmd[1], 0.0f, 1.0f);
     const float brake = clampf(cmd[2], 0.0f, 1.0f);
 

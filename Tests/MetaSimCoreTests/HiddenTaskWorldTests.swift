@@ -29,6 +29,7 @@ struct HiddenTaskWorldTests {
         Family(name: "lunar-lander-mirrored-discrete", a: ["side_sign": 1], b: ["side_sign": -1], dynamics: true),
         Family(name: "lane-keep-lane", a: ["target_lane": -1], b: ["target_lane": 1], dynamics: false),
         Family(name: "lane-keep-speed", a: ["target_speed": 10], b: ["target_speed": 26], dynamics: false),
+        Family(name: "lane-keep-reversed", a: ["steer_sign": 1], b: ["steer_sign": -1], dynamics: true),
         Family(name: "lane-keep-pull", a: ["pull_side": -1, "pull_angle": 0.2], b: ["pull_side": 1, "pull_angle": 0.2], dynamics: true),
     ]
 
@@ -249,6 +250,30 @@ struct HiddenTaskWorldTests {
                 #expect(blind.offset > 3 * told.offset, "blind \(blind), told \(told)")
             }
         }
+    }
+
+    /// Steps lane-keep-reversed's nominal road (gentle curves) under the PD controller of
+    /// `meanOffset`, its steer multiplied by `flip`: the steps it stays in the lane (of 600).
+    static func stepsInLane(sign: Double, flip: Double) throws -> Int {
+        let d = try load("lane-keep-reversed")
+        let world = try World(definition: d, task: d.nominalTask(overrides: ["steer_sign": sign, "max_curvature": 0.004]))
+        var obs = world.reset(seed: 1)
+        for t in 0..<600 {
+            let y = Double(obs[0]), heading = Double(obs[1]), speed = Double(obs[2]), curvature = Double(obs[3])
+            let steer = flip * (-2 * y - 5 * heading + 2.8 * curvature / 0.4)
+            let r = world.step([Float(max(-1, min(1, steer))), Float(speed < 20 ? 0.5 : 0.0), 0])
+            obs = world.observation
+            if r.terminated || r.truncated { return t + 1 }
+        }
+        return 600
+    }
+
+    @Test("lane-keep-reversed: the controller that keeps the lane leaves it when the steering is reversed, unless told")
+    func reversedSteering() throws {
+        #expect(try Self.stepsInLane(sign: 1, flip: 1) == 600)
+        let blind = try Self.stepsInLane(sign: -1, flip: 1)
+        #expect(blind < 100, "reversed, not told: \(blind) steps in the lane")
+        #expect(try Self.stepsInLane(sign: -1, flip: -1) == 600)
     }
 
     @Test("lane-keep-pull: a pull beyond max_steer is an error for that task, at the steer_offset line")

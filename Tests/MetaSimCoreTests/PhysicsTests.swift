@@ -286,6 +286,7 @@ struct PhysicsTests {
         kind: driving
         parameters:
           offset: 0.1
+          reversal: 1
         simulation:
           timestep: 0.01
           substeps: 5
@@ -312,6 +313,7 @@ struct PhysicsTests {
             friction_limit: 100000
             max_steer: 0.4
             steer_offset: offset
+            steer_sign: reversal
         observations:
           - name: heading
             type: angle
@@ -322,9 +324,9 @@ struct PhysicsTests {
         """
 
     /// Steps the faulty car 40 steps (2 s) at a fixed steer: its heading, x, and the distance it travelled.
-    static func drive(offset: Double, steer: Float) throws -> (heading: Double, x: Double, distance: Double) {
+    static func drive(offset: Double, steer: Float, sign: Double = 1) throws -> (heading: Double, x: Double, distance: Double) {
         let d = try TestSupport.parse(faultyCar)
-        let world = try TestSupport.world(d, task: d.nominalTask(overrides: ["offset": offset]))
+        let world = try TestSupport.world(d, task: d.nominalTask(overrides: ["offset": offset, "reversal": sign]))
         world.reset(seed: 0)
         var distance = 0.0
         for _ in 0..<40 {
@@ -347,5 +349,17 @@ struct PhysicsTests {
         // Steering against the fault cancels it (the wheels start at the offset and turn back in 0.03 s).
         let cancelled = try Self.drive(offset: 0.1, steer: Float(-0.1 / 0.4))
         #expect(abs(cancelled.heading) < 0.02 * left.heading, "\(cancelled) vs \(left)")
+    }
+
+    @Test("a vehicle with steer_sign -1 turns the other way: steer s drives as steer -s does with sign 1, bit for bit")
+    func steerSign() throws {
+        let normalLeft = try Self.drive(offset: 0, steer: 0.25)
+        let reversedRight = try Self.drive(offset: 0, steer: 0.25, sign: -1)
+        let normalRight = try Self.drive(offset: 0, steer: -0.25)
+        #expect(normalLeft.heading > 0.1 && reversedRight.heading < -0.1, "\(normalLeft) \(reversedRight)")
+        #expect(reversedRight.heading.bitPattern == normalRight.heading.bitPattern && reversedRight.x.bitPattern == normalRight.x.bitPattern)
+        // A sign that is not one is an error for the task, at its line.
+        let d = try TestSupport.parse(Self.faultyCar)
+        #expect(throws: WorldError.self) { _ = try WorldProgram(definition: d, task: d.nominalTask(overrides: ["reversal": 0.5])) }
     }
 }

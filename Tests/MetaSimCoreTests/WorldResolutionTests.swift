@@ -126,6 +126,7 @@ struct WorldResolutionTests {
             friction_limit: k
             friction: k
             steer_offset: 0.5 * k
+            steer_sign: -k
         observations:
           - {name: x, type: position, body: ball, scale: 2 * k, offset: k, bounds: [-10 * k, 10 * k]}
           - {name: scan, type: lidar, body: ball, rays: 2, angles: [0.1 * k, 0.2 * k], range: 10 * k, origin: [0.1 * k, 0]}

@@ -31,6 +31,7 @@ CATALOG = {
     "lane-keep": (1000, None),
     "lane-keep-lane": (1000, None),
     "lane-keep-pull": (1000, None),
+    "lane-keep-reversed": (1000, None),
     "lane-keep-speed": (1000, None),
     "lunar-lander": (1000, None),
     "lunar-lander-discrete": (1000, None),
