@@ -152,7 +152,8 @@ int32_t msp_actuator_add(msp_world *world, const msp_actuator_def *def) {
                             def->wheelbase_front, def->wheelbase_rear, def->track_half_width,
                             def->wheel_radius, def->wheel_inertia, def->engine_power,
                             def->brake_strength, def->max_steer, def->steer_rate,
-                            def->tyre_stiffness, def->friction_limit, def->friction};
+                            def->tyre_stiffness, def->friction_limit, def->friction,
+                            def->steer_offset, def->steer_sign};
     for (const float v : values) {
         if (!finite(v)) return MSP_ERR_BAD_ARGUMENT;
     }
@@ -202,7 +203,8 @@ int32_t msp_actuator_add(msp_world *world, const msp_actuator_def *def) {
         if (!(def->wheel_radius > 0.0f) || !(def->wheel_inertia > 0.0f)) return MSP_ERR_BAD_ARGUMENT;
         if (def->engine_power < 0.0f || def->brake_strength < 0.0f || def->max_steer < 0.0f ||
             def->steer_rate < 0.0f || def->tyre_stiffness < 0.0f || def->friction_limit < 0.0f ||
-            def->friction < 0.0f) {
+            def->friction < 0.0f || std::fabs(def->steer_offset) > def->max_steer ||
+            (def->steer_sign != 0.0f && def->steer_sign != 1.0f && def->steer_sign != -1.0f)) {
             return MSP_ERR_BAD_ARGUMENT;
         }
         if (def->drive_wheels < 0 || def->drive_wheels > 2) return MSP_ERR_BAD_ARGUMENT;
@@ -216,7 +218,7 @@ int32_t msp_actuator_add(msp_world *world, const msp_actuator_def *def) {
             a.driven[i] = def->drive_wheels == 2 || (def->drive_wheels == 1) == front;
             a.omega[i] = 0.0f;
         }
-        a.steer = 0.0f;
+        a.steer = def->steer_offset;  // the wheels start where a faulty steering holds them
         a.wheel_radius = def->wheel_radius;
         a.wheel_inertia = def->wheel_inertia;
         a.engine_power = def->engine_power;
@@ -225,6 +227,8 @@ int32_t msp_actuator_add(msp_world *world, const msp_actuator_def *def) {
         a.steer_rate = def->steer_rate;
         a.tyre_stiffness = def->tyre_stiffness;
         a.grip_limit = def->friction_limit * def->friction;
+        a.steer_offset = def->steer_offset;
+        a.steer_sign = def->steer_sign == -1.0f ? -1.0f : 1.0f;  // 0 (a zeroed definition): not reversed
         break;
     }
     default:

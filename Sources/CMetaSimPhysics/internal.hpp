@@ -106,6 +106,8 @@ struct Actuator {
     float steer;
     float wheel_radius, wheel_inertia, engine_power, brake_strength;
     float max_steer, steer_rate, tyre_stiffness, grip_limit;
+    float steer_offset;  // rad the front wheels sit at when steer is 0 (a steering fault)
+    float steer_sign;    // 1, or -1 for reversed steering
 };
 
 class ContactListener final : public b2ContactListener {

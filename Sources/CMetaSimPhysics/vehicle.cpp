@@ -9,14 +9,15 @@
 namespace msp {
 
 void vehicle_substep(Actuator &a, const float *cmd, float dt) {
-    const float steer = clampf(cmd[0], -1.0f, 1.0f);
+    const float steer = clampf(cmd[0], -1.0f, 1.0f) * a.steer_sign;  // * 1 changes no bit
     const float throttle = clampf(cmd[1], 0.0f, 1.0f);
     const float brake = clampf(cmd[2], 0.0f, 1.0f);
 
     // The front wheels turn toward the target at a bounded rate (positive = to the left, the
-    // Box2D counter-clockwise convention).
+    // Box2D counter-clockwise convention). The target is steer * max_steer plus the steering
+    // fault's offset, added last so that an offset of 0 leaves every value bit for bit as it was.
     const float max_turn = a.steer_rate * dt;
-    a.steer += clampf(steer * a.max_steer - a.steer, -max_turn, max_turn);
+    a.steer += clampf(steer * a.max_steer - a.steer + a.steer_offset, -max_turn, max_turn);
     const float sin_s = std::sin(a.steer);
     const float cos_s = std::cos(a.steer);
 

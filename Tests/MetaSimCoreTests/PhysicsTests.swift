@@ -278,4 +278,88 @@ struct PhysicsTests {
         // Head-on: nothing moves sideways.
         #expect(abs(world.required("a.vy")) < 1e-6 && abs(world.required("b.vy")) < 1e-6)
     }
+
+    /// A top-down car (gravity 0) coasting at 5 m/s with a steering fault `offset` (rad); stiff,
+    /// unsaturated tyres, so it rolls as a kinematic bicycle.
+    static let faultyCar = """
+        name: faulty-car
+        kind: driving
+        parameters:
+          offset: 0.1
+          reversal: 1
+        simulation:
+          timestep: 0.01
+          substeps: 5
+          gravity: [0, 0]
+          allow_sleep: false
+        episode:
+          horizon: 0
+        bodies:
+          car:
+            velocity: [0, 5]
+            linear_damping: 0
+            angular_damping: 0
+            shapes:
+              - box: {half_extents: [0.9, 2.3]}
+                density: 60
+                mask: 0
+        actions:
+          - name: drive
+            type: vehicle
+            body: car
+            wheelbase_front: 1.6
+            wheelbase_rear: 1.2
+            tyre_stiffness: 2000
+            friction_limit: 100000
+            max_steer: 0.4
+            steer_offset: offset
+            steer_sign: reversal
+        observations:
+          - name: heading
+            type: angle
+            body: car
+        reward:
+          - name: alive
+            type: alive
+        """
+
+    /// Steps the faulty car 40 steps (2 s) at a fixed steer: its heading, x, and the distance it travelled.
+    static func drive(offset: Double, steer: Float, sign: Double = 1) throws -> (heading: Double, x: Double, distance: Double) {
+        let d = try TestSupport.parse(faultyCar)
+        let world = try TestSupport.world(d, task: d.nominalTask(overrides: ["offset": offset, "reversal": sign]))
+        world.reset(seed: 0)
+        var distance = 0.0
+        for _ in 0..<40 {
+            _ = world.step([steer, 0, 0])
+            distance += hypot(world.required("car.vx"), world.required("car.vy")) * 0.05
+        }
+        return (world.required("car.angle"), world.required("car.x"), distance)
+    }
+
+    @Test("a vehicle's steer_offset turns it at steer 0 as a bicycle with that wheel angle; steer -offset/max_steer drives straight")
+    func steerOffset() throws {
+        let straight = try Self.drive(offset: 0, steer: 0)
+        #expect(straight.heading == 0 && straight.x == 0)
+        let left = try Self.drive(offset: 0.1, steer: 0)
+        let right = try Self.drive(offset: -0.1, steer: 0)
+        // Kinematic bicycle: the heading turns by tan(offset) / wheelbase per metre travelled.
+        let expected = tan(0.1) / 2.8 * left.distance
+        #expect(left.heading > 0 && abs(left.heading - expected) < 0.05 * expected, "\(left) vs \(expected)")
+        #expect(abs(left.heading + right.heading) < 1e-3 * left.heading && abs(left.x + right.x) < 1e-3 * abs(left.x), "\(left) \(right)")
+        // Steering against the fault cancels it (the wheels start at the offset and turn back in 0.03 s).
+        let cancelled = try Self.drive(offset: 0.1, steer: Float(-0.1 / 0.4))
+        #expect(abs(cancelled.heading) < 0.02 * left.heading, "\(cancelled) vs \(left)")
+    }
+
+    @Test("a vehicle with steer_sign -1 turns the other way: steer s drives as steer -s does with sign 1, bit for bit")
+    func steerSign() throws {
+        let normalLeft = try Self.drive(offset: 0, steer: 0.25)
+        let reversedRight = try Self.drive(offset: 0, steer: 0.25, sign: -1)
+        let normalRight = try Self.drive(offset: 0, steer: -0.25)
+        #expect(normalLeft.heading > 0.1 && reversedRight.heading < -0.1, "\(normalLeft) \(reversedRight)")
+        #expect(reversedRight.heading.bitPattern == normalRight.heading.bitPattern && reversedRight.x.bitPattern == normalRight.x.bitPattern)
+        // A sign that is not one is an error for the task, at its line.
+        let d = try TestSupport.parse(Self.faultyCar)
+        #expect(throws: WorldError.self) { _ = try WorldProgram(definition: d, task: d.nominalTask(overrides: ["reversal": 0.5])) }
+    }
 }

@@ -125,6 +125,8 @@ struct WorldResolutionTests {
             tyre_stiffness: k
             friction_limit: k
             friction: k
+            steer_offset: 0.5 * k
+            steer_sign: -k
         observations:
           - {name: x, type: position, body: ball, scale: 2 * k, offset: k, bounds: [-10 * k, 10 * k]}
           - {name: scan, type: lidar, body: ball, rays: 2, angles: [0.1 * k, 0.2 * k], range: 10 * k, origin: [0.1 * k, 0]}
@@ -158,6 +160,11 @@ struct WorldResolutionTests {
     private static func walk(_ value: Any, _ path: String, _ out: inout [Slot]) {
         if let scalar = value as? Scalar { out.append(Slot(path: path, scalar: scalar)); return }
         if value is Expression || value is Origin || value is YAMLMark { return }
+        // By name, in key order: two dictionaries with the same keys may iterate in different orders.
+        if let named = value as? [String: Scalar], !named.isEmpty {
+            for key in named.keys.sorted() { out.append(Slot(path: path + "[].value", scalar: named[key])) }
+            return
+        }
         let mirror = Mirror(reflecting: value)
         switch mirror.displayStyle {
         case .optional:

@@ -171,6 +171,67 @@ struct WorldVariantTests {
         #expect(errors.contains { $0.line == 5 && $0.column == 3 && $0.keyPath == "remove.bodies" && $0.message.contains("no entries to remove by name") }, "\(errors)")
     }
 
+    @Test("episode: and goal: merge key by key: the keys a variant gives replace the base's, the others stay")
+    func episodeAndGoal() throws {
+        let withGoal = Self.base + """
+            episode:
+              horizon: 50
+              reset_steps: 2
+            goal:
+              position: [1, 2]
+              radius: 0.3
+
+            """
+        let folder = try Self.folder([
+            "ball.yaml": Self.base,
+            "goal-ball.yaml": withGoal,
+            "hidden.yaml": """
+                extends: goal-ball
+                name: ball-hidden-goal
+                episode:
+                  horizon: 20
+                goal:
+                  position: [gx, 0]
+                add:
+                  parameters:
+                    gx: {uniform: [-2, 2], nominal: 1.5}
+
+                """,
+            "short.yaml": "extends: ball\nname: ball-short\nepisode:\n  horizon: 30\n  reward_threshold: 25\n",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let base = try WorldDefinition.load(contentsOfFile: "\(folder)/goal-ball.yaml")
+        let d = try WorldDefinition.load(contentsOfFile: "\(folder)/hidden.yaml")
+        #expect(base.episode.horizon == 50 && d.episode.horizon == 20)
+        #expect(d.episode.resetSteps == 2, "a key the variant does not give is the base's")
+        let goal = try #require(d.goal)
+        #expect(goal.radius.literalValue == 0.3)
+        #expect(goal.origin.file == "\(folder)/goal-ball.yaml", "the goal section is the base's, merged")
+        #expect(goal.position[1].literalValue == 0 && goal.position[0].literalValue == nil, "x is the new parameter")
+        #expect(goal.position[0].origin.file == "\(folder)/hidden.yaml")
+        // The goal is per task now: two tasks put it at their own gx.
+        for gx in [-1.0, 1.5] {
+            let program = try WorldProgram(definition: d, task: d.nominalTask(overrides: ["gx": gx]))
+            #expect(program.resolved.goal?.position.map(\.literalValue) == [gx, 0])
+        }
+
+        // Over a base without an episode: section, the variant's keys are added to the defaults.
+        let short = try WorldDefinition.load(contentsOfFile: "\(folder)/short.yaml")
+        #expect(short.episode.horizon == 30 && short.episode.rewardThreshold == 25)
+        #expect(short.episode.resetSteps == 0)
+
+        // Not a mapping; an unknown key (found by the schema walk, in the variant); a goal over a
+        // base that has none (Malformed/44).
+        try "extends: ball\nname: b\nepisode: 5\n".write(toFile: "\(folder)/bad.yaml", atomically: true, encoding: .utf8)
+        let notMapping = Self.diagnostics("\(folder)/bad.yaml")
+        #expect(notMapping.count == 1 && notMapping.first.map { $0.line == 3 && $0.column == 10 && $0.keyPath == "episode"
+                                                              && $0.message.contains("expected a mapping") } == true, "\(notMapping)")
+        try "extends: goal-ball\nname: b\nepisode:\n  horizn: 5\n".write(toFile: "\(folder)/bad.yaml", atomically: true, encoding: .utf8)
+        let unknown = Self.diagnostics("\(folder)/bad.yaml")
+        #expect(unknown.count == 1 && unknown.first.map { $0.file == "\(folder)/bad.yaml" && $0.line == 4 && $0.column == 3
+                                                         && $0.keyPath == "episode.horizn" } == true, "\(unknown)")
+    }
+
     @Test("a cycle through several files is an error naming every file in it")
     func cycle() throws {
         let folder = try Self.folder([

@@ -190,6 +190,9 @@ typedef struct {
     float friction_limit;             // N per wheel at friction 1 (car_dynamics.py FRICTION_LIMIT)
     float friction;                   // road/tyre friction coefficient (asphalt 1, wet ~0.6, ice ~0.1)
     int32_t drive_wheels;             // 0 rear, 1 front, 2 all
+    float steer_offset;               // rad added to the steering target (a fault: the wheels sit
+                                      // at this angle when steer is 0); |offset| <= max_steer
+    float steer_sign;                 // 1, or -1: reversed steering (steer 1 turns right); 0 reads as 1
 } msp_actuator_def;
 
 // Returns the actuator index (>= 0) or an MSP_ERR_* code. Every actuator writes 1 state value

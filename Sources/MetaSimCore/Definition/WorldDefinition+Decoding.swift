@@ -383,7 +383,7 @@ final class WorldDecoder {
     func decodeActuators(_ node: YAMLNode) -> [ActuatorSpec] {
         let vehicleKeys = ["wheelbase_front", "wheelbase_rear", "track_half_width", "wheel_radius", "wheel_inertia",
                            "engine_power", "brake_strength", "max_steer", "steer_rate", "tyre_stiffness",
-                           "friction_limit", "friction"]
+                           "friction_limit", "friction", "steer_offset", "steer_sign"]
         return reader.listEntries(node, "actions").compactMap { item, path in
             guard let f = reader.mapping(item, path, allowed: [
                 "name", "type", "body", "joint", "mode", "bounds", "max_speed", "max_torque", "max_force", "point",
@@ -413,7 +413,10 @@ final class WorldDecoder {
             }
             var vehicle: [String: Scalar] = [:]
             for key in vehicleKeys where f.has(key) {
-                vehicle[key] = s(key, key == "friction" ? .nonNegative : .positive, 0)
+                vehicle[key] = s(key, key == "friction" ? .nonNegative : ["steer_offset", "steer_sign"].contains(key) ? .any : .positive, 0)
+            }
+            for (key, problem) in ActuatorSpec.steeringProblems(vehicle) {
+                if let k = f[key] { reader.error(k, f.path(key), problem) }
             }
             if type != .vehicle, let k = vehicleKeys.first(where: { f.has($0) }) {
                 reader.error(f[k]!, f.path(k), "only vehicle actuators take \(k)")

@@ -178,6 +178,8 @@ extension World {
                 def.tyre_stiffness = v("tyre_stiffness", 82)
                 def.friction_limit = v("friction_limit", 400)
                 def.friction = v("friction", 1)
+                def.steer_offset = v("steer_offset", 0)
+                def.steer_sign = v("steer_sign", 1)
                 def.drive_wheels = a.driveWheels == "front" ? 1 : a.driveWheels == "all" ? 2 : 0
             case .planarVelocity:
                 def.type = Int32(MSP_ACT_PLANAR_VELOCITY)

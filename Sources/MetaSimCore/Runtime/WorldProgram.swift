@@ -26,6 +26,7 @@ public final class WorldProgram: Sendable {
         let values = task.values
         let lookup: (String) -> Double? = { index[$0].map { values[$0] } }
         self.resolved = try Resolver(lookup: lookup).resolve(definition)
+        try ActuatorSpec.checkSteering(resolved.actions.actuators)
         self.cost = try WorldCost(resolved: resolved)
         self.specs = WorldSpecs(resolved: resolved)
         self.parameterIndex = index
