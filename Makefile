@@ -168,6 +168,27 @@ LUNAR_LANDER_TRAIN := --world lunar-lander --iterations 100 --inner-steps 1 --ep
 CARTPOLE_TRAIN := --world cartpole --algo metaq --iterations 100 --meta-batch 8 --episodes 5 --q-updates 100 \
                   --q-lr 1e-5 --seed 1
 
+# Hidden-task families (docs/worlds.md §20; results in docs/meta-learning.md, "Hidden-task
+# families"). Each: the meta-policy (MAML, learned rate, one inner step of 20 episodes in
+# training) and the multi-task baseline with the same budget; then the meta-policy's later rates
+# and the baseline's rate are chosen from the same grid on the same 40 validation tasks of the
+# training range (neither policy's training tasks among them: --skip-training-of, --same-tasks-as);
+# the oracle, told the task, gets the same budget and serves only evaluation.
+HIDDEN_TUNE := --steps 3 --rates 0.05,0.1,0.2,0.3 --tasks 40
+REACHER_GOAL_TRAIN := --world reacher-goal --iterations 150 --inner-steps 1 --episodes 20 --normalize-observations \
+                      --init-log-std=-0.5 --seed 1
+# lane-keep-lane: 10-second episodes (--horizon 200 instead of the world's 1000), 32-32 network.
+LANE_KEEP_LANE_TRAIN := --world lane-keep-lane --iterations 100 --inner-steps 1 --episodes 20 --normalize-observations \
+                        --init-log-std=-0.5 --horizon 200 --hidden 32,32 --seed 1
+# Trains FAMILY's meta-policy, baseline, their tuning and its oracle: $(call hidden-family,FAMILY,OPTIONS)
+define hidden-family
+	$(METASIM) train $(2) --algo maml --learn-inner-lr --output policies/$(1).safetensors
+	$(METASIM) train $(2) --algo multitask --output policies/$(1)-multitask.safetensors
+	$(METASIM) tune --world $(1) --policy policies/$(1).safetensors --skip-training-of policies/$(1)-multitask.safetensors $(HIDDEN_TUNE)
+	$(METASIM) tune --world $(1) --policy policies/$(1)-multitask.safetensors --same-tasks-as policies/$(1).safetensors
+	$(METASIM) train $(2) --algo oracle --output policies/oracles/$(1)-oracle.safetensors
+endef
+
 train: build
 	$(METASIM) train $(POINT_NAV_TRAIN) --algo maml --learn-inner-lr --output policies/point-nav.safetensors
 	$(METASIM) train $(POINT_NAV_TRAIN) --algo multitask --output policies/point-nav-multitask.safetensors
@@ -184,6 +205,8 @@ train: build
 	$(METASIM) train $(LUNAR_LANDER_TRAIN) --algo multitask --output policies/lunar-lander-multitask.safetensors
 	$(METASIM) train $(LUNAR_LANDER_TRAIN) --algo oracle --output policies/oracles/lunar-lander-oracle.safetensors
 	$(METASIM) train $(CARTPOLE_TRAIN) --output policies/cartpole.safetensors
+	$(call hidden-family,reacher-goal,$(REACHER_GOAL_TRAIN))
+	$(call hidden-family,lane-keep-lane,$(LANE_KEEP_LANE_TRAIN))
 	cd policies && sha256sum -c SHA256SUMS
 
 # Held-out evaluation of the shipped policies, baselines side by side.
@@ -202,6 +225,16 @@ evaluate: build
 		--json policies/lunar-lander-evaluation.json --plot policies/lunar-lander-evaluation.svg
 	$(METASIM) evaluate --world cartpole --policy policies/cartpole.safetensors --tasks 40 --first-task-seed 1000001000 \
 		--json policies/cartpole-evaluation.json --plot policies/cartpole-evaluation.svg
+
+	$(call hidden-evaluate,reacher-goal)
+	$(call hidden-evaluate,lane-keep-lane)
+
+# Two disjoint blocks of 40 held-out tasks (seeds 1000000000…039 and …040…079): $(call hidden-evaluate,FAMILY)
+define hidden-evaluate
+	$(METASIM) evaluate --world $(1) --policy policies/$(1).safetensors --baseline policies/$(1)-multitask.safetensors \
+		--oracle policies/oracles/$(1)-oracle.safetensors --tasks 40 --blocks 2 \
+		--json policies/$(1)-evaluation.json --plot policies/$(1)-evaluation.svg
+endef
 
 # Wall time of each inner step (20 episodes, baseline, gradient, update) of one adaptation.
 bench-adapt: build
