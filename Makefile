@@ -3,7 +3,7 @@
 
 SWIFT        ?= swift
 # systemd: systemd-socket-activate and systemd-analyze for the daemon's service tests.
-APT_PACKAGES := libbox2d-dev libyaml-dev pkg-config python3-venv systemd
+APT_PACKAGES := libbox2d-dev libyaml-dev libcairo2-dev libgif-dev pkg-config python3-venv systemd
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 METASIM      := .build/release/metasim
 PEERS_PYTHON ?= /tmp/metasim-peers/bin/python
