@@ -7,7 +7,8 @@ APT_PACKAGES := libbox2d-dev libyaml-dev libcairo2-dev libgif-dev pkg-config pyt
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 METASIM      := .build/release/metasim
 PEERS_PYTHON ?= /tmp/metasim-peers/bin/python
-# The Python client's tests run in their own virtual environment (numpy, pytest, safetensors, gymnasium from PyPI).
+# The Python client's tests run in their own virtual environment (numpy, pytest, safetensors, gymnasium from PyPI;
+# moviepy: Gymnasium's RecordVideo writes its videos with it).
 TEST_VENV    := .venv-test
 PYTHON       ?= python3
 
@@ -57,7 +58,7 @@ test-swift: deps
 $(TEST_VENV)/.ready: clients/python/pyproject.toml Makefile
 	$(PYTHON) -m venv $(TEST_VENV)
 	$(TEST_VENV)/bin/pip install -q --upgrade pip
-	$(TEST_VENV)/bin/pip install -q numpy pytest safetensors prometheus_client 'gymnasium>=1.1'
+	$(TEST_VENV)/bin/pip install -q numpy pytest safetensors prometheus_client 'gymnasium>=1.1' moviepy
 	touch $@
 
 # The client as users install it (not editable: an editable install leaves out the .pth file that
