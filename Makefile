@@ -103,6 +103,10 @@ bench: build
 # Stepping over the daemon's socket (Swift and Python clients) against in-process and EnvPool.
 bench-protocol: build
 	$(PEERS_PYTHON) Benchmarks/protocol_bench.py --metasim $(METASIM)
+# An rgb_array frame of lunar-lander over the socket against Gymnasium's own of LunarLander-v3 (issue 30).
+.PHONY: bench-render
+bench-render: build
+	$(PEERS_PYTHON) Benchmarks/render_bench.py --metasimd .build/release/metasimd
 # The web view's cost (issue 32): 4 sessions stepped with their pages open against without, in one run.
 .PHONY: bench-web-view
 bench-web-view: build $(TEST_VENV)/.ready
