@@ -143,6 +143,20 @@ import Testing
         #expect(camera.pixel(SIMD2(3, 0)).x == 100)
     }
 
+    @Test func aVariantOverridesTheRenderSectionKeyByKey() throws {
+        let folder = TestPaths.temporaryFolder()
+        try Self.boxWorld.write(toFile: folder + "/base.yaml", atomically: true, encoding: .utf8)
+        try "extends: base.yaml\nname: wider\nrender:\n  width: 120\n".write(toFile: folder + "/wider.yaml", atomically: true, encoding: .utf8)
+        let d = try WorldDefinition.load(contentsOfFile: folder + "/wider.yaml")
+        #expect(d.render.width == 120 && d.render.height == 100 && d.render.scale == 20 && d.render.centre == SIMD2(1, 1))
+        // Over a base without the section: the defaults, with the variant's keys.
+        let plain = Self.boxWorld.components(separatedBy: "render:")[0]
+        try plain.write(toFile: folder + "/plain.yaml", atomically: true, encoding: .utf8)
+        try "extends: plain.yaml\nname: framed\nrender:\n  scale: 50\n".write(toFile: folder + "/framed.yaml", atomically: true, encoding: .utf8)
+        let framed = try WorldDefinition.load(contentsOfFile: folder + "/framed.yaml")
+        #expect(framed.render.width == 600 && framed.render.height == 400 && framed.render.scale == 50 && framed.render.centre == nil)
+    }
+
     @Test func sameStateGivesTheSameBytes() throws {
         let w = try Self.world(Self.catalogWorld("bipedal-walker"))
         w.reset(seed: 9)

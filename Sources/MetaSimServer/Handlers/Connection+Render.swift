@@ -24,21 +24,25 @@ extension Connection {
             size = (w, h)
         default: throw RequestFailure(.badRequest, "give both 'width' and 'height', or neither")
         }
-        // Every frame's scene and camera first: nothing is written unless all can be drawn.
-        var plans: [(RasterScene, [SIMD3<Double>], FrameCamera)] = []
-        plans.reserveCapacity(instances.count)
-        for i in instances {
-            do { plans.append(try session.renderCamera(instance: i, size: size)) } catch {
-                throw Self.failure(error, instance: i)
-            }
-        }
-        let w = plans[0].2.width, h = plans[0].2.height
+        // The reply's size first (before any scene is built), then every frame's scene and
+        // camera: nothing is written unless all can be drawn.
+        let w = size?.width ?? session.definition.render.width, h = size?.height ?? session.definition.render.height
         let dt = session.batch.world(instances[0]).value(of: "dt")
         let reply = RenderReply(session: session.id, instances: instances, width: w, height: h, dt: dt.flatMap { $0.isFinite ? $0 : nil })
         let metaBytes = MetaCoding.encode(reply)
         let length = 12 + metaBytes.count + reply.dataSize
         guard length <= core.configuration.maxFrame else {
             throw RequestFailure(.limitExceeded, "\(instances.count) frame(s) of \(w) × \(h) make a \(length)-byte reply; the server's maximum frame is \(core.configuration.maxFrame) bytes: ask for fewer instances or a smaller size")
+        }
+        var plans: [(RasterScene, [SIMD3<Double>], FrameCamera)] = []
+        plans.reserveCapacity(instances.count)
+        for i in instances {
+            do { plans.append(try session.renderCamera(instance: i, size: size)) } catch {
+                throw Self.failure(error, instance: i)
+            }
+            guard plans[plans.count - 1].2.width == w, plans[plans.count - 1].2.height == h else {
+                throw RequestFailure(.internal, "instance \(i): a \(plans[plans.count - 1].2.width) × \(plans[plans.count - 1].2.height) camera for a \(w) × \(h) reply")
+            }
         }
         let f = out.beginFrame(kind: MessageKind.render.rawValue, flags: .response, id: frame.header.id, meta: metaBytes)
         let bytes = w * h * 3
