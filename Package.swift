@@ -41,7 +41,7 @@ let package = Package(
         .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
         // Debian libgif-dev (giflib 5.2): animated GIFs of raster frames.
         .systemLibrary(name: "CGIF", pkgConfig: "libgif", providers: [.apt(["libgif-dev"])]),
-        // Raster frames of a world (docs/worlds.md §20): the scene of SVGRenderer drawn with cairo
+        // Raster frames of a world (docs/worlds.md §21): the scene of SVGRenderer drawn with cairo
         // into RGB bytes (the daemon's `render`, `metasim render --png/--gif`), PNG and GIF files.
         .target(name: "MetaSimRender", dependencies: ["MetaSimCore", "CCairo", "CGIF"]),
         .target(

@@ -10,7 +10,7 @@ struct RenderCommand: ParsableCommand {
         discussion: """
             --svg draws the whole episode as an animated SVG. --png writes the episode's last state \
             (--episode-steps 0: its initial state) and --gif every --every-th state, both raster frames \
-            drawn with cairo at the world's render: size (docs/worlds.md §20) or --width and --height.
+            drawn with cairo at the world's render: size (docs/worlds.md §21) or --width and --height.
             """)
 
     @OptionGroup var catalog: CatalogOptions

@@ -1,6 +1,6 @@
 import MetaSimYAML
 
-/// The raster camera of a world (`render:`, docs/worlds.md §20): the frame size of the daemon's
+/// The raster camera of a world (`render:`, docs/worlds.md §21): the frame size of the daemon's
 /// `render` request, Gymnasium's `rgb_array` and `metasim render --png/--gif`, and where the camera
 /// looks. Every key is optional; a world without the section renders 600 × 400 px framed as
 /// `SVGRenderer` frames the episode's first state. Metadata only: it changes no step.

@@ -524,7 +524,7 @@ class Session(_PolicyHost):
                height: Optional[int] = None) -> np.ndarray:
         """RGB frames of ``instances`` (default: instance 0) at their current state: a
         (len(instances), height, width, 3) uint8 array, rows from the top. The size is the world's
-        ``render:`` size (docs/worlds.md §20), or ``width`` and ``height`` (both or neither).
+        ``render:`` size (docs/worlds.md §21), or ``width`` and ``height`` (both or neither).
         ``render_info`` then holds the reply's metadata (``dt``: the world's seconds per step)."""
         meta: Dict[str, Any] = {"session": self.id}
         if instances is not None:

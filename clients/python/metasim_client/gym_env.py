@@ -51,7 +51,7 @@ CATALOG_WORLDS = tuple(_registration.CATALOG)
 NAMESPACE = _registration.NAMESPACE
 
 # Frames come from the daemon's `render` request (docs/protocol.md, "render"): RGB arrays drawn
-# with cairo at the world's `render:` size (docs/worlds.md §20).
+# with cairo at the world's `render:` size (docs/worlds.md §21).
 RENDER_MODES: List[str] = ["rgb_array"]
 
 
@@ -176,7 +176,7 @@ class MetaSimEnv(_SessionOwner, gymnasium.Env):
 
     def render(self) -> Optional[np.ndarray]:
         """With ``render_mode="rgb_array"``: the current state as an (H, W, 3) uint8 frame (the
-        world's ``render:`` size, docs/worlds.md §20). Without a render mode: None, as Gymnasium's
+        world's ``render:`` size, docs/worlds.md §21). Without a render mode: None, as Gymnasium's
         environments do."""
         if self.render_mode is None:
             gymnasium.logger.warn("render() without a render_mode: give render_mode='rgb_array' to make")
