@@ -95,7 +95,8 @@ def test_render_errors_are_replies(daemon):
 @pytest.mark.skipif(importlib.util.find_spec("moviepy") is None, reason="RecordVideo needs moviepy (make test-python installs it)")
 def test_record_video_writes_an_episode(daemon, tmp_path):
     env = gymnasium.make("metasim/lunar-lander", socket=daemon, render_mode="rgb_array", horizon=30, max_episode_steps=30)
-    env = gymnasium.wrappers.RecordVideo(env, str(tmp_path), episode_trigger=lambda e: True, disable_logger=True)
+    folder = tmp_path / "videos"
+    env = gymnasium.wrappers.RecordVideo(env, str(folder), episode_trigger=lambda e: True, disable_logger=True)
     assert env.frames_per_sec == 50
     env.reset(seed=2)
     frames = 1
@@ -107,7 +108,7 @@ def test_record_video_writes_an_episode(daemon, tmp_path):
         assert env.recorded_frames[-1].shape == (400, 600, 3) and env.recorded_frames[-1].dtype == np.uint8
     assert len(env.recorded_frames) == frames
     env.close()
-    videos = glob.glob(str(tmp_path / "*.mp4"))
+    videos = glob.glob(str(folder / "*.mp4"))
     assert len(videos) == 1, videos
     with open(videos[0], "rb") as f:
         head = f.read(12)
