@@ -74,6 +74,17 @@ def test_vector_env_renders_its_first_instance_or_a_grid(daemon):
     grid_envs.close()
 
 
+def test_make_vec_passes_the_render_mode_and_grid(daemon):
+    envs = gymnasium.make_vec("metasim/cartpole", num_envs=4, socket=daemon, render_mode="rgb_array", render_grid=True)
+    envs.reset(seed=0)
+    grid = envs.render()
+    # 4 instances: 2 a row of 300 x 200 tiles, every cell drawn.
+    assert grid.shape == (400, 600, 3) and grid.dtype == np.uint8
+    assert all(colours(grid[r:r + 200, c:c + 300]) > 5 for r in (0, 200) for c in (0, 300))
+    assert envs.metadata["render_fps"] == 50
+    envs.close()
+
+
 def test_render_errors_are_replies(daemon):
     with Client(daemon) as c:
         s = c.open("cartpole", batch=2)
