@@ -3,11 +3,12 @@
 
 SWIFT        ?= swift
 # systemd: systemd-socket-activate and systemd-analyze for the daemon's service tests.
-APT_PACKAGES := libbox2d-dev libyaml-dev pkg-config python3-venv systemd
+APT_PACKAGES := libbox2d-dev libyaml-dev libcairo2-dev libgif-dev pkg-config python3-venv systemd
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 METASIM      := .build/release/metasim
 PEERS_PYTHON ?= /tmp/metasim-peers/bin/python
-# The Python client's tests run in their own virtual environment (numpy, pytest, safetensors, gymnasium from PyPI).
+# The Python client's tests run in their own virtual environment (numpy, pytest, safetensors, gymnasium from PyPI;
+# moviepy: Gymnasium's RecordVideo writes its videos with it).
 TEST_VENV    := .venv-test
 PYTHON       ?= python3
 
@@ -57,7 +58,7 @@ test-swift: deps
 $(TEST_VENV)/.ready: clients/python/pyproject.toml Makefile
 	$(PYTHON) -m venv $(TEST_VENV)
 	$(TEST_VENV)/bin/pip install -q --upgrade pip
-	$(TEST_VENV)/bin/pip install -q numpy pytest safetensors prometheus_client 'gymnasium>=1.1'
+	$(TEST_VENV)/bin/pip install -q numpy pytest safetensors prometheus_client 'gymnasium>=1.1' moviepy
 	touch $@
 
 # The client as users install it (not editable: an editable install leaves out the .pth file that
@@ -102,6 +103,10 @@ bench: build
 # Stepping over the daemon's socket (Swift and Python clients) against in-process and EnvPool.
 bench-protocol: build
 	$(PEERS_PYTHON) Benchmarks/protocol_bench.py --metasim $(METASIM)
+# An rgb_array frame of lunar-lander over the socket against Gymnasium's own of LunarLander-v3 (issue 30).
+.PHONY: bench-render
+bench-render: build
+	$(PEERS_PYTHON) Benchmarks/render_bench.py --metasimd .build/release/metasimd
 # The web view's cost (issue 32): 4 sessions stepped with their pages open against without, in one run.
 .PHONY: bench-web-view
 bench-web-view: build $(TEST_VENV)/.ready

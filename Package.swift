@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "MetaSimYAML", targets: ["MetaSimYAML"]),
         .library(name: "MetaLearning", targets: ["MetaLearning"]),
         .library(name: "MetaSimBatch", targets: ["MetaSimBatch"]),
+        .library(name: "MetaSimRender", targets: ["MetaSimRender"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -36,6 +37,13 @@ let package = Package(
             cxxSettings: [.unsafeFlags(["-O2"])]
         ),
         .target(name: "MetaSimYAML", dependencies: ["CYAML"]),
+        // Debian libcairo2-dev (cairo 1.16): the raster frames' 2D drawing.
+        .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
+        // Debian libgif-dev (giflib 5.2): animated GIFs of raster frames.
+        .systemLibrary(name: "CGIF", pkgConfig: "libgif", providers: [.apt(["libgif-dev"])]),
+        // Raster frames of a world (docs/worlds.md §21): the scene of SVGRenderer drawn with cairo
+        // into RGB bytes (the daemon's `render`, `metasim render --png/--gif`), PNG and GIF files.
+        .target(name: "MetaSimRender", dependencies: ["MetaSimCore", "CCairo", "CGIF"]),
         .target(
             name: "MetaSimCore",
             dependencies: [
@@ -54,6 +62,7 @@ let package = Package(
                 "MetaSimYAML",
                 "MetaSimProtocol",
                 "MetaLearning",
+                "MetaSimRender",
                 "CMetaSimIO",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -111,6 +120,7 @@ let package = Package(
                 "MetaSimProtocol",
                 "MetaLearning",
                 "MetaSimBatch",
+                "MetaSimRender",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -127,6 +137,8 @@ let package = Package(
             resources: [.copy("Malformed")]
         ),
         .testTarget(name: "MetaSimProtocolTests", dependencies: ["MetaSimProtocol"]),
+        // CGIF: the GIF test decodes what GIFEncoder wrote.
+        .testTarget(name: "MetaSimRenderTests", dependencies: ["MetaSimRender", "MetaSimCore", "MetaSimTestSupport", "CGIF"]),
         .testTarget(name: "MetaSimClientTests", dependencies: ["MetaSimClient", "MetaSimProtocol"]),
         .testTarget(
             name: "MetaSimBatchTests",
@@ -141,7 +153,7 @@ let package = Package(
         .testTarget(
             name: "MetaSimServerTests",
             dependencies: [
-                "MetaSimServer", "MetaSimClient", "MetaSimProtocol", "MetaSimCore", "MetaLearning",
+                "MetaSimServer", "MetaSimClient", "MetaSimProtocol", "MetaSimCore", "MetaLearning", "MetaSimRender",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

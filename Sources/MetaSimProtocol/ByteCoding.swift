@@ -102,6 +102,13 @@ public struct FrameWriter: ~Copyable {
         return start
     }
 
+    /// Drops the frame begun at `start` (and anything after it): its request failed while its
+    /// data was being written in place.
+    public mutating func discardFrame(_ start: Int) {
+        precondition(start >= 0 && start <= count, "discardFrame: \(start) is not in 0...\(count)")
+        count = start
+    }
+
     /// Patches the length prefix of the frame that starts at `start`.
     public mutating func endFrame(_ start: Int) {
         storage.storeLE(UInt32(count - start - FrameHeader.prefixSize), at: start)

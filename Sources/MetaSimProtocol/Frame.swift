@@ -71,6 +71,8 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     case openExternal = 36
     case record = 37
     case savePolicy = 38
+    // Later 1.1 servers (capability "render"): raster frames of a session's instances.
+    case render = 39
 
     /// The minor protocol version that introduced this request.
     public var sinceMinor: Int { rawValue >= 32 ? 1 : 0 }
@@ -95,6 +97,7 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
         case .openExternal: "open_external"
         case .record: "record"
         case .savePolicy: "save_policy"
+        case .render: "render"
         }
     }
 }

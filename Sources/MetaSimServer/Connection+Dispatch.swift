@@ -78,6 +78,7 @@ extension Connection {
         case .openExternal: try openExternal(frame)
         case .record: try record(frame)
         case .savePolicy: try savePolicy(frame)
+        case .render: try render(frame)
         }
     }
 

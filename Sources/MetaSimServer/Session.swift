@@ -44,6 +44,8 @@ final class Session: @unchecked Sendable {
 
     /// Estimated bytes this session holds in the daemon's memory account (released on close).
     var reservedBytes = 0
+    /// The `render` request's scenes and surface (Session+Render.swift), made by the first render.
+    var frames: SessionFrames?
 
     init(id: UInt32, owner: Connection, observerCount: ObserverCounter, worldName: String, definition: WorldDefinition,
          program: WorldProgram, count: Int, threads: Int, seed: UInt64, autoReset: Bool) throws(WorldError) {
@@ -73,6 +75,7 @@ final class Session: @unchecked Sendable {
         self.task = program.task
         self.seed = seed
         failure = nil
+        frames = nil
         activity.withLock { $0.program = program; $0.seed = seed }
     }
 

@@ -186,7 +186,7 @@ struct WorldResolutionTests {
     static func mayHoldScalars(_ type: Any.Type) -> Bool {
         let leaves: Set<Substring> = [
             "Swift.Optional", "Swift.Array", "Swift.Dictionary", "Swift.Set", "Swift.String", "Swift.Double",
-            "Swift.Float", "Swift.Int", "Swift.Int16", "Swift.UInt16", "Swift.UInt64", "Swift.Bool",
+            "Swift.Float", "Swift.Int", "Swift.Int16", "Swift.UInt16", "Swift.UInt64", "Swift.Bool", "Swift.SIMD2",
             "MetaSimCore.Expression", "MetaSimYAML.YAMLMark", "MetaSimYAML.Origin",
         ]
         let tokens = String(reflecting: type).split { "<>,:[]() ".contains($0) }

@@ -73,7 +73,7 @@ final class WorldDecoder {
 
     static let topKeys = ["name", "kind", "description", "parameters", "simulation", "episode", "bodies", "joints",
                           "actions", "discrete_actions", "observations", "goal", "track", "disturbances", "reward",
-                          "termination"]
+                          "termination", "render"]
 
     func decode(_ root: YAMLNode) -> WorldDefinition? {
         guard let f = reader.mapping(root, "", allowed: Self.topKeys) else { return nil }
@@ -101,13 +101,16 @@ final class WorldDecoder {
         let disturbances = f["disturbances"].map(decodeDisturbances) ?? []
         let reward = f.require("reward", reader).map(decodeReward) ?? []
         let termination = f["termination"].map(decodeTermination) ?? []
+        let render = decodeRender(f["render"]) ?? RenderSpec()
         guard let name, let simulation, let episode else { return nil }
-        return WorldDefinition(
+        var definition = WorldDefinition(
             name: name, kind: kind, description: description, file: reader.file, fileHash: 0,
             parameters: parameters, simulation: simulation, bodies: bodies, joints: joints,
             actions: ActionSpec(actuators: actuators, discrete: discrete), observations: observations,
             goal: goal, track: track, disturbances: disturbances, reward: reward, termination: termination,
             episode: episode)
+        definition.render = render
+        return definition
     }
 
     // MARK: Parameters

@@ -25,6 +25,8 @@ public struct WorldDefinition: Sendable {
     public var reward: [RewardTermSpec]
     public var termination: [TerminationSpec]
     public var episode: EpisodeSpec
+    /// The raster camera (`render:`): frame size, scale, centre or followed body; metadata only.
+    public var render = RenderSpec()
     /// The file position of every value, by key path (for errors found after parsing).
     public var marks: [String: YAMLMark] = [:]
     /// The file of a value in `marks` written in another file than `file` (a variant's base).

@@ -173,6 +173,9 @@ struct WorldValidator {
             if let e = w.when { checkVariables(e, known, w.origin, "when") }
             if let e = w.pause { checkVariables(e, known, w.origin, "pause") }
         }
+        if let follow = d.render.follow, let origin = d.render.origin {
+            body(follow, origin, "follow", dynamic: true)
+        }
         _ = params
         return out
     }

@@ -12,7 +12,7 @@ import MetaSimYAML
 /// - `parameters`: by name; each entry replaces the base's entry of that name whole, in its place;
 /// - `actions`, `observations`, `reward`, `termination` (`namedLists`): by `name:`; each entry's
 ///   keys replace the base entry's keys (keys it lacks are added), the base's order is kept;
-/// - `episode`, `goal` (`mappings`): key by key (a hidden-task family draws its goal per task, a
+/// - `episode`, `goal`, `render` (`mappings`): key by key (a hidden-task family draws its goal per task, a
 ///   variant may cut the horizon); `goal` only over a base that has one.
 /// A parameter or entry the base lacks, and any other top-level key, is an error at that key.
 /// After the overrides, `remove: {section: [names]}` drops entries of the base and
@@ -26,10 +26,10 @@ struct WorldVariants {
 
     /// Top-level keys a variant may set, besides `extends`.
     static let overridable = ["name", "description", "parameters", "episode", "goal", "actions", "discrete_actions",
-                              "observations", "reward", "termination"]
+                              "observations", "reward", "termination", "render"]
     /// Mappings merged key by key: a key replaces the base's value of that key, or is added (the
     /// schema walk of the merged world checks it).
-    static let mappings = ["episode", "goal"]
+    static let mappings = ["episode", "goal", "render"]
     /// Lists merged entry by entry, matched by `name:`, with what an entry is called in messages.
     static let namedLists: [String: String] = ["actions": "actuator", "observations": "observation",
                                                 "reward": "reward term", "termination": "termination"]

@@ -19,9 +19,11 @@ HELLO, PING, STATUS = 1, 2, 3
 LIST_WORLDS, OPEN, RESET, STEP, SET_TASK, CLOSE, OBSERVE, UNOBSERVE = 16, 17, 18, 19, 20, 21, 22, 23
 # Protocol 1.1: the meta-policy ("Policies" in docs/protocol.md).
 LIST_POLICIES, ADAPT, ACT, RUN_EPISODES, OPEN_EXTERNAL, RECORD, SAVE_POLICY = 32, 33, 34, 35, 36, 37, 38
+# Later 1.1 servers (capability "render"): RGB frames of a session's instances.
+RENDER = 39
 KIND_NAMES = {1: "hello", 2: "ping", 3: "status", 16: "list_worlds", 17: "open", 18: "reset", 19: "step",
               20: "set_task", 21: "close", 22: "observe", 23: "unobserve", 32: "list_policies", 33: "adapt",
-              34: "act", 35: "run_episodes", 36: "open_external", 37: "record", 38: "save_policy"}
+              34: "act", 35: "run_episodes", 36: "open_external", 37: "record", 38: "save_policy", 39: "render"}
 
 # Frame flags.
 RESPONSE, ERROR, EVENT, FINAL = 1, 2, 4, 8
@@ -517,6 +519,28 @@ class Session(_PolicyHost):
 
     def close(self) -> None:
         self.client.request(CLOSE, {"session": self.id})
+
+    def render(self, instances: Optional[Sequence[int]] = None, width: Optional[int] = None,
+               height: Optional[int] = None) -> np.ndarray:
+        """RGB frames of ``instances`` (default: instance 0) at their current state: a
+        (len(instances), height, width, 3) uint8 array, rows from the top. The size is the world's
+        ``render:`` size (docs/worlds.md §21), or ``width`` and ``height`` (both or neither).
+        ``render_info`` then holds the reply's metadata (``dt``: the world's seconds per step)."""
+        meta: Dict[str, Any] = {"session": self.id}
+        if instances is not None:
+            meta["instances"] = [int(i) for i in instances]
+        if width is not None or height is not None:
+            if width is None or height is None:
+                raise ValueError("give both width and height, or neither")
+            meta["width"], meta["height"] = int(width), int(height)
+        f = self.client.request(RENDER, meta)
+        info = f.json()
+        self.render_info = info
+        n, h, w = len(info["instances"]), int(info["height"]), int(info["width"])
+        if info.get("format") != "rgb24" or len(f.data) != n * h * w * 3:
+            raise ConnectionClosed(f"protocol violation: render reply of {len(f.data)} bytes for {n} "
+                                   f"{info.get('format')} frames of {w} x {h}")
+        return np.frombuffer(f.data, np.uint8).reshape(n, h, w, 3).copy()
 
     # -- policies (protocol 1.1) --
 

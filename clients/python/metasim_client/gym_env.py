@@ -50,14 +50,26 @@ CATALOG_WORLDS = tuple(_registration.CATALOG)
 
 NAMESPACE = _registration.NAMESPACE
 
-# metasim draws no frames here: `metasim render` writes an SVG.
-RENDER_MODES: List[str] = []
+# Frames come from the daemon's `render` request (docs/protocol.md, "render"): RGB arrays drawn
+# with cairo at the world's `render:` size (docs/worlds.md §21).
+RENDER_MODES: List[str] = ["rgb_array"]
 
 
 def _check_render_mode(render_mode: Optional[str]) -> None:
     if render_mode is not None and render_mode not in RENDER_MODES:
         raise ValueError(f"render_mode {render_mode!r} is not one of this environment's render modes: "
-                         f"{RENDER_MODES} (none: use render_mode=None; `metasim render` writes an SVG)")
+                         f"{RENDER_MODES} (or None: no frames)")
+
+
+def _render_metadata(metadata: Dict[str, Any], session: Session) -> Tuple[Dict[str, Any], np.ndarray]:
+    """The class metadata plus ``render_fps`` (the world's steps per second, which RecordVideo
+    uses), and instance 0's first frame (which gives the world's frame size)."""
+    frame = session.render()
+    dt = session.render_info.get("dt")
+    out = dict(metadata)
+    if dt and dt > 0:
+        out["render_fps"] = int(round(1.0 / dt))
+    return out, frame[0]
 
 
 def _connect(socket: Optional[str], client: Optional[Client]) -> Tuple[Client, bool, Optional[Lease]]:
@@ -155,6 +167,21 @@ class MetaSimEnv(_SessionOwner, gymnasium.Env):
         self.observation_space = observation_space(self.session)
         self.action_space = action_space(self.session)
         self._discrete = bool(self.session.discrete_actions)
+        if render_mode is not None:
+            try:
+                self.metadata, _ = _render_metadata(self.metadata, self.session)
+            except BaseException:
+                self._close_session()
+                raise
+
+    def render(self) -> Optional[np.ndarray]:
+        """With ``render_mode="rgb_array"``: the current state as an (H, W, 3) uint8 frame (the
+        world's ``render:`` size, docs/worlds.md §21). Without a render mode: None, as Gymnasium's
+        environments do."""
+        if self.render_mode is None:
+            gymnasium.logger.warn("render() without a render_mode: give render_mode='rgb_array' to make")
+            return None
+        return self.session.render()[0]
 
     def reset(self, *, seed: Optional[int] = None,
               options: Optional[Dict[str, Any]] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
@@ -191,16 +218,26 @@ class MetaSimVectorEnv(_SessionOwner, VectorEnv):
 
     ``max_episode_steps`` (which ``gymnasium.make_vec`` passes from the spec) is the episode
     length when ``horizon`` is not given.
+
+    ``render_mode="rgb_array"``: ``render()`` returns instance 0's frame, or with
+    ``render_grid=True`` a grid of the first ``min(num_envs, 64)`` instances, ``ceil(sqrt(n))``
+    a row, each tile the world's frame shrunk by that factor (so the grid is about the world's
+    frame size; empty cells are black).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": RENDER_MODES}
 
+    # The most instances a grid frame shows.
+    MAX_GRID = 64
+
     def __init__(self, world: str, num_envs: int = 1, *, socket: Optional[str] = None, threads: int = 1,
                  task_seed: Optional[int] = None, params: Optional[Dict[str, float]] = None,
                  horizon: Optional[int] = None, client: Optional[Client] = None, seed: int = 0,
-                 render_mode: Optional[str] = None, max_episode_steps: Optional[int] = None):
+                 render_mode: Optional[str] = None, max_episode_steps: Optional[int] = None,
+                 render_grid: bool = False):
         _check_render_mode(render_mode)
         self.render_mode = render_mode
+        self.render_grid = bool(render_grid)
         self.world = world
         self._open(socket, client, world=world, batch=num_envs, threads=threads, task_seed=task_seed, params=params,
                    horizon=horizon if horizon is not None else max_episode_steps, seed=seed, auto_reset=True)
@@ -210,6 +247,33 @@ class MetaSimVectorEnv(_SessionOwner, VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._discrete = bool(self.session.discrete_actions)
+        if render_mode is not None:
+            try:
+                self.metadata, first = _render_metadata(self.metadata, self.session)
+            except BaseException:
+                self._close_session()
+                raise
+            self._frame_size = (first.shape[1], first.shape[0])
+
+    def render(self) -> Optional[np.ndarray]:
+        """Instance 0's frame (H, W, 3) uint8, or the grid of ``render_grid=True``; None without a
+        render mode."""
+        if self.render_mode is None:
+            gymnasium.logger.warn("render() without a render_mode: give render_mode='rgb_array' to make_vec")
+            return None
+        if not self.render_grid:
+            return self.session.render()[0]
+        n = min(self.num_envs, self.MAX_GRID)
+        cols = int(np.ceil(np.sqrt(n)))
+        rows = (n + cols - 1) // cols
+        width, height = self._frame_size
+        tw, th = max(1, width // cols), max(1, height // cols)
+        tiles = self.session.render(instances=range(n), width=tw, height=th)
+        grid = np.zeros((rows * th, cols * tw, 3), np.uint8)
+        for k in range(n):
+            r, c = divmod(k, cols)
+            grid[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = tiles[k]
+        return grid
 
     def reset(self, *, seed: Optional[Any] = None,
               options: Optional[Dict[str, Any]] = None) -> Tuple[np.ndarray, Dict[str, Any]]:

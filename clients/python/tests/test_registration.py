@@ -114,12 +114,16 @@ def test_made_env_spec_and_time_limit(daemon):
 
 def test_render_mode_none_works_and_unknown_lists_the_modes(daemon):
     env = gymnasium.make("metasim/cartpole", socket=daemon, render_mode=None)
-    assert env.render_mode is None and env.metadata["render_modes"] == []
+    assert env.render_mode is None and env.metadata["render_modes"] == ["rgb_array"]
     env.close()
-    for mode in ("rgb_array", "human", "bogus"):
-        with pytest.raises(ValueError, match=r"render_mode '%s' is not one of this environment's render modes: \[\]" % mode):
+    for mode in ("human", "ansi", "bogus", "rgb_array_list"):
+        with pytest.raises(ValueError, match=r"render_mode '%s' is not one of this environment's render modes: \['rgb_array'\]" % mode):
             MetaSimEnv("cartpole", socket=daemon, render_mode=mode)
-        with pytest.raises(ValueError, match="render modes"):
+        with pytest.raises(ValueError, match=r"render modes: \['rgb_array'\]"):
             MetaSimVectorEnv("cartpole", num_envs=2, socket=daemon, render_mode=mode)
     with pytest.raises(ValueError, match="render modes"), pytest.warns(UserWarning, match="not in the possible render_modes"):
-        gymnasium.make("metasim/cartpole", socket=daemon, render_mode="rgb_array")
+        gymnasium.make("metasim/cartpole", socket=daemon, render_mode="bogus")
+    # SB3's make_vec_env and RecordVideo pass render_mode="rgb_array": accepted.
+    env = gymnasium.make("metasim/cartpole", socket=daemon, render_mode="rgb_array")
+    assert env.render_mode == "rgb_array"
+    env.close()
