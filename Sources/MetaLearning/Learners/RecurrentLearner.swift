@@ -168,8 +168,9 @@ public struct RecurrentLearner: MetaLearner {
 
 /// RL²'s meta-training: each iteration draws `metaBatch` training tasks and acts one trial of
 /// `trialEpisodes` episodes on each (in parallel, results in task order) with the current
-/// parameters; GAE(γ, λ) over each trial as one sequence from the recorded values, advantages
-/// normalized over the iteration; then `epochs` PPO epochs, each over the trials in a fresh
+/// parameters; rewards divided by the running standard deviation of the discounted returns;
+/// GAE(γ, λ) over each trial as one sequence from the recorded values (the value head predicts
+/// scaled returns), advantages normalized over the iteration; then `epochs` PPO epochs, each over the trials in a fresh
 /// seeded order split into `minibatches` minibatches, one Adam step per minibatch on the
 /// clipped surrogate plus the value loss (the gradient clipped to `maxGradientNorm`), the
 /// network re-run over whole trials from a reset state and backpropagated through time
@@ -183,6 +184,10 @@ struct RecurrentTrainingRun: MetaTrainingRun {
     var normalizer: ObservationNormalizer
     var adam: Adam
     var rng: SeededGenerator
+    /// Running statistics of the discounted returns-to-go of every step so far: rewards are
+    /// divided by their standard deviation before GAE and the value loss (PPO's reward scaling),
+    /// so the value head's targets stay near unit size whatever the world's reward scale.
+    var returnStatistics = ObservationNormalizer(size: 1, enabled: true)
 
     init(trainer: MetaTrainer, logger: Logger) {
         let config = trainer.config, architecture = trainer.architecture
@@ -210,7 +215,16 @@ struct RecurrentTrainingRun: MetaTrainingRun {
                                                               seed: SplitMix64.mix(seed, UInt64(it), UInt64(j), 0xE915))[0]
         }
         var advantages: [[Double]] = [], returns: [[Double]] = []
+        var toGo: [Double] = []
         for t in trials {
+            var g = 0.0, own = [Double](repeating: 0, count: t.length)
+            for s in stride(from: t.length - 1, through: 0, by: -1) { g = t.rewards[s] + config.inner.gamma * g; own[s] = g }
+            toGo += own
+        }
+        returnStatistics.update(toGo, rows: toGo.count)
+        let rewardScale = 1 / (returnStatistics.variance[0].squareRoot() + 1e-8)
+        for var t in trials {
+            for s in 0..<t.length { t.rewards[s] *= rewardScale }
             let (a, r) = RecurrentMath.advantages(t, gamma: config.inner.gamma, lambda: config.inner.lambda)
             advantages.append(a)
             returns.append(r)
