@@ -106,7 +106,7 @@ public struct RecurrentLearner: MetaLearner {
         let rounds = request.inner.steps + (request.evaluateFinal ? 1 : 0)
         var result = Adaptation()
         result.parameters = [[Double]](repeating: start, count: request.inner.steps + 1)
-        guard rounds > 0 else { return result }
+        guard rounds > 0, request.inner.episodes > 0 else { return result }
         let clock = ContinuousClock.now
         let trials = try sampler.collect(math: math, params: start, count: request.inner.episodes, episodes: rounds, seed: request.seed,
                                          cancel: cancel)
