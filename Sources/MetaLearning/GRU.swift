@@ -209,75 +209,94 @@ public struct GRUNetwork: Sendable, Equatable {
         // element still summing its products in gate order.
         var wiT = [Double](repeating: 0, count: inputGradient ? g * inputCount : 0)
         var whT = [Double](repeating: 0, count: g * hc)
+        for i in 0..<hc { for j in 0..<g { whT[j * hc + i] = params[weightHH + i * g + j] } }
+        if inputGradient { for i in 0..<inputCount { for j in 0..<g { wiT[j * inputCount + i] = params[weightIH + i * g + j] } } }
+        let ic = inputCount, hd = head, vo = value, hb = headBias, vb = valueBias, bi = biasIH, bh = biasHH, wi = weightIH, wh = weightHH
+        // Raw pointers throughout (no bounds checks in the loops); the arithmetic and its order
+        // are those of the plain loops.
         params.withUnsafeBufferPointer { pp in
-            let p = pp.baseAddress!
-            for i in 0..<hc { for j in 0..<g { whT[j * hc + i] = p[weightHH + i * g + j] } }
-            if inputGradient { for i in 0..<inputCount { for j in 0..<g { wiT[j * inputCount + i] = p[weightIH + i * g + j] } } }
-            gradient.withUnsafeMutableBufferPointer { gg in
-                let gp = gg.baseAddress!
-                for t in stride(from: length - 1, through: 0, by: -1) {
-                    let hNew = t * hc + hc
-                    // Heads.
+        s.states.withUnsafeBufferPointer { states in
+        s.r.withUnsafeBufferPointer { rs in
+        s.z.withUnsafeBufferPointer { zs in
+        s.n.withUnsafeBufferPointer { ns in
+        s.hn.withUnsafeBufferPointer { hns in
+        s.inputs.withUnsafeBufferPointer { xs in
+        outputGradient.withUnsafeBufferPointer { og in
+        valueGradient.withUnsafeBufferPointer { vg in
+        whT.withUnsafeBufferPointer { whTp in
+        wiT.withUnsafeBufferPointer { wiTp in
+        dInput.withUnsafeMutableBufferPointer { dIn in
+        dh.withUnsafeMutableBufferPointer { dhb in
+        dhPrev.withUnsafeMutableBufferPointer { dhpb in
+        dax.withUnsafeMutableBufferPointer { daxb in
+        dah.withUnsafeMutableBufferPointer { dahb in
+        gradient.withUnsafeMutableBufferPointer { gg in
+            let p = pp.baseAddress!, gp = gg.baseAddress!, st = states.baseAddress!
+            let dh = dhb.baseAddress!, dhPrev = dhpb.baseAddress!, dax = daxb.baseAddress!, dah = dahb.baseAddress!
+            let whT = whTp.baseAddress!
+            for t in stride(from: length - 1, through: 0, by: -1) {
+                let hNew = t * hc + hc
+                // Heads.
+                for i in 0..<hc {
+                    let hi = st[hNew + i]
+                    var d = dh[i]
+                    for j in 0..<m {
+                        let dj = og[t * m + j]
+                        gp[hd + i * m + j] += hi * dj
+                        d += p[hd + i * m + j] * dj
+                    }
+                    gp[vo + i] += hi * vg[t]
+                    d += p[vo + i] * vg[t]
+                    dh[i] = d
+                }
+                for j in 0..<m { gp[hb + j] += og[t * m + j] }
+                gp[vb] += vg[t]
+                // The cell.
+                let reset = s.resets[t]
+                for j in 0..<hc {
+                    let k = t * hc + j
+                    let r = rs[k], z = zs[k], n = ns[k]
+                    let hp = reset ? 0 : st[t * hc + j]
+                    let dn = dh[j] * (1 - z), dz = dh[j] * (hp - n)
+                    dhPrev[j] = dh[j] * z
+                    let dan = dn * (1 - n * n)
+                    let dr = dan * hns[k]
+                    dax[2 * hc + j] = dan
+                    dah[2 * hc + j] = dan * r
+                    let dar = dr * r * (1 - r), daz = dz * z * (1 - z)
+                    dax[j] = dar; dah[j] = dar
+                    dax[hc + j] = daz; dah[hc + j] = daz
+                }
+                for j in 0..<g { gp[bi + j] += dax[j]; gp[bh + j] += dah[j] }
+                for i in 0..<ic {
+                    let xi = xs[t * ic + i], row = gp + wi + i * g
+                    for j in 0..<g { row[j] += xi * dax[j] }
+                }
+                if !reset {
                     for i in 0..<hc {
-                        let hi = s.states[hNew + i]
-                        var d = dh[i]
-                        for j in 0..<m {
-                            let dj = outputGradient[t * m + j]
-                            gp[head + i * m + j] += hi * dj
-                            d += p[head + i * m + j] * dj
-                        }
-                        gp[value + i] += hi * valueGradient[t]
-                        d += p[value + i] * valueGradient[t]
-                        dh[i] = d
-                    }
-                    for j in 0..<m { gp[headBias + j] += outputGradient[t * m + j] }
-                    gp[valueBias] += valueGradient[t]
-                    // The cell.
-                    let reset = s.resets[t]
-                    for j in 0..<hc {
-                        let k = t * hc + j
-                        let r = s.r[k], z = s.z[k], n = s.n[k]
-                        let hp = reset ? 0 : s.states[t * hc + j]
-                        let dn = dh[j] * (1 - z), dz = dh[j] * (hp - n)
-                        dhPrev[j] = dh[j] * z
-                        let dan = dn * (1 - n * n)
-                        let dr = dan * s.hn[k]
-                        dax[2 * hc + j] = dan
-                        dah[2 * hc + j] = dan * r
-                        let dar = dr * r * (1 - r), daz = dz * z * (1 - z)
-                        dax[j] = dar; dah[j] = dar
-                        dax[hc + j] = daz; dah[hc + j] = daz
-                    }
-                    for j in 0..<g { gp[biasIH + j] += dax[j]; gp[biasHH + j] += dah[j] }
-                    for i in 0..<inputCount {
-                        let xi = s.inputs[t * inputCount + i], row = gp + weightIH + i * g
-                        for j in 0..<g { row[j] += xi * dax[j] }
-                    }
-                    if !reset {
-                        for i in 0..<hc {
-                            let hi = s.states[t * hc + i], row = gp + weightHH + i * g
-                            for j in 0..<g { row[j] += hi * dah[j] }
-                        }
-                    }
-                    if inputGradient {
-                        for j in 0..<g {
-                            let dj = dax[j], w = t * inputCount
-                            for i in 0..<inputCount { dInput[w + i] += wiT[j * inputCount + i] * dj }
-                        }
-                    }
-                    let cut = reset || (truncation > 0 && t % truncation == 0)
-                    if cut {
-                        for i in 0..<hc { dh[i] = 0 }
-                    } else {
-                        for j in 0..<g {
-                            let dj = dah[j], w = j * hc
-                            for i in 0..<hc { dhPrev[i] += whT[w + i] * dj }
-                        }
-                        for i in 0..<hc { dh[i] = dhPrev[i] }
+                        let hi = st[t * hc + i], row = gp + wh + i * g
+                        for j in 0..<g { row[j] += hi * dah[j] }
                     }
                 }
+                if inputGradient {
+                    let wiT = wiTp.baseAddress!, dx = dIn.baseAddress! + t * ic
+                    for j in 0..<g {
+                        let dj = dax[j], w = wiT + j * ic
+                        for i in 0..<ic { dx[i] += w[i] * dj }
+                    }
+                }
+                let cut = reset || (truncation > 0 && t % truncation == 0)
+                if cut {
+                    for i in 0..<hc { dh[i] = 0 }
+                } else {
+                    for j in 0..<g {
+                        let dj = dah[j], w = whT + j * hc
+                        for i in 0..<hc { dhPrev[i] += w[i] * dj }
+                    }
+                    for i in 0..<hc { dh[i] = dhPrev[i] }
+                }
             }
-        }
+        }}}}}}}}}}}}}}}}}
         return inputGradient ? dInput : nil
     }
 }
