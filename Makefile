@@ -250,6 +250,11 @@ bench-adapt: build
 bench-policy: build
 	$(METASIM) bench-policy
 
+# The recurrent (rl2) policy's GRU: forward and backward throughput, beside the MLP's (issue 31).
+.PHONY: bench-gru
+bench-gru: build
+	$(METASIM) bench-gru
+
 install: build
 	@$(MAKE) --no-print-directory install-files
 

@@ -111,6 +111,7 @@ public struct Checkpoint: Sendable, Equatable {
     /// A flat parameter-shaped vector as named tensors: `layers.L.weight` (in × out),
     /// `layers.L.bias`, `log_std` for a Gaussian policy and `context` when it has context parameters.
     static func tensors(_ flat: [Float], architecture arch: PolicyArchitecture, prefix: String) -> [SafeTensors.Tensor] {
+        if arch.recurrent != nil { return recurrentTensors(flat, architecture: arch, prefix: prefix) }
         let net = arch.network
         var out: [SafeTensors.Tensor] = []
         for l in 0..<net.layerCount {
@@ -231,6 +232,10 @@ public struct Checkpoint: Sendable, Equatable {
         func flat(prefix: String) throws(CheckpointError) -> [Float] {
             var out: [Float] = []
             out.reserveCapacity(arch.parameterCount)
+            if arch.recurrent != nil {
+                for (name, shape) in recurrentTensorShapes(arch) { out += try tensor(prefix + name, shape) }
+                return out
+            }
             for l in 0..<net.layerCount {
                 out += try tensor("\(prefix)layers.\(l).weight", [net.sizes[l], net.sizes[l + 1]])
                 out += try tensor("\(prefix)layers.\(l).bias", [net.sizes[l + 1]])
@@ -296,8 +301,11 @@ public struct Checkpoint: Sendable, Equatable {
 
     /// Refuses a checkpoint trained for another world or another observation/action layout.
     /// Returns a warning when only the world file's hash differs (the file was edited since).
+    /// A recurrent policy (rl2) is refused unless `allowRecurrent`: only a caller that carries
+    /// its state across steps and episodes can act with it.
     @discardableResult
-    public func check(against definition: WorldDefinition, specs: WorldSpecs, path: String, allowTaskInputs: Bool = false) throws(CheckpointError) -> String? {
+    public func check(against definition: WorldDefinition, specs: WorldSpecs, path: String, allowTaskInputs: Bool = false,
+                      allowRecurrent: Bool = false) throws(CheckpointError) -> String? {
         let m = metadata
         guard m.world == definition.name else {
             throw .mismatch(path: path, message: "it holds a policy for '\(m.world)', not '\(definition.name)'")
@@ -307,6 +315,9 @@ public struct Checkpoint: Sendable, Equatable {
         }
         guard m.actionSpec.count == specs.action.count, m.discreteActions == specs.discreteActions else {
             throw .mismatch(path: path, message: "actions (\(m.actionSpec.count) entries, discrete: \(m.discreteActions.map(String.init) ?? "no")) differ from the world's (\(specs.action.count), \(specs.discreteActions.map(String.init) ?? "no"))")
+        }
+        if let r = policy.architecture.recurrent, !allowRecurrent {
+            throw .mismatch(path: path, message: "it is a recurrent policy (\(m.algorithm), a \(r.cell.uppercased()) of \(r.hiddenSize) units): it acts with a memory carried across episodes, which this command does not serve yet")
         }
         if let inputs = policy.architecture.taskInputs, !inputs.isEmpty, !allowTaskInputs {
             throw .mismatch(path: path, message: "it is an oracle, told the task (\(inputs.joined(separator: ", "))): it serves evaluation (metasim evaluate --oracle), not acting or adapting")
@@ -354,7 +365,7 @@ extension PolicyArchitecture {
         guard initialLogStd.isFinite, actionScale.allSatisfy(\.isFinite), actionOffset.allSatisfy(\.isFinite) else {
             return "initialLogStd, actionScale and actionOffset must be finite"
         }
-        return nil
+        return recurrentProblem
     }
 }
 

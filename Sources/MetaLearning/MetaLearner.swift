@@ -88,11 +88,14 @@ public struct MetaLearnerDefaults: Sendable, Equatable {
     public var outerLearningRate: Double
     /// The Q-learning settings it trains with when none are given (nil: it does not use any).
     public var qLearning: QLearning?
+    /// The trials and PPO settings it trains with when none are given (nil: it does not use any).
+    public var recurrent: RecurrentTraining?
 
-    public init(innerSteps: Int, outerLearningRate: Double, qLearning: QLearning? = nil) {
+    public init(innerSteps: Int, outerLearningRate: Double, qLearning: QLearning? = nil, recurrent: RecurrentTraining? = nil) {
         self.innerSteps = innerSteps
         self.outerLearningRate = outerLearningRate
         self.qLearning = qLearning
+        self.recurrent = recurrent
     }
 }
 

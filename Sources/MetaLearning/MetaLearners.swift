@@ -10,6 +10,7 @@ public enum MetaLearners {
         MultitaskLearner(),
         OracleLearner(),
         MetaQLearner(),
+        RecurrentLearner(),
     ]
 
     /// The learner of a checkpoint's `algorithm` (nil: one this metasim does not know).

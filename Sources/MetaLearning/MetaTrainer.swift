@@ -47,9 +47,11 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
     /// Meta-Q-learning: the inner loop's Q-learning settings (nil for the policy-gradient
     /// algorithms). Rounds, episodes per round and γ are `inner`'s.
     public var qLearning: QLearning?
+    /// RL² (`RecurrentLearner`): the trials and PPO updates it trains with (nil for the others).
+    public var recurrent: RecurrentTraining?
 
     enum CodingKeys: String, CodingKey {
-        case algorithm, iterations, metaBatch, inner, outerLearningRate, hidden, initialLogStd, normalizeObservations, lossAtEveryStep, learnInnerLearningRates, learnParameterRates, contextParameters, proximal, learningRateLearningRate, scaledActions, seed, horizon, qLearning
+        case algorithm, iterations, metaBatch, inner, outerLearningRate, hidden, initialLogStd, normalizeObservations, lossAtEveryStep, learnInnerLearningRates, learnParameterRates, contextParameters, proximal, learningRateLearningRate, scaledActions, seed, horizon, qLearning, recurrent
     }
 
     public init(from decoder: any Decoder) throws {
@@ -67,7 +69,8 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
                   learningRateLearningRate: try c.decodeIfPresent(Double.self, forKey: .learningRateLearningRate) ?? 0.01,
                   scaledActions: try c.decode(Bool.self, forKey: .scaledActions), seed: try c.decode(UInt64.self, forKey: .seed),
                   horizon: try c.decodeIfPresent(Int.self, forKey: .horizon),
-                  qLearning: try c.decodeIfPresent(QLearning.self, forKey: .qLearning))
+                  qLearning: try c.decodeIfPresent(QLearning.self, forKey: .qLearning),
+                  recurrent: try c.decodeIfPresent(RecurrentTraining.self, forKey: .recurrent))
     }
 
     /// Settings added after the first shipped checkpoints are written only when they are used
@@ -94,13 +97,14 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
         try c.encode(seed, forKey: .seed)
         try c.encodeIfPresent(horizon, forKey: .horizon)
         try c.encodeIfPresent(qLearning, forKey: .qLearning)
+        try c.encodeIfPresent(recurrent, forKey: .recurrent)
     }
 
     public init(algorithm: MetaAlgorithm, iterations: Int = 100, metaBatch: Int = 20, inner: InnerLoop = InnerLoop(),
                 outerLearningRate: Double = 0.003, hidden: [Int] = [64, 64], initialLogStd: Double = 0,
                 normalizeObservations: Bool = false, lossAtEveryStep: Bool = true,
                 learnInnerLearningRates: Bool = false, learnParameterRates: Bool = false, contextParameters: Int? = nil, proximal: ProximalOuter? = nil, learningRateLearningRate: Double = 0.01, scaledActions: Bool = true, seed: UInt64 = 0, horizon: Int? = nil, threads: Int = 1,
-                qLearning: QLearning? = nil) {
+                qLearning: QLearning? = nil, recurrent: RecurrentTraining? = nil) {
         self.algorithm = algorithm
         self.iterations = iterations
         self.metaBatch = metaBatch
@@ -121,6 +125,7 @@ public struct MetaTrainingConfig: Sendable, Codable, Equatable {
         self.threads = threads
         // A learner that trains with Q-learning settings gets its defaults when none are given.
         self.qLearning = MetaLearners.learner(for: algorithm).defaults(for: algorithm).qLearning.map { qLearning ?? $0 } ?? qLearning
+        self.recurrent = MetaLearners.learner(for: algorithm).defaults(for: algorithm).recurrent.map { recurrent ?? $0 } ?? recurrent
     }
 
     /// Episodes sampled per task and iteration (the same for MAML and its multi-task baseline).

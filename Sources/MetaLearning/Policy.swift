@@ -25,6 +25,10 @@ public struct PolicyArchitecture: Sendable, Equatable, Codable {
     /// `metasim train --context-parameters N` trains them with MAML, and the inner loop adapts
     /// them alone (their inner rate multiplier is 1, every other parameter's 0).
     public var contextParameters: Int?
+    /// A recurrent policy (RL², `RecurrentLearner`; nil: the feed-forward `network`): a GRU over
+    /// these inputs with policy and value heads (`GRUNetwork`, `PolicyArchitecture+Recurrent.swift`).
+    /// `hidden` is then empty.
+    public var recurrent: RecurrentCell?
 
     /// The world's observation size (the network's input without the task inputs).
     public var worldObservationCount: Int { observationCount - (taskInputs?.count ?? 0) }
@@ -65,7 +69,7 @@ public struct PolicyArchitecture: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case kind, observationCount, actionCount, hidden, initialLogStd, actionScale, actionOffset, taskInputs, contextParameters
+        case kind, observationCount, actionCount, hidden, initialLogStd, actionScale, actionOffset, taskInputs, contextParameters, recurrent
     }
 
     /// Absent action scale and offset mean the identity (world units).
@@ -88,6 +92,7 @@ public struct PolicyArchitecture: Sendable, Equatable, Codable {
         if let n = contextParameters, n < 1 {
             throw DecodingError.dataCorruptedError(forKey: .contextParameters, in: c, debugDescription: "context parameters must be at least 1")
         }
+        recurrent = try c.decodeIfPresent(RecurrentCell.self, forKey: .recurrent)
     }
 
     /// The world's action value for the policy's sample `u` of component k.
@@ -101,7 +106,10 @@ public struct PolicyArchitecture: Sendable, Equatable, Codable {
 
     /// Flat parameters: the network's, then (Gaussian) one log-std per action dimension, then the
     /// context parameters.
-    public var parameterCount: Int { contextOffset + contextCount }
+    public var parameterCount: Int {
+        if let g = recurrentNetwork { return g.parameterCount + (kind == .gaussian ? actionCount : 0) }
+        return contextOffset + contextCount
+    }
 
     /// Where the context parameters start in the flat vector.
     public var contextOffset: Int { network.parameterCount + (kind == .gaussian ? actionCount : 0) }
@@ -117,6 +125,9 @@ public struct PolicyArchitecture: Sendable, Equatable, Codable {
     public var actionWidth: Int { kind == .gaussian ? actionCount : 1 }
 
     public func initialParameters(seed: UInt64) -> [Double] {
+        if let g = recurrentNetwork {
+            return g.initialParameters(seed: seed) + [Double](repeating: initialLogStd, count: kind == .gaussian ? actionCount : 0)
+        }
         var p = network.initialParameters(seed: seed)
         if kind == .gaussian { p += [Double](repeating: initialLogStd, count: actionCount) }
         p += [Double](repeating: 0, count: contextCount)

@@ -40,8 +40,8 @@ extension PolicyGradientLearner {
         PolicyGradientTraining(trainer: trainer, learner: self, logger: logger)
     }
 
-    /// A policy-gradient policy (not a Q-network).
-    public func canAdapt(_ policy: Policy) -> Bool { policy.qLearning == nil }
+    /// A feed-forward policy-gradient policy (not a Q-network, not a recurrent policy).
+    public func canAdapt(_ policy: Policy) -> Bool { policy.qLearning == nil && policy.architecture.recurrent == nil }
 
     /// 3 steps (the default budget) of the episodes, learning rate, γ and λ it was meta-trained
     /// with (20 episodes, 0.1, 0.99, 1 when not recorded); its meta-learned per-step rates if any.

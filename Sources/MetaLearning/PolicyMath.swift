@@ -31,6 +31,7 @@ public struct PolicyMath: Sendable {
     public init(architecture: PolicyArchitecture, normalizer: ObservationNormalizer) {
         self.architecture = architecture
         self.normalizer = normalizer
+        precondition(architecture.recurrent == nil, "a recurrent policy acts and learns through RecurrentMath")
         network = architecture.network
     }
 

@@ -10,12 +10,12 @@ struct InnerLoopOptions: ParsableArguments {
     @Option(name: [.customLong("episodes"), .customLong("episodes-per-step")], help: "Episodes per inner step.") var episodes = 20
     @Option(name: .customLong("inner-lr"), help: "Inner-loop SGD learning rate.") var innerLR = 0.1
     @Option(help: "Discount.") var gamma = 0.99
-    @Option(name: .customLong("gae-lambda"), help: "GAE lambda.") var gaeLambda = 1.0
+    @Option(name: .customLong("gae-lambda"), help: "GAE lambda (default 1; train --algo rl2: 0.95).") var gaeLambda: Double?
     @Option(help: "Episode length in steps, replacing the world's horizon (train: recorded in the checkpoint; adapt, evaluate: default the checkpoint's).")
     var horizon: Int?
 
-    func inner(defaultSteps: Int) throws -> InnerLoop {
-        let steps = innerSteps ?? defaultSteps
+    func inner(defaultSteps: Int, defaultLambda: Double = 1) throws -> InnerLoop {
+        let steps = innerSteps ?? defaultSteps, gaeLambda = self.gaeLambda ?? defaultLambda
         guard steps >= 0, episodes >= 1, innerLR >= 0, (0...1).contains(gamma), (0...1).contains(gaeLambda), (horizon ?? 1) >= 1 else {
             throw ValidationError("inner loop: need --inner-steps >= 0, --episodes >= 1, --inner-lr >= 0, gamma and lambda in [0, 1], --horizon >= 1")
         }
@@ -36,6 +36,23 @@ struct QLearningOptions: ParsableArguments {
             throw ValidationError("Q-learning: need --q-updates >= 0, --q-batch >= 1, --q-lr >= 0, --epsilon in [0, 1], --target-period >= 1")
         }
         return QLearning(updates: updates, batchSize: batch, learningRate: learningRate, epsilon: epsilon, targetPeriod: targetPeriod)
+    }
+}
+
+/// RL²'s trials and PPO updates (train --algo rl2; its GRU's size is --hidden, its clip ε --clip).
+struct RecurrentOptions: ParsableArguments {
+    @Option(name: .customLong("trial-episodes"), help: "rl2: episodes of one task per trial, the GRU's state carried across them.") var trialEpisodes = 2
+    @Option(name: .customLong("ppo-epochs"), help: "rl2: PPO epochs over each iteration's trials.") var epochs = 4
+    @Option(help: "rl2: minibatches of trials per PPO epoch (one Adam step each).") var minibatches = 4
+    @Option(name: .customLong("value-coef"), help: "rl2: weight of the value loss.") var valueCoefficient = 0.5
+    @Option(help: "rl2: truncated BPTT, the gradient through the GRU's state stops every N steps of a trial (0: the whole trial).") var bptt = 0
+    @Option(name: .customLong("max-grad-norm"), help: "rl2: each minibatch's gradient is scaled down to at most this norm (0: never).") var maxGradNorm = 0.5
+
+    func settings(clip: Double?) throws -> RecurrentTraining {
+        let r = RecurrentTraining(trialEpisodes: trialEpisodes, epochs: epochs, minibatches: minibatches, clip: clip ?? RecurrentTraining().clip,
+                                  valueCoefficient: valueCoefficient, truncation: bptt, maxGradientNorm: maxGradNorm)
+        if let problem = r.problem { throw ValidationError("rl2: \(problem)") }
+        return r
     }
 }
 

@@ -10,6 +10,7 @@ struct MetaSim: AsyncParsableCommand {
             WorldsCommand.self, ValidateCommand.self, RunCommand.self, RenderCommand.self, BenchCommand.self,
             TraceCommand.self, BatchCommand.self, MergeCommand.self, PlotCommand.self, TrainCommand.self, TuneCommand.self,
             AdaptCommand.self, EvaluateCommand.self, ClientCommand.self, DemoCommand.self, PolicyBenchCommand.self,
+            GRUBenchCommand.self,
         ])
 }
 

@@ -16,12 +16,13 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var catalog: CatalogOptions
     @OptionGroup var innerOptions: InnerLoopOptions
     @OptionGroup var qOptions: QLearningOptions
+    @OptionGroup var recurrentOptions: RecurrentOptions
     @Option(name: [.customLong("world"), .customLong("family")], help: "World family (catalog name or path).") var world: String
-    @Option(help: "Outer loop: maml, fomaml, reptile, multitask, oracle, or metaq (discrete actions).") var algo: MetaAlgorithm = .maml
+    @Option(help: "Outer loop: maml, fomaml, reptile, multitask, oracle, metaq (discrete actions), or rl2 (a GRU trained with PPO).") var algo: MetaAlgorithm = .maml
     @Option(help: "Outer iterations.") var iterations = 100
     @Option(name: .customLong("meta-batch"), help: "Tasks per iteration.") var metaBatch = 20
     @Option(name: .customLong("outer-lr"), help: "Outer learning rate (Adam; Reptile's step size; metaq: Adam's on the multi-task TD loss). Default 0.003, Reptile 0.5, metaq 0.001.") var outerLR: Double?
-    @Option(help: "Hidden layer sizes.") var hidden = "64,64"
+    @Option(help: "Hidden layer sizes (default 64,64; rl2: the GRU's size, default 64).") var hidden: String?
     @Option(name: .customLong("init-log-std"), help: "Initial log standard deviation (Gaussian policies).") var initLogStd = 0.0
     @Flag(name: .customLong("normalize-observations"), help: "Running observation normalization.") var normalize = false
     @Flag(name: .customLong("raw-actions"), help: "Gaussian policies act in world units (MAML's setup) instead of units of the action bounds.") var rawActions = false
@@ -33,7 +34,7 @@ struct TrainCommand: ParsableCommand {
     var contextParameters: Int?
     @Option(name: .customLong("outer-epochs"), help: "MAML: ProMP's outer loop, N clipped outer steps on each iteration's episodes, with likelihood ratios in the inner surrogate (default: MAML's one step).")
     var outerEpochs: Int?
-    @Option(help: "MAML with --outer-epochs: PPO's clip ε of the post-adaptation likelihood ratios (default 0.3, ProMP's).") var clip: Double?
+    @Option(help: "MAML with --outer-epochs: PPO's clip ε of the post-adaptation likelihood ratios (default 0.3, ProMP's); rl2: PPO's clip ε (default 0.2).") var clip: Double?
     @Option(help: "Training seed.") var seed: UInt64 = 0
     @Option(help: "Threads (tasks of an iteration in parallel; results do not depend on it).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(name: [.customLong("output"), .customLong("out")], help: "Checkpoint to write.") var output: String
@@ -43,14 +44,18 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         let definition = try catalog.definition(world)
         let learner = MetaLearners.learner(for: algo), defaults = learner.defaults(for: algo)
+        let recurrent = defaults.recurrent != nil
+        let sizes = try parseHidden(hidden ?? (recurrent ? "64" : "64,64"))
+        if recurrent && sizes.count != 1 { throw CLIError("--hidden is the size of rl2's GRU: one number, not \(sizes.count)") }
         let config = MetaTrainingConfig(
             algorithm: algo, iterations: iterations, metaBatch: metaBatch,
-            inner: try innerOptions.inner(defaultSteps: defaults.innerSteps),
-            outerLearningRate: outerLR ?? defaults.outerLearningRate, hidden: try parseHidden(hidden),
+            inner: try innerOptions.inner(defaultSteps: defaults.innerSteps, defaultLambda: recurrent ? 0.95 : 1),
+            outerLearningRate: outerLR ?? defaults.outerLearningRate, hidden: sizes,
             initialLogStd: initLogStd, normalizeObservations: normalize, lossAtEveryStep: !lastStepLoss, learnInnerLearningRates: learnInnerLR,
             learnParameterRates: learnParameterRates, contextParameters: contextParameters,
             proximal: outerEpochs.map { ProximalOuter(epochs: $0, clip: clip ?? ProximalOuter().clip) }, scaledActions: !rawActions, seed: seed, horizon: innerOptions.horizon, threads: threads,
-            qLearning: defaults.qLearning != nil ? try qOptions.settings() : nil)
+            qLearning: defaults.qLearning != nil ? try qOptions.settings() : nil,
+            recurrent: recurrent ? try recurrentOptions.settings(clip: clip) : nil)
         if learnParameterRates && !learner.options.contains(.parameterRates) {
             throw CLIError("--learn-parameter-rates meta-learns MAML's inner step: use it with --algo \(MetaLearners.algorithms(supporting: .parameterRates)), not \(algo.rawValue)")
         }
@@ -69,7 +74,7 @@ struct TrainCommand: ParsableCommand {
             }
             guard n >= 1 else { throw CLIError("--outer-epochs must be at least 1, not \(n)") }
             if let clip, !(clip > 0 && clip.isFinite) { throw CLIError("--clip must be a positive number, not \(clip)") }
-        } else if clip != nil {
+        } else if clip != nil && !recurrent {
             throw CLIError("--clip is the clip ε of ProMP's outer steps: give --outer-epochs too")
         }
         if let problem = learner.problem(specs: try worldSpecs(definition), world: definition.name) {

@@ -13,9 +13,9 @@ struct MetaLearnerTests {
     /// The rules as they were written out per algorithm before the learners held them.
     enum Reference {
         static func innerSteps(_ a: String) -> Int { a == "reptile" || a == "metaq" ? 3 : 1 }
-        static func outerLearningRate(_ a: String) -> Double { a == "reptile" ? 0.5 : a == "metaq" ? 0.001 : 0.003 }
+        static func outerLearningRate(_ a: String) -> Double { a == "reptile" ? 0.5 : a == "metaq" || a == "rl2" ? 0.001 : 0.003 }
         static func episodesPerTask(_ a: String, _ inner: InnerLoop) -> Int {
-            a == "metaq" ? inner.episodes : a == "reptile" ? inner.steps * inner.episodes : (inner.steps + 1) * inner.episodes
+            a == "rl2" ? RecurrentTraining().trialEpisodes : a == "metaq" ? inner.episodes : a == "reptile" ? inner.steps * inner.episodes : (inner.steps + 1) * inner.episodes
         }
 
         struct Settings: Decodable {
@@ -40,6 +40,7 @@ struct MetaLearnerTests {
             let adaptFirst: Bool? = switch m.algorithm {
             case "maml", "fomaml", "reptile", "metaq": !adapted
             case "multitask", "oracle": false
+            case "rl2": true  // acting with memory needs episodes of experience first
             default: nil
             }
             let trainedSteps: Int? = ["maml", "fomaml", "reptile"].contains(m.algorithm) ? trainedWith?.inner?.steps : nil
@@ -47,7 +48,7 @@ struct MetaLearnerTests {
         }
     }
 
-    static let names = ["maml", "fomaml", "reptile", "multitask", "oracle", "metaq"]
+    static let names = ["maml", "fomaml", "reptile", "multitask", "oracle", "metaq", "rl2"]
 
     @Test("every algorithm name round-trips through its learner, once, in --algo's order")
     func registryRoundTrips() throws {
