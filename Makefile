@@ -141,11 +141,12 @@ bench-batch: build
 
 # Every replica world against its Gymnasium environment in one run (returns under random actions
 # and Gymnasium's scripted controllers, outcome rates, one step from matched states, pendulum's
-# energy; FIDELITY_EPISODES per side), then the step-by-step comparison of lunar-lander with
-# LunarLander-v3. See Benchmarks/README.md.
+# energy; FIDELITY_EPISODES per side, FIDELITY_ARGS for more options), then the step-by-step
+# comparison of lunar-lander with LunarLander-v3. See Benchmarks/README.md.
 FIDELITY_EPISODES ?= 1000
+FIDELITY_ARGS     ?=
 fidelity: build
-	$(PEERS_PYTHON) Benchmarks/replica_fidelity.py --metasimd $(dir $(METASIM))metasimd --episodes $(FIDELITY_EPISODES)
+	$(PEERS_PYTHON) Benchmarks/replica_fidelity.py --metasimd $(dir $(METASIM))metasimd --episodes $(FIDELITY_EPISODES) $(FIDELITY_ARGS)
 	$(PEERS_PYTHON) Benchmarks/lunar_lander_fidelity.py --metasim $(METASIM)
 
 # Stable-Baselines3 against the daemon (issue 30): its own venv (SB3, torch, the client as users

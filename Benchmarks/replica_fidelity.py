@@ -438,7 +438,8 @@ def main():
     ap.add_argument("--metasimd", help="metasimd binary (default: .build/release/metasimd)")
     ap.add_argument("--worlds", default=str(REPO / "worlds"), help="worlds folder (default: %(default)s)")
     ap.add_argument("--episodes", type=int, default=1000, help="episodes per side and controller (default: %(default)s)")
-    ap.add_argument("--walker-episodes", type=int, help="bipedal-walker's episodes (default: --episodes)")
+    ap.add_argument("--episodes-for", default="", metavar="WORLD=N,...",
+                    help="other episode counts for some worlds (long episodes: bipedal-walker=200,acrobot=300)")
     ap.add_argument("--batch", type=int, default=50, help="metasim instances stepped together (default: %(default)s)")
     ap.add_argument("--one-step-episodes", type=int, default=100, help="metasim episodes of matched-state steps (default: %(default)s)")
     ap.add_argument("--seed", type=int, default=0)
@@ -447,14 +448,15 @@ def main():
     a = ap.parse_args()
 
     only = set(a.only.split(",")) if a.only else None
+    counts = {k: int(v) for k, v in (item.split("=") for item in a.episodes_for.split(",") if item)}
     daemon = Daemon(find_metasimd(a.metasimd), a.worlds)
-    results = {"episodes": a.episodes, "batch": a.batch, "seed": a.seed, "gymnasium": gym.__version__, "replicas": {}}
+    results = {"episodes": a.episodes, "episodes_for": counts, "batch": a.batch, "seed": a.seed, "gymnasium": gym.__version__, "replicas": {}}
     try:
         client = Client(daemon.socket)
         for rep in REPLICAS:
             if only and rep["world"] not in only:
                 continue
-            episodes = a.walker_episodes if (rep["world"] == "bipedal-walker" and a.walker_episodes) else a.episodes
+            episodes = counts.get(rep["world"], a.episodes)
             res = {"gymnasium_id": rep["gym"], "kwargs": rep["kwargs"], "controllers": {}}
             for kind in rep["controllers"]:
                 t0 = time.monotonic()
@@ -480,7 +482,7 @@ def main():
 
     # --- Report ---------------------------------------------------------------------------------
     print(f"metasim replicas vs Gymnasium {gym.__version__}: nominal tasks, {a.episodes} episodes per side"
-          + (f" (bipedal-walker {a.walker_episodes})" if a.walker_episodes else "")
+          + (f" ({', '.join(f'{k} {v}' for k, v in counts.items())})" if counts else "")
           + f", metasim batch {a.batch}, seed {a.seed}")
     print("difference = metasim - Gymnasium, ± the half-width of its 95 % interval; tolerance: 5 % of "
           "Gymnasium's return range; rates within 2 points\n")
