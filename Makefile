@@ -144,9 +144,36 @@ leaks: deps
 bench-batch: build
 	METASIM=$(METASIM) Benchmarks/batch_scaling.sh
 
-# Step-by-step comparison of lunar-lander with Gymnasium's LunarLander-v3.
+# Every replica world against its Gymnasium environment in one run (returns under random actions
+# and Gymnasium's scripted controllers, outcome rates, one step from matched states, pendulum's
+# energy; FIDELITY_EPISODES per side, FIDELITY_ARGS for more options), then the step-by-step
+# comparison of lunar-lander with LunarLander-v3. See Benchmarks/README.md.
+FIDELITY_EPISODES ?= 1000
+FIDELITY_ARGS     ?=
 fidelity: build
+	$(PEERS_PYTHON) Benchmarks/replica_fidelity.py --metasimd $(dir $(METASIM))metasimd --episodes $(FIDELITY_EPISODES) $(FIDELITY_ARGS)
 	$(PEERS_PYTHON) Benchmarks/lunar_lander_fidelity.py --metasim $(METASIM)
+
+# Stable-Baselines3 against the daemon (issue 30): its own venv (SB3, torch, the client as users
+# install it); check_env, make_vec_env with DummyVecEnv and SubprocVecEnv, and a short PPO run on
+# cartpole, on a private metasimd (the client's discovery starts one from PATH). Not part of
+# `make test` (torch is large). SB3_TORCH: a CPU-only torch wheel when pip's local wheel folder
+# has one, else PyPI's torch.
+SB3_VENV     := .venv-sb3
+SB3_TORCH    ?= $(or $(firstword $(wildcard /opt/wheels/torch-*+cpu-*.whl)),torch)
+$(SB3_VENV)/.ready:
+	$(PYTHON) -m venv $(SB3_VENV)
+	$(SB3_VENV)/bin/pip install -q --upgrade pip
+	$(SB3_VENV)/bin/pip install -q $(SB3_TORCH)
+	$(SB3_VENV)/bin/pip install -q numpy 'gymnasium>=1.1' 'stable-baselines3>=2.4'
+	touch $@
+$(SB3_VENV)/.client: $(SB3_VENV)/.ready $(CLIENT_FILES)
+	$(SB3_VENV)/bin/pip install -q --no-deps --force-reinstall ./clients/python
+	rm -rf clients/python/build
+	touch $@
+.PHONY: check-sb3
+check-sb3: build $(SB3_VENV)/.client
+	PATH="$(CURDIR)/$(dir $(METASIM)):$$PATH" METASIM_WORLDS="$(CURDIR)/worlds" $(SB3_VENV)/bin/python Benchmarks/check_sb3.py
 
 # Meta-learning checkpoints (docs/meta-learning.md): retrains the shipped policies from their
 # recorded seeds and checks that they come out bit for bit (policies/SHA256SUMS).
@@ -291,4 +318,4 @@ uninstall:
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
 
 clean:
-	rm -rf .build .build-fuzz $(TEST_VENV)
+	rm -rf .build .build-fuzz $(TEST_VENV) $(SB3_VENV)

@@ -50,8 +50,8 @@ from daemon_start import wait_until_serving  # noqa: E402
 from results_file import write_atomic  # noqa: E402
 
 STEPPER_WORLDS = [("lunar-lander", 16), ("bipedal-walker", 16), ("cartpole", 64), ("track-racer", 8),
-                  ("point-nav", 32), ("mountain-car", 32)]
-CHURN_WORLDS = ["lunar-lander", "bipedal-walker", "cartpole", "point-nav", "mountain-car", "track-racer"]
+                  ("point-nav", 32), ("valley-car", 32)]
+CHURN_WORLDS = ["lunar-lander", "bipedal-walker", "cartpole", "point-nav", "valley-car", "track-racer"]
 MAX_PING = (16 << 20) - 12
 HEADER = struct.Struct("<IHHII")
 

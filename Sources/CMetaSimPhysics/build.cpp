@@ -347,9 +347,16 @@ int32_t msp_contact_sensor_add(msp_world *world, int32_t body, uint16_t other_ma
     if (const int32_t rc = check_building(world)) return rc;
     if (!valid_body(world, body)) return MSP_ERR_BAD_INDEX;
     const int32_t index = static_cast<int32_t>(world->contact_sensors.size());
-    world->contact_sensors.push_back(ContactSensor{world->body_first_sensor[body], 0, other_mask, false});
+    world->contact_sensors.push_back(ContactSensor{world->body_first_sensor[body], 0, other_mask, false, false, false});
     world->body_first_sensor[body] = index;
     return index;
+}
+
+int32_t msp_contact_sensor_use_last_event(msp_world *world, int32_t sensor) {
+    if (const int32_t rc = check_building(world)) return rc;
+    if (sensor < 0 || sensor >= static_cast<int32_t>(world->contact_sensors.size())) return MSP_ERR_BAD_INDEX;
+    world->contact_sensors[sensor].last_event = true;
+    return MSP_OK;
 }
 
 // Not a building call: usable at any time, e.g. for a push at the start of an episode.

@@ -73,6 +73,8 @@ struct ContactSensor {
     int32_t count;       // touching contacts right now
     uint16_t mask;
     bool latched;        // a contact began during the current step
+    bool last_event;     // reports `flag` instead (msp_contact_sensor_use_last_event)
+    bool flag;           // set by a contact's begin, cleared by any contact's end
 };
 
 enum { kWheelCount = 4 };

@@ -18,6 +18,7 @@ void touch(msp_world *w, uintptr_t body, uint16_t other, bool begin) {
             } else if (sensor.count > 0) {
                 --sensor.count;
             }
+            sensor.flag = begin;  // the last event, for sensors that report it
         }
         s = sensor.next;
     }

@@ -73,7 +73,9 @@ void write_state(const msp_world *w, float *out) {
     }
     cast_lidars(w, out);
     out += w->ray_dirs.size();
-    for (const ContactSensor &s : w->contact_sensors) *out++ = (s.count > 0 || s.latched) ? 1.0f : 0.0f;
+    for (const ContactSensor &s : w->contact_sensors) {
+        *out++ = (s.last_event ? s.flag : (s.count > 0 || s.latched)) ? 1.0f : 0.0f;
+    }
     for (const Actuator &a : w->actuators) *out++ = a.effort;
 }
 

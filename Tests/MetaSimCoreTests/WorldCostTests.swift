@@ -38,7 +38,7 @@ struct WorldCostTests {
 
     @Test("reset work is reset_steps × substeps per instance, saturating")
     func resetWork() throws {
-        let d = try catalog("mountain-car")
+        let d = try catalog("valley-car")
         let cost = try WorldProgram(definition: d, task: d.nominalTask()).cost
         #expect(cost.resetSubsteps == d.episode.resetSteps * d.simulation.substeps)
         #expect(cost.resetWork(instances: 4096) == 4096 * cost.resetSubsteps)

@@ -40,7 +40,7 @@ struct BudgetTests {
         let server = try await TestServer()
         let c = try server.connect()
         for (world, name) in [("lunar-lander", "CHUNKS"), ("track-racer", "CURVATURE_NEAR"), ("bipedal-walker", "TERRAIN_LENGTH"),
-                              ("lane-keep", "ROAD_LENGTH"), ("mountain-car", "WALL_X"), ("track-racer", "CHECKPOINTS")] {
+                              ("lane-keep", "ROAD_LENGTH"), ("valley-car", "WALL_X"), ("track-racer", "CHECKPOINTS")] {
             let reply = refusal { _ = try c.open(OpenRequest(world: world, params: [name: 1e30])) }
             #expect(reply?.code == .invalidWorld, "\(world) \(name)")
             #expect(reply?.message.contains(name) == true, "\(reply?.message ?? "")")
@@ -159,11 +159,11 @@ struct BudgetTests {
         let reply = refusal { _ = try c.open(OpenRequest(yaml: heavy, batch: 64)) }
         #expect(reply?.code == .limitExceeded)
         #expect(reply?.message.contains("max_reset_substeps") == true)
-        // mountain-car resets with 25 steps: 4 instances are 100 substeps, 5 are 125.
-        let s = try c.open(OpenRequest(world: "mountain-car", batch: 4))
+        // valley-car resets with 25 steps: 4 instances are 100 substeps, 5 are 125.
+        let s = try c.open(OpenRequest(world: "valley-car", batch: 4))
         try s.reset()
         try s.reset(instances: [1, 2])
-        #expect(refusal { _ = try c.open(OpenRequest(world: "mountain-car", batch: 5)) }?.code == .limitExceeded)
+        #expect(refusal { _ = try c.open(OpenRequest(world: "valley-car", batch: 5)) }?.code == .limitExceeded)
         try await server.stop()
     }
 }

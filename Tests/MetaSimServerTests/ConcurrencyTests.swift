@@ -15,7 +15,7 @@ struct Trajectory: Equatable, Sendable {
 @Suite("Many clients at once")
 struct ConcurrencyTests {
     static let worlds = ["lunar-lander", "lunar-lander-discrete", "bipedal-walker", "cartpole", "pendulum", "acrobot",
-                         "reacher", "point-nav", "cheetah-vel", "mountain-car", "track-racer", "parking", "lane-keep"]
+                         "reacher", "point-nav", "cheetah-vel", "valley-car", "track-racer", "parking", "lane-keep"]
 
     @Test("64 concurrent clients stepping different worlds get exactly the in-process results")
     func sixtyFourClients() async throws {

@@ -25,7 +25,7 @@ VECTOR_ENTRY_POINT = "metasim_client.gym_env:MetaSimVectorEnv"
 CATALOG = {
     "acrobot": (500, -100.0),
     "bipedal-walker": (1600, 300.0),
-    "cartpole": (500, None),
+    "cartpole": (500, 475.0),
     "cheetah-dir": (200, None),
     "cheetah-vel": (200, None),
     "lane-keep": (1000, None),
@@ -34,16 +34,18 @@ CATALOG = {
     "lane-keep-reversed": (1000, None),
     "lane-keep-speed": (1000, None),
     "lunar-lander": (1000, None),
-    "lunar-lander-discrete": (1000, None),
+    "lunar-lander-discrete": (1000, 200.0),
     "lunar-lander-mirrored": (1000, None),
     "lunar-lander-mirrored-discrete": (1000, None),
     "mountain-car": (999, 90.0),
+    "mountain-car-discrete": (200, -110.0),
     "parking": (300, None),
     "point-nav": (100, None),
     "pendulum": (200, None),
     "reacher": (50, None),
     "reacher-goal": (50, None),
     "track-racer": (1000, None),
+    "valley-car": (999, 90.0),
 }
 
 

@@ -222,6 +222,11 @@ int32_t msp_lidar_add(msp_world *world, const msp_lidar_def *def);
 // Returns the contact sensor index or an error. Writes 1 state value.
 int32_t msp_contact_sensor_add(msp_world *world, int32_t body, uint16_t other_mask);
 
+// Makes a contact sensor report the last contact event instead: 1 after a matching contact
+// began, 0 after one ended, whatever other contacts still touch (Gymnasium's Box2D environments'
+// `ground_contact`). Returns MSP_OK or an error.
+int32_t msp_contact_sensor_use_last_event(msp_world *world, int32_t sensor);
+
 // One-off force (world frame, at the centre of mass) and torque consumed by the next Box2D step
 // (e.g. LunarLander's initial random push). Returns MSP_OK or an error.
 int32_t msp_body_apply_force(msp_world *world, int32_t body, float fx, float fy, float torque);

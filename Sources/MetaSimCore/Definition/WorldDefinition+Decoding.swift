@@ -389,7 +389,7 @@ final class WorldDecoder {
                            "friction_limit", "friction", "steer_offset", "steer_sign"]
         return reader.listEntries(node, "actions").compactMap { item, path in
             guard let f = reader.mapping(item, path, allowed: [
-                "name", "type", "body", "joint", "mode", "bounds", "max_speed", "max_torque", "max_force", "point",
+                "name", "type", "body", "joint", "mode", "bounds", "gain", "max_speed", "max_torque", "max_force", "point",
                 "direction", "frame", "power", "nozzle", "mount", "dispersion", "deadzone", "throttle",
                 "throttle_curve", "bidirectional", "drive", "doc",
             ] + vehicleKeys) else { return nil }
@@ -425,7 +425,11 @@ final class WorldDecoder {
                 reader.error(f[k]!, f.path(k), "only vehicle actuators take \(k)")
             }
             let frame = f["frame"].flatMap { reader.choice($0, f.path("frame"), ["body", "world"]) } ?? "body"
-            return ActuatorSpec(
+            var gain = 1.0
+            if let n = f["gain"], let g = reader.literal(n, f.path("gain")) {
+                if g > 0 && g.isFinite { gain = g } else { reader.error(n, f.path("gain"), "must be a number > 0 (got \(formatNumber(g)))") }
+            }
+            var actuator = ActuatorSpec(
                 name: name, origin: reader.origin(item, path), type: type,
                 body: f["body"].flatMap { reader.name($0, f.path("body")) },
                 joint: f["joint"].flatMap { reader.name($0, f.path("joint")) },
@@ -442,6 +446,8 @@ final class WorldDecoder {
                 bidirectional: f["bidirectional"].flatMap { reader.bool($0, f.path("bidirectional")) } ?? false,
                 vehicle: vehicle,
                 driveWheels: f["drive"].flatMap { reader.choice($0, f.path("drive"), ["rear", "front", "all"]) } ?? "rear")
+            actuator.gain = gain
+            return actuator
         }
     }
 
@@ -487,7 +493,7 @@ final class WorldDecoder {
         reader.listEntries(node, "observations").compactMap { item, path in
             guard let f = reader.mapping(item, path, allowed: [
                 "name", "type", "body", "joint", "axis", "quantity", "frame", "encoding", "scale", "offset",
-                "bounds", "clip", "rays", "angles", "range", "origin", "mask", "value", "lookahead", "doc",
+                "bounds", "clip", "rays", "angles", "range", "origin", "mask", "value", "lookahead", "flag", "doc",
             ]) else { return nil }
             guard let name = f.require("name", reader).flatMap({ reader.name($0, f.path("name")) }),
                   let type = f.require("type", reader).flatMap({
@@ -521,7 +527,15 @@ final class WorldDecoder {
             if type == .lidar, let a = f.require("angles", reader) {
                 angles = decodeAngles(a, f.path("angles"), rays: rays)
             }
-            return SensorSpec(
+            var lastEvent = false
+            if let n = f["flag"] {
+                if type == .contact {
+                    lastEvent = reader.choice(n, f.path("flag"), ["touching", "last-event"]) == "last-event"
+                } else {
+                    reader.error(n, f.path("flag"), "only contact observations take flag")
+                }
+            }
+            var sensor = SensorSpec(
                 name: name, origin: reader.origin(item, path), type: type,
                 body: f["body"].flatMap { reader.name($0, f.path("body")) },
                 joint: f["joint"].flatMap { reader.name($0, f.path("joint")) },
@@ -535,6 +549,8 @@ final class WorldDecoder {
                 mask: f["mask"].flatMap { bits($0, f.path("mask")) } ?? 0xFFFF,
                 expression: type == .expression ? f.require("value", reader).flatMap { stepExpression($0, f.path("value")) } : nil,
                 lookahead: s("lookahead", .nonNegative, 0))
+            sensor.lastEvent = lastEvent
+            return sensor
         }
     }
 

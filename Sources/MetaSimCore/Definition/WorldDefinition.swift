@@ -226,6 +226,8 @@ public struct ActuatorSpec: Sendable {
     /// Action bounds per entry (motor/force/thruster: 1, planar: 2, vehicle: 3).
     public var low: [Double]
     public var high: [Double]
+    /// The command the actuator acts on is `gain` × the (clipped) action (literal, > 0; 1: the action).
+    public var gain: Double = 1
     public var maxSpeed: Scalar
     public var maxEffort: Scalar
     public var point: [Scalar]
@@ -295,6 +297,8 @@ public struct SensorSpec: Sendable {
     public var range: Scalar
     public var origin2: [Scalar]
     public var mask: UInt16
+    /// contact: report the last contact event (Gymnasium's `ground_contact`) instead of touching now.
+    public var lastEvent: Bool = false
     // expression
     public var expression: Expression?
     public var lookahead: Scalar

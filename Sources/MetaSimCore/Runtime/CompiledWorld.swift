@@ -25,6 +25,8 @@ final class CompiledWorld: Sendable {
     let actionCount: Int
     let actionLow: [Float]
     let actionHigh: [Float]
+    /// Per action entry, its actuator's `gain` (commands = gain × action); nil when every gain is 1.
+    let actionGain: [Float]?
     let discrete: [[Float]]?
     let resetAction: [Float]
 
@@ -120,6 +122,8 @@ final class CompiledWorld: Sendable {
         actionCount = entryNames.count
         actionLow = spec.actions.actuators.flatMap(\.low).map(Float.init)
         actionHigh = spec.actions.actuators.flatMap(\.high).map(Float.init)
+        let gains = spec.actions.actuators.flatMap { a in a.entryNames.map { _ in Float(a.gain) } }
+        actionGain = gains.allSatisfy { $0 == 1 } ? nil : gains
         discrete = spec.actions.discrete.map { $0.map { $0.map(Float.init) } }
         if let r = spec.episode.resetAction { resetAction = r.map(Float.init) }
         else { resetAction = [Float](repeating: 0, count: discrete == nil ? actionCount : 1) }

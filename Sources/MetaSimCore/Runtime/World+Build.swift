@@ -221,7 +221,8 @@ extension World {
             _ = msp_contact_sensor_add(handle, bodyIndex[bi], 0xFFFF)
         }
         for o in spec.observations where o.type == .contact {
-            _ = msp_contact_sensor_add(handle, bodyIndex[bodyNumber[o.body!]!], o.mask)
+            let sensor = msp_contact_sensor_add(handle, bodyIndex[bodyNumber[o.body!]!], o.mask)
+            if o.lastEvent, sensor >= 0 { _ = msp_contact_sensor_use_last_event(handle, sensor) }
         }
 
         if let g = spec.goal {

@@ -201,7 +201,8 @@ public final class World {
         return StepResult(reward: reward, terminated: terminated, truncated: truncated, end: end)
     }
 
-    /// Clips the action to its bounds (NaN counts as 0), stores it in the signals and commands.
+    /// Clips the action to its bounds (NaN counts as 0), stores it in the signals, and in the
+    /// commands times its actuator's gain (worlds without a gain skip the multiplication).
     @inline(__always)
     private func applyAction(_ action: UnsafeBufferPointer<Float>) {
         let c = compiled
@@ -214,6 +215,7 @@ public final class World {
                 commands[i] = row[i]
                 signals[c.actionBase + i] = Double(row[i])
             }
+            if let gain = c.actionGain { for i in 0..<c.actionCount { commands[i] *= gain[i] } }
             return
         }
         precondition(action.count >= c.actionCount, "expected \(c.actionCount) action values, got \(action.count)")
@@ -224,6 +226,7 @@ public final class World {
             commands[i] = a
             signals[c.actionBase + i] = Double(a)
         }
+        if let gain = c.actionGain { for i in 0..<c.actionCount { commands[i] *= gain[i] } }
     }
 
     private func applyDisturbances() {

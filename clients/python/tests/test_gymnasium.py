@@ -25,13 +25,21 @@ def test_registered_catalog_is_the_daemons(daemon):
         assert isinstance(gymnasium.make(f"metasim/{w}", socket=daemon, disable_env_checker=True).unwrapped, MetaSimEnv)
 
 
+# The one warning a replica inherits from its Gymnasium environment: Pendulum-v1 acts in
+# Box(-2, 2), which check_env flags on Gymnasium's own Pendulum-v1 too.
+INHERITED_WARNINGS = {"pendulum": "For Box action spaces, we recommend using a symmetric and normalized space"}
+
+
 @pytest.mark.parametrize("world", CATALOG_WORLDS)
 def test_check_env_every_catalog_world(daemon, world):
     env = gymnasium.make(f"metasim/{world}", socket=daemon)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         check_env(env.unwrapped)
-    assert [str(w.message) for w in caught] == []  # not even a warning
+    inherited = INHERITED_WARNINGS.get(world)
+    assert [str(w.message) for w in caught if not (inherited and inherited in str(w.message))] == []  # not even a warning
+    if inherited:
+        assert any(inherited in str(w.message) for w in caught)  # the exemption is still needed
     # A short random episode through the wrappers gymnasium.make adds (passive checker, order).
     env.action_space.seed(3)
     obs, info = env.reset(seed=3)
