@@ -37,6 +37,7 @@ struct RecurrentPolicyTests {
         let folder = try temporaryPolicies()
         try recurrentCheckpoint(hidden: 8, seed: 1).write(to: folder + "/pn-rl2.safetensors")
         try recurrentCheckpoint(hidden: 6, seed: 2).write(to: folder + "/pn-rl2-other.safetensors")
+        try recurrentCheckpoint(world: "cartpole", hidden: 8, seed: 3).write(to: folder + "/cartpole-rl2.safetensors")
         let server = try await TestServer { $0.policiesRoot = folder }
         return (server, folder)
     }
@@ -194,31 +195,54 @@ struct RecurrentPolicyTests {
     }
 
     /// run_episodes is one trial: the daemon's episodes are those of `TrialSampler` (training's
-    /// rollouts) with the same seed and task, bit for bit, for any stepping thread count.
-    @Test func runEpisodesIsATrialAsInTrainingForAnyThreadCount() async throws {
+    /// rollouts) with the same seed and task, bit for bit, for any stepping thread count; for
+    /// continuous (point-nav) and discrete (cartpole) actions.
+    @Test(arguments: [("point-nav", "pn-rl2"), ("cartpole", "cartpole-rl2")])
+    func runEpisodesIsATrialAsInTrainingForAnyThreadCount(world: String, policy: String) async throws {
         let (server, folder) = try await Self.server()
-        let checkpoint = try Checkpoint.load(path: folder + "/pn-rl2.safetensors")
+        let checkpoint = try Checkpoint.load(path: folder + "/\(policy).safetensors")
         let c = try server.connect()
         let count = 3, episodes = 3, seed: UInt64 = 11, taskSeed: UInt64 = 7
         var replies: [RunEpisodesReply] = []
         for threads in [1, 2] {
-            let s = try c.open(OpenRequest(world: "point-nav", batch: count, threads: threads, taskSeed: taskSeed, seed: 1))
-            _ = try s.adapt(policy: "pn-rl2", steps: 0)
+            let s = try c.open(OpenRequest(world: world, batch: count, threads: threads, taskSeed: taskSeed, seed: 1))
+            _ = try s.adapt(policy: policy, steps: 0)
             replies.append(try c.runEpisodes(RunEpisodesRequest(session: s.id, episodes: count * episodes * 2, deterministic: true, decimation: 0, seed: seed)))
         }
         #expect(replies[0].returns.map(\.bitPattern) == replies[1].returns.map(\.bitPattern))
         #expect(replies[0].instances == replies[1].instances && replies[0].lengths == replies[1].lengths)
 
-        let definition = try WorldCatalog.resolve("point-nav", root: worldsRoot)
+        let definition = try WorldCatalog.resolve(world, root: worldsRoot)
         let program = try WorldProgram(definition: definition, task: definition.sampleTask(seed: taskSeed))
         let math = RecurrentMath(architecture: checkpoint.policy.architecture, normalizer: checkpoint.policy.normalizer)
         let trials = try TrialSampler(program: program).collect(math: math, params: checkpoint.policy.parameters.map { Double($0) },
                                                                 count: count, episodes: episodes, seed: seed, deterministic: true)
         for i in 0..<count {
             let mine = zip(replies[0].instances, replies[0].returns).filter { $0.0 == i }.map(\.1)
+            let lengths = zip(replies[0].instances, replies[0].lengths).filter { $0.0 == i }.map(\.1)
             try #require(mine.count >= episodes)
             #expect(Array(mine.prefix(episodes)).map(\.bitPattern) == trials[i].episodeReturns.map(\.bitPattern), "instance \(i)")
+            #expect(Array(lengths.prefix(episodes)) == (0..<episodes).map { trials[i].steps(ofEpisode: $0).count }, "instance \(i)")
         }
+        try await server.stop()
+    }
+
+    @Test func aDiscretePolicysStateIsCheckedOnRestore() async throws {
+        let (server, _) = try await Self.server()
+        let c = try server.connect()
+        let s = try c.open(OpenRequest(world: "cartpole", batch: 2, taskSeed: 5, seed: 3))
+        _ = try s.adapt(policy: "cartpole-rl2", steps: 0)
+        let a = try s.act(s.observations)
+        #expect(a.allSatisfy { $0 == 0 || $0 == 1 })
+        let saved = try c.savePolicyState(session: s.id)
+        #expect(saved.reply.valuesPerInstance == 8 + 1 + 3 && saved.reply.architecture.contains("categorical"))
+        #expect(saved.values[8] == Double(a[0]), "the previous action is the index")
+        var beyond = saved.values
+        beyond[8] = 2
+        #expect(Self.code { try c.restorePolicyState(session: s.id, values: beyond, architecture: saved.reply.architecture) } == .badRequest)
+        beyond[8] = 0.5
+        #expect(Self.code { try c.restorePolicyState(session: s.id, values: beyond, architecture: saved.reply.architecture) } == .badRequest)
+        #expect(try c.savePolicyState(session: s.id).values == saved.values)
         try await server.stop()
     }
 
