@@ -12,6 +12,7 @@ import pytest
 
 from conftest import REPO, binary, start_daemon, stop_daemon
 from metasim_client import Client, MetaSimError, PolicyState
+from metasim_client.client import HELLO, POLICY_STATE
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +90,14 @@ def test_feed_forward_policies_have_no_state(rl2_daemon):
         for call in (s.policy_state_size, s.reset_policy_state, s.save_policy_state,
                      lambda: s.restore_policy_state(PolicyState(np.zeros(26), "gru-h8"))):
             assert code(call) == "no_policy_state"
+
+
+def test_a_1_1_client_gets_unknown_kind_for_the_state_requests(rl2_daemon):
+    with Client(rl2_daemon, hello=False) as c:
+        assert c.request(HELLO, {"protocol": [1, 1]}).json()["protocol"] == [1, 1]
+        s = c.open("point-nav", batch=1)
+        s.adapt(policy="pn-rl2")
+        s.act(s.observations)  # a 1.1 client acts with a recurrent policy all the same
+        with pytest.raises(MetaSimError) as e:
+            c.request(POLICY_STATE, {"session": s.id})
+        assert e.value.code == "unknown_kind" and not e.value.fatal
