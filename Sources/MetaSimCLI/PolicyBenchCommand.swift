@@ -15,7 +15,9 @@ struct PolicyBenchCommand: ParsableCommand {
             Adapt: the default budget (3 inner steps of 20 episodes) on held-out tasks of point-nav \
             and lunar-lander, with the shipped meta-policies (episodes of the world file's length, \
             as a daemon session has them). Act: deterministic actions for batches of 1 and 64 \
-            observations.
+            observations; then batch 1 with a recurrent (rl2) policy of the default size (a GRU of \
+            64 units on point-nav, its parameters drawn at random: the cost does not depend on \
+            them), and its cost over the feed-forward policy's.
             """)
 
     @OptionGroup var catalog: CatalogOptions
@@ -24,6 +26,7 @@ struct PolicyBenchCommand: ParsableCommand {
     @Option(help: "Adaptations per world (the median is reported).") var repeats = 5
     @Option(help: "Seconds of act requests per batch size.") var seconds = 2.0
     @Flag(help: "Print JSON.") var json = false
+    @Flag(name: .customLong("act-only"), help: "Only the act rows (no adaptations).") var actOnly = false
 
     struct Row: Codable {
         var name: String
@@ -44,10 +47,12 @@ struct PolicyBenchCommand: ParsableCommand {
             try FileManager.default.copyItem(atPath: source + "/\(w).safetensors", toPath: folder + "/\(w).safetensors")
         }
 
+        let recurrent = try Self.recurrentCheckpoint(try catalog.definition("point-nav"), hidden: 64)
+        do { try recurrent.write(to: folder + "/point-nav-rl2.safetensors") } catch { throw CLIError(error.description) }
         let server = try PrivateDaemon(binary: daemon, worlds: root, policies: folder)
         let c = try server.connect("metasim-bench-policy")
         var rows: [Row] = []
-        for world in worlds {
+        for world in worlds where !actOnly {
             let d = try catalog.definition(world)
             var remote: [Double] = [], local: [Double] = []
             let checkpoint: Checkpoint
@@ -88,6 +93,25 @@ struct PolicyBenchCommand: ParsableCommand {
             }
             rows.append(Row(name: "act point-nav, batch \(batch)", daemon: remote, inProcess: local, unit: "observations/s"))
         }
+        // The recurrent policy: one row per instance, its state stepped at each act.
+        do {
+            var rng = SeededGenerator(seed: 1)
+            let obs = (0..<2).map { _ in Float.random(in: -1...1, using: &rng) }
+            let s = try c.open(OpenRequest(world: "point-nav"))
+            _ = try s.adapt(policy: "point-nav-rl2", steps: 0)
+            let remote = try rate(observations: 1) { () throws(ClientError) in _ = try c.act(session: s.id, observations: obs) }
+            try s.close()
+            let p = recurrent.policy
+            var actor = RecurrentActor(math: RecurrentMath(architecture: p.architecture, normalizer: p.normalizer), rows: 1)
+            let params = p.parameters.map { Double($0) }
+            var prng = SeededGenerator(seed: 0)
+            var sink = 0.0
+            let local = try rate(observations: 1) { () throws(ClientError) in
+                actor.act(params, deterministic: true, rng: &prng, observation: { _, k in Double(obs[k]) }) { _, _, v in sink += v }
+            }
+            withExtendedLifetime(sink) {}
+            rows.append(Row(name: "act point-nav, batch 1, rl2 (GRU 64)", daemon: remote, inProcess: local, unit: "observations/s"))
+        } catch { throw CLIError("act (rl2): \(error)") }
         try server.stop()
         if json {
             let e = JSONEncoder()
@@ -100,6 +124,22 @@ struct PolicyBenchCommand: ParsableCommand {
             table.add([r.name, fmt(r.daemon, 1), fmt(r.inProcess, 1), r.unit, fmt(r.daemon / r.inProcess, 2)])
         }
         print(table.render(), terminator: "")
+        if let mlp = rows.first(where: { $0.name == "act point-nav, batch 1" }), let gru = rows.last, gru.name.contains("rl2") {
+            print("act batch 1 over the socket, rl2 (GRU 64) cost / MLP cost: \(fmt(mlp.daemon / gru.daemon, 2))"
+                  + " (in process: \(fmt(mlp.inProcess / gru.inProcess, 2)))")
+        }
+    }
+
+    /// A recurrent (rl2) checkpoint for `definition` with random parameters (acting costs the same
+    /// whatever they are) and observation normalization on.
+    static func recurrentCheckpoint(_ definition: WorldDefinition, hidden: Int) throws -> Checkpoint {
+        let specs = try WorldProgram(definition: definition, task: definition.nominalTask()).specs
+        let architecture = PolicyArchitecture.recurrent(PolicyArchitecture(specs: specs, hidden: []), hiddenSize: hidden)
+        let config = MetaTrainingConfig(algorithm: .rl2, hidden: [hidden])
+        return Checkpoint(policy: Policy(architecture: architecture, seed: 1, normalizeObservations: true),
+                          metadata: CheckpointMetadata(definition: definition, specs: specs, algorithm: "rl2",
+                                                       hyperparameters: RecurrentLearner().hyperparameters(config),
+                                                       trainingSeed: 0, metasimVersion: MetaSimVersion.string))
     }
 
     /// Calls `body` for `seconds` (after a short warm-up); observations handled per second.

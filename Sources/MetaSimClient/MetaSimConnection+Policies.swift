@@ -78,6 +78,41 @@ extension MetaSimConnection {
     }
 }
 
+/// Protocol 1.2: a recurrent policy's state (docs/protocol.md, "Policy state").
+extension MetaSimConnection {
+    /// The size of a session's policy state and its architecture tag.
+    public func policyState(session: UInt32) throws(ClientError) -> PolicyStateReply {
+        try request(.policyState, meta: SessionRequest(session: session), as: PolicyStateReply.self).meta
+    }
+
+    /// Every instance's policy state back to zero (a trial's start).
+    @discardableResult
+    public func resetPolicyState(session: UInt32) throws(ClientError) -> PolicyStateReply {
+        try request(.resetPolicyState, meta: SessionRequest(session: session), as: PolicyStateReply.self).meta
+    }
+
+    /// The session's policy state: its values and the tag a restore needs.
+    public func savePolicyState(session: UInt32) throws(ClientError) -> (reply: PolicyStateReply, values: [Double]) {
+        let r = try request(.savePolicyState, meta: SessionRequest(session: session), as: PolicyStateReply.self)
+        let values = r.data.withUnsafeBytes { p in (0..<(p.count / 8)).map { p.loadUnaligned(fromByteOffset: 8 * $0, as: Double.self) } }
+        guard values.count == r.meta.values, r.data.count == 8 * values.count else {
+            throw .protocolViolation("save_policy_state reply: \(r.data.count) bytes for \(r.meta.values) float64 values")
+        }
+        return (r.meta, values)
+    }
+
+    /// Replaces the session's policy state with one `savePolicyState` gave.
+    @discardableResult
+    public func restorePolicyState(session: UInt32, values: [Double], architecture: String) throws(ClientError) -> PolicyStateReply {
+        var reply: PolicyStateReply?
+        try withBytes(values) { p throws(ClientError) in
+            reply = try request(.restorePolicyState, meta: RestorePolicyStateRequest(session: session, architecture: architecture, values: values.count),
+                                data: p, as: PolicyStateReply.self).meta
+        }
+        return reply!
+    }
+}
+
 extension RemoteSession {
     public func adapt(policy: String? = nil, steps: Int? = nil, episodes: Int? = nil, seed: UInt64? = nil, evaluate: Bool? = nil,
                       progress: (AdaptProgress) -> Void = { _ in }) throws(ClientError) -> AdaptReply {

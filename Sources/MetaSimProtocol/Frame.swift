@@ -73,9 +73,14 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     case savePolicy = 38
     // Later 1.1 servers (capability "render"): raster frames of a session's instances.
     case render = 39
+    // Protocol 1.2: a recurrent policy's state (docs/protocol.md, "Policy state").
+    case policyState = 40
+    case resetPolicyState = 41
+    case savePolicyState = 42
+    case restorePolicyState = 43
 
     /// The minor protocol version that introduced this request.
-    public var sinceMinor: Int { rawValue >= 32 ? 1 : 0 }
+    public var sinceMinor: Int { rawValue >= 40 ? 2 : rawValue >= 32 ? 1 : 0 }
 
     public var name: String {
         switch self {
@@ -98,6 +103,10 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
         case .record: "record"
         case .savePolicy: "save_policy"
         case .render: "render"
+        case .policyState: "policy_state"
+        case .resetPolicyState: "reset_policy_state"
+        case .savePolicyState: "save_policy_state"
+        case .restorePolicyState: "restore_policy_state"
         }
     }
 }
@@ -109,7 +118,7 @@ public struct ProtocolVersion: Sendable, Equatable, Codable, CustomStringConvert
     public var minor: Int
     public init(major: Int, minor: Int) { self.major = major; self.minor = minor }
 
-    public static let current = ProtocolVersion(major: 1, minor: 1)
+    public static let current = ProtocolVersion(major: 1, minor: 2)
 
     public var description: String { "\(major).\(minor)" }
 

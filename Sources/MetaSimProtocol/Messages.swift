@@ -377,5 +377,8 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case policyExists = "policy_exists"
     /// save_policy could not write the checkpoint.
     case saveFailed = "save_failed"
+    // Protocol 1.2 (a recurrent policy's state).
+    /// A policy-state request on a session whose policy is feed-forward (it has no state).
+    case noPolicyState = "no_policy_state"
     case `internal` = "internal"
 }

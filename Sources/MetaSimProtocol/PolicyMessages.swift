@@ -338,3 +338,50 @@ public struct SavePolicyReply: Codable, Sendable, Equatable {
         self.file = file
     }
 }
+
+// MARK: Protocol 1.2: a recurrent policy's state
+
+/// The reply of `policy_state`, `reset_policy_state` and `save_policy_state` (whose data is the
+/// state: `values` float64), and of `restore_policy_state`: the session's policy state's size
+/// and what a saved state must match to be restored.
+public struct PolicyStateReply: Codable, Sendable, Equatable {
+    public var session: UInt32
+    /// Values of the state (instances × values per instance).
+    public var values: Int
+    /// Values per instance: the GRU state, the previous action, the previous reward, the
+    /// episode-end flag, whether the instance has acted since its state was reset.
+    public var valuesPerInstance: Int
+    /// The values' type: "float64".
+    public var dtype: String
+    /// The architecture tag a restored state must carry (cell, size, inputs, observation and action layout).
+    public var architecture: String
+    public init(session: UInt32, values: Int, valuesPerInstance: Int, dtype: String = PolicyStateReply.dtype, architecture: String) {
+        self.session = session
+        self.values = values
+        self.valuesPerInstance = valuesPerInstance
+        self.dtype = dtype
+        self.architecture = architecture
+    }
+    public static let dtype = "float64"
+    enum CodingKeys: String, CodingKey {
+        case session, values, valuesPerInstance = "values_per_instance", dtype, architecture
+    }
+}
+
+/// `restore_policy_state`: data is the state, `values` float64 (as `save_policy_state` gave it).
+public struct RestorePolicyStateRequest: Codable, Sendable, Equatable {
+    public var session: UInt32
+    /// The tag `save_policy_state` replied with.
+    public var architecture: String
+    /// The values in the data (checked against the data's size and the session's state).
+    public var values: Int
+    /// "float64" (the default; no other type is accepted).
+    public var dtype: String?
+    public init(session: UInt32, architecture: String, values: Int, dtype: String? = nil) {
+        self.session = session
+        self.architecture = architecture
+        self.values = values
+        self.dtype = dtype
+    }
+    public static let keys: Set<String> = ["session", "architecture", "values", "dtype"]
+}

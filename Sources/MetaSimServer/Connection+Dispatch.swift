@@ -79,6 +79,10 @@ extension Connection {
         case .record: try record(frame)
         case .savePolicy: try savePolicy(frame)
         case .render: try render(frame)
+        case .policyState: try policyState(frame)
+        case .resetPolicyState: try resetPolicyState(frame)
+        case .savePolicyState: try savePolicyState(frame)
+        case .restorePolicyState: try restorePolicyState(frame)
         }
     }
 

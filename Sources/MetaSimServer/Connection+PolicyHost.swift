@@ -39,6 +39,14 @@ extension Connection {
             }
         }
 
+        /// Instances: a recurrent policy keeps a state for each.
+        var rows: Int {
+            switch self {
+            case .simulated(let s): s.batchCount
+            case .external(let e): e.count
+            }
+        }
+
         var specs: WorldSpecs {
             switch self {
             case .simulated(let s): s.batch.specs
@@ -62,6 +70,7 @@ extension Connection {
     }
 
     /// A policy of the catalog, checked against a world: its family, observation and action specs.
+    /// A recurrent policy (rl2) starts with a zero state for each of the session's instances.
     func takePolicy(_ name: String, for host: PolicyHost) throws(RequestFailure) -> PolicyBinding {
         let catalog = core.policies
         guard let entry = catalog.entries[name] else {
@@ -69,12 +78,25 @@ extension Connection {
             throw RequestFailure(.unknownPolicy, "no policy named '\(name)' (served: \(served.isEmpty ? "none" : served))")
         }
         do {
-            if let warning = try entry.checkpoint.check(against: host.definition, specs: host.specs, path: entry.path) {
+            if let warning = try entry.checkpoint.check(against: host.definition, specs: host.specs, path: entry.path, allowRecurrent: true) {
                 logger.info("\(warning)")
             }
         } catch {
             throw RequestFailure(.policyMismatch, "policy '\(name)' does not fit session \(host.id) (\(host.definition.name)): \(error.description)")
         }
-        return PolicyBinding(entry: entry)
+        return PolicyBinding(entry: entry, rows: host.rows)
+    }
+
+    /// Protocol 1.2: a session whose policy keeps a state (recurrent), and its state's reply.
+    func statefulHost(_ id: UInt32) throws(RequestFailure) -> (PolicyHost, PolicyStateReply) {
+        let host = try policyHost(id)
+        guard let binding = host.binding else {
+            throw RequestFailure(.noPolicy, "session \(id) has no policy: adapt it first (adapt with 'policy', 'steps': 0 only takes the policy)")
+        }
+        guard let actor = binding.recurrent else {
+            throw RequestFailure(.noPolicyState, "session \(id)'s policy '\(binding.entry.name)' (\(binding.entry.info.algorithm)) is feed-forward: it keeps no state between acts")
+        }
+        return (host, PolicyStateReply(session: id, values: actor.stateCount, valuesPerInstance: actor.valuesPerRow,
+                                       architecture: actor.architectureTag))
     }
 }

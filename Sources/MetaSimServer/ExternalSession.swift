@@ -4,7 +4,8 @@ import MetaSimProtocol
 
 /// A session on a world the client runs itself (a real robot, another simulator). The family
 /// names which policies fit; the daemon acts for the client's observations, records the
-/// transitions the client sends back, and adapts from the complete episodes it recorded.
+/// transitions the client sends back, and adapts from the complete episodes it recorded (a
+/// recurrent policy adapts online instead: the transitions move its state, `PolicyBinding`).
 /// Used only by the owner connection's thread.
 final class ExternalSession {
     let id: UInt32
@@ -53,7 +54,8 @@ final class ExternalSession {
     /// i32[count] for a discrete world), terminated u8[count], truncated u8[count].
     func recordSize(count n: Int) -> Int { 8 * n + 4 * n * observationCount + 4 * n * actionWidth + 2 * n }
 
-    /// Appends one transition per instance. Checks everything before keeping anything.
+    /// Appends one transition per instance. Checks everything before keeping anything. With a
+    /// recurrent policy, tells its state the rewards and episode ends instead (nothing is kept).
     func record(_ data: UnsafeRawBufferPointer, limit: Int) throws(RequestFailure) {
         let n = count, o = observationCount, w = actionWidth
         guard data.count == recordSize(count: n) else {
@@ -85,6 +87,13 @@ final class ExternalSession {
                 }
             }
         }
+        if binding?.recurrent != nil {
+            // A recurrent policy adapts by acting with its state, not from recorded episodes: the
+            // transitions only feed its next step input (reward, episode end); nothing is kept.
+            binding!.noteStep(rewards: { data.loadUnaligned(fromByteOffset: 8 * $0, as: Double.self) },
+                              ended: { data.load(fromByteOffset: termAt + $0, as: UInt8.self) | data.load(fromByteOffset: truncAt + $0, as: UInt8.self) != 0 })
+            return
+        }
         for i in 0..<n {
             for k in 0..<o { running[i].observations.append(Double(data.loadUnaligned(fromByteOffset: obsAt + 4 * (i * o + k), as: Float.self))) }
             running[i].samples.append(contentsOf: samples[(i * w)..<((i + 1) * w)])
@@ -101,7 +110,7 @@ final class ExternalSession {
 
     /// The policy's own unit for a world action it produced (`act` replies offset + scale · u).
     private func sample(_ a: Double, component k: Int) -> Double {
-        guard let arch = binding?.math.architecture, !arch.actionScale.isEmpty, arch.actionScale[k] != 0 else { return a }
+        guard let arch = binding?.architecture, !arch.actionScale.isEmpty, arch.actionScale[k] != 0 else { return a }
         return (a - arch.actionOffset[k]) / arch.actionScale[k]
     }
 

@@ -20,7 +20,7 @@ public final class MetaSimServer: Service, Sendable {
     public static let version = "metasimd 0.3.0"
     public static let capabilities = ["inline_yaml", "auto_reset", "observe", "int32_actions", "set_task", "pipelining",
                                              "policies", "adapt", "act", "run_episodes", "external_sessions", "save_policy",
-                                             "render"]
+                                             "render", "policy_state"]
 
     /// The configuration the server started with (a reload changes the running one, not this).
     public let configuration: ServerConfiguration

@@ -71,6 +71,9 @@ extension Session {
         for i in 0..<batch.count where batch.failed[i] != 0 {
             failure = "instance \(i): " + (batch.failure(of: i)?.description ?? "failed to build its next episode")
         }
+        // A recurrent policy's next input reads these rewards and episode ends (a policy taken out
+        // of the session, as run_episodes does, is told by its holder).
+        if binding?.recurrent != nil { binding!.noteStep(batch: batch) }
         return ended
     }
 

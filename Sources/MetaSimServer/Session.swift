@@ -76,6 +76,8 @@ final class Session: @unchecked Sendable {
         self.seed = seed
         failure = nil
         frames = nil
+        // A recurrent policy's memory is of the old task.
+        if binding?.recurrent != nil { binding!.resetState() }
         activity.withLock { $0.program = program; $0.seed = seed }
     }
 
@@ -122,6 +124,8 @@ final class Session: @unchecked Sendable {
                 failures.append("instance \(i): \(error.description)")
             }
         }
+        // A recurrent policy sees the restarts as episode ends (its state is kept).
+        if binding?.recurrent != nil { binding!.noteReset(instances: list) }
         if (0..<batch.count).contains(where: { batch.failed[$0] != 0 }) {
             failure = failures.first ?? "an instance failed to build; reset it"
         } else {

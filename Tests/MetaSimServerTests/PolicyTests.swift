@@ -52,7 +52,7 @@ struct PolicyTests {
     func listPolicies() async throws {
         let (server, _) = try await policyServer()
         let c = try server.connect()
-        #expect(c.hello.protocol == ProtocolVersion(major: 1, minor: 1))
+        #expect(c.hello.protocol == ProtocolVersion(major: 1, minor: 2))
         #expect(c.hello.capabilities.contains("adapt"))
         let list = try c.listPolicies()
         let pn = try #require(list.policies.first { $0.name == "point-nav" })

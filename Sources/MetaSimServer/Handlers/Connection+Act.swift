@@ -1,7 +1,8 @@
 import MetaSimProtocol
 
 extension Connection {
-    /// `act` (1.1): the bound policy's actions for the observations sent.
+    /// `act` (1.1): the bound policy's actions for the observations sent. A recurrent policy takes
+    /// one row per instance and steps each instance's state.
     func act(_ frame: FrameView) throws(RequestFailure) {
         let r = try meta(ActRequest.self, frame, keys: ActRequest.keys)
         let host = try policyHost(r.session)
@@ -14,6 +15,9 @@ extension Connection {
             throw RequestFailure(.badShape, "act data is \(data.count) bytes: expected a positive multiple of \(4 * o) (\(o) float32 observations per row)")
         }
         let count = data.count / (4 * o)
+        if host.binding?.recurrent != nil, count != host.rows {
+            throw RequestFailure(.badShape, "act for \(count) observations: session \(r.session)'s policy is recurrent and keeps a state for each of its \(host.rows) instances: send one row per instance (\(4 * o * host.rows) bytes)")
+        }
         guard count <= core.configuration.maxBatch else {
             throw RequestFailure(limit: .maxBatch, "act for \(count) observations; at most \(core.configuration.maxBatch) per request")
         }

@@ -6,6 +6,8 @@ import Glibc
 
 extension Connection {
     /// `run_episodes` (1.1): the bound policy runs the session's worlds for whole episodes, streaming steps and episodes.
+    /// A recurrent policy runs them as one trial from the session's state, carried across them
+    /// (the run's first reset is an episode end for it), and leaves the session with its state.
     func runEpisodes(_ frame: FrameView) throws(RequestFailure) {
         let r = try meta(RunEpisodesRequest.self, frame, keys: RunEpisodesRequest.keys)
         if externals[r.session] != nil {
@@ -45,6 +47,8 @@ extension Connection {
         while reply.returns.count < target, t < maxSteps {
             binding.act(batch: batch, deterministic: deterministic)
             let ended = session.stepBatch()
+            // The binding is out of the session during the run: it notes its own steps.
+            binding.noteStep(batch: batch)
             t += 1
             core.stepCount.add(UInt64(batch.count), ordering: .relaxed)
             if work.isCancelled {

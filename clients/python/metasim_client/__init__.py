@@ -1,4 +1,4 @@
-"""Client for metasimd, the metasim daemon: protocol v1.1 over a Unix-domain socket.
+"""Client for metasimd, the metasim daemon: protocol v1.2 over a Unix-domain socket.
 
 The protocol is specified in docs/protocol.md. This module has no dependency but numpy::
 
@@ -13,6 +13,9 @@ The protocol is specified in docs/protocol.md. This module has no dependency but
 Protocol 1.1 adds the meta-policy: ``client.list_policies()``, ``session.adapt(policy="point-nav")``,
 ``session.act(obs)``, ``session.run_episodes(...)``, ``session.save_policy(name)`` and external
 sessions (``client.open_external(...)``: the client runs the world, the daemon acts and adapts).
+Protocol 1.2 adds a recurrent (rl2) policy's state: ``session.policy_state_size()``,
+``session.reset_policy_state()``, ``session.save_policy_state()`` and
+``session.restore_policy_state(state)``.
 
 Every request gets exactly one response, in order; an error response raises MetaSimError (the
 connection stays usable unless ``error.fatal``).
@@ -34,6 +37,7 @@ from .client import (
     ExternalSession,
     StepResult,
     ObserverEvent,
+    PolicyState,
     PROTOCOL_VERSION,
 )
 from .daemon import DaemonNotFound, connect
@@ -57,6 +61,7 @@ __all__ = [
     "ExternalSession",
     "StepResult",
     "ObserverEvent",
+    "PolicyState",
     "DaemonNotFound",
     "connect",
     "MetaSimEnv",

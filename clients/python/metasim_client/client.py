@@ -1,4 +1,4 @@
-"""Protocol v1.1 client (docs/protocol.md): frames, requests, sessions, observers, policies."""
+"""Protocol v1.2 client (docs/protocol.md): frames, requests, sessions, observers, policies, policy state."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
-PROTOCOL_VERSION = (1, 1)
+PROTOCOL_VERSION = (1, 2)
 
 # Request kinds.
 HELLO, PING, STATUS = 1, 2, 3
@@ -21,9 +21,12 @@ LIST_WORLDS, OPEN, RESET, STEP, SET_TASK, CLOSE, OBSERVE, UNOBSERVE = 16, 17, 18
 LIST_POLICIES, ADAPT, ACT, RUN_EPISODES, OPEN_EXTERNAL, RECORD, SAVE_POLICY = 32, 33, 34, 35, 36, 37, 38
 # Later 1.1 servers (capability "render"): RGB frames of a session's instances.
 RENDER = 39
+# Protocol 1.2 (capability "policy_state"): a recurrent policy's state ("Policy state" in docs/protocol.md).
+POLICY_STATE, RESET_POLICY_STATE, SAVE_POLICY_STATE, RESTORE_POLICY_STATE = 40, 41, 42, 43
 KIND_NAMES = {1: "hello", 2: "ping", 3: "status", 16: "list_worlds", 17: "open", 18: "reset", 19: "step",
               20: "set_task", 21: "close", 22: "observe", 23: "unobserve", 32: "list_policies", 33: "adapt",
-              34: "act", 35: "run_episodes", 36: "open_external", 37: "record", 38: "save_policy", 39: "render"}
+              34: "act", 35: "run_episodes", 36: "open_external", 37: "record", 38: "save_policy", 39: "render",
+              40: "policy_state", 41: "reset_policy_state", 42: "save_policy_state", 43: "restore_policy_state"}
 
 # Frame flags.
 RESPONSE, ERROR, EVENT, FINAL = 1, 2, 4, 8
@@ -433,6 +436,46 @@ class _PolicyHost:
         """Saves the session's (adapted) policy as ``NAME.safetensors`` in the daemon's policies
         folder (served at once as policy ``name``). Returns ``{"policy": info, "file": path}``."""
         return self.client.request(SAVE_POLICY, {"session": self.id, "name": name, "overwrite": bool(overwrite)}).json()
+
+
+    # Protocol 1.2: a recurrent (rl2) policy's state. A feed-forward policy has none: these raise
+    # MetaSimError with code "no_policy_state".
+
+    def policy_state_size(self) -> int:
+        """Values (float64) in the session's policy state: one row per instance of the GRU state,
+        the previous action, the previous reward, the episode-end flag and whether the instance
+        has acted since its state was reset."""
+        return int(self.client.request(POLICY_STATE, {"session": self.id}).json()["values"])
+
+    def reset_policy_state(self) -> None:
+        """Every instance's state back to zero, as at a trial's start (set_task does it too)."""
+        self.client.request(RESET_POLICY_STATE, {"session": self.id})
+
+    def save_policy_state(self) -> "PolicyState":
+        """The session's policy state, whole: restoring it continues bit for bit."""
+        f = self.client.request(SAVE_POLICY_STATE, {"session": self.id})
+        meta = f.json()
+        values = np.frombuffer(f.data, np.float64).copy()
+        if len(values) != meta["values"]:
+            raise ValueError(f"save_policy_state: {len(f.data)} bytes for {meta['values']} float64 values")
+        return PolicyState(values=values, architecture=meta["architecture"])
+
+    def restore_policy_state(self, state: "PolicyState") -> None:
+        """Replaces the session's policy state with a saved one (of a session of the same policy
+        architecture and instance count). The daemon refuses a state of another size
+        (``bad_shape``) or architecture (``policy_mismatch``), leaving the session's untouched."""
+        values = np.ascontiguousarray(state.values, dtype=np.float64).reshape(-1)
+        meta = {"session": self.id, "architecture": str(state.architecture), "values": int(len(values)), "dtype": "float64"}
+        self.client.request(RESTORE_POLICY_STATE, meta, values.tobytes())
+
+
+@dataclass
+class PolicyState:
+    """A recurrent policy's state as ``save_policy_state`` gives it: float64 ``values`` (instances ×
+    values per instance) and the ``architecture`` tag a restore must match."""
+
+    values: np.ndarray
+    architecture: str
 
 
 def _bound_array(values: Sequence[Optional[float]], infinity: float) -> np.ndarray:

@@ -22,7 +22,7 @@ def trace(world, seed, actions):
 
 def test_handshake_catalog_and_status(daemon):
     with Client(daemon) as c:
-        assert c.server["protocol"] == [1, 1]
+        assert c.server["protocol"] == [1, 2]
         assert "adapt" in c.server["capabilities"]
         assert c.server["limits"]["max_frame"] == 16 << 20
         worlds = {w["name"]: w for w in c.list_worlds()}

@@ -79,7 +79,7 @@ def run_external(session, envs, deterministic, seed=None):
 def test_list_policies(policy_daemon):
     path, folder = policy_daemon
     with Client(path) as c:
-        assert c.server["protocol"] == [1, 1]
+        assert c.server["protocol"] == [1, 2]
         for capability in ("policies", "adapt", "act", "run_episodes", "external_sessions", "save_policy"):
             assert capability in c.server["capabilities"]
         policies = {p["name"]: p for p in c.list_policies()}
