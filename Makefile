@@ -171,9 +171,16 @@ $(SB3_VENV)/.client: $(SB3_VENV)/.ready $(CLIENT_FILES)
 	$(SB3_VENV)/bin/pip install -q --no-deps --force-reinstall ./clients/python
 	rm -rf clients/python/build
 	touch $@
-.PHONY: check-sb3
+.PHONY: check-sb3 transfer-sb3
 check-sb3: build $(SB3_VENV)/.client
 	PATH="$(CURDIR)/$(dir $(METASIM)):$$PATH" METASIM_WORLDS="$(CURDIR)/worlds" $(SB3_VENV)/bin/python Benchmarks/check_sb3.py
+
+# Issue 30's transfer target: policies trained on a replica (cartpole, pendulum) run on Gymnasium's
+# environment and the other way round (Benchmarks/README.md); TRANSFER_ARGS e.g. --pair cartpole.
+TRANSFER_ARGS ?=
+transfer-sb3: build $(SB3_VENV)/.client
+	PATH="$(CURDIR)/$(dir $(METASIM)):$$PATH" METASIM_WORLDS="$(CURDIR)/worlds" $(SB3_VENV)/bin/python \
+		Benchmarks/transfer_sb3.py --json-out transfer-sb3.json $(TRANSFER_ARGS)
 
 # Meta-learning checkpoints (docs/meta-learning.md): retrains the shipped policies from their
 # recorded seeds and checks that they come out bit for bit (policies/SHA256SUMS).
