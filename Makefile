@@ -219,9 +219,14 @@ REACHER_GOAL_TRAIN := --world reacher-goal --iterations 150 --inner-steps 1 --ep
 # lane-keep-lane: 10-second episodes (--horizon 200 instead of the world's 1000), 32-32 network.
 LANE_KEEP_LANE_TRAIN := --world lane-keep-lane --iterations 100 --inner-steps 1 --episodes 20 --normalize-observations \
                         --init-log-std=-0.5 --horizon 200 --hidden 32,32 --seed 1
-# Trains FAMILY's meta-policy, baseline, their tuning and its oracle: $(call hidden-family,FAMILY,OPTIONS)
+# cheetah-dir: the meta-policy with ProMP's outer loop, as cheetah-vel's (the third argument).
+CHEETAH_DIR_TRAIN := --world cheetah-dir --iterations 100 --inner-steps 1 --episodes 20 --normalize-observations \
+                     --init-log-std=-0.5 --seed 1
+CHEETAH_DIR_META := --outer-epochs 5 --clip 0.3 --outer-lr 0.001
+# Trains FAMILY's meta-policy, baseline, their tuning and its oracle:
+# $(call hidden-family,FAMILY,OPTIONS[,META-POLICY-ONLY OPTIONS])
 define hidden-family
-	$(METASIM) train $(2) --algo maml --learn-inner-lr --output policies/$(1).safetensors
+	$(METASIM) train $(2) --algo maml --learn-inner-lr $(3) --output policies/$(1).safetensors
 	$(METASIM) train $(2) --algo multitask --output policies/$(1)-multitask.safetensors
 	$(METASIM) tune --world $(1) --policy policies/$(1).safetensors --skip-training-of policies/$(1)-multitask.safetensors $(HIDDEN_TUNE)
 	$(METASIM) tune --world $(1) --policy policies/$(1)-multitask.safetensors --same-tasks-as policies/$(1).safetensors
@@ -246,6 +251,7 @@ train: build
 	$(METASIM) train $(CARTPOLE_TRAIN) --output policies/cartpole.safetensors
 	$(call hidden-family,reacher-goal,$(REACHER_GOAL_TRAIN))
 	$(call hidden-family,lane-keep-lane,$(LANE_KEEP_LANE_TRAIN))
+	$(call hidden-family,cheetah-dir,$(CHEETAH_DIR_TRAIN),$(CHEETAH_DIR_META))
 	cd policies && sha256sum -c SHA256SUMS
 
 # Held-out evaluation of the shipped policies, baselines side by side.
@@ -267,6 +273,7 @@ evaluate: build
 
 	$(call hidden-evaluate,reacher-goal)
 	$(call hidden-evaluate,lane-keep-lane)
+	$(call hidden-evaluate,cheetah-dir)
 
 # Two disjoint blocks of 40 held-out tasks (seeds 1000000000…039 and …040…079): $(call hidden-evaluate,FAMILY)
 define hidden-evaluate

@@ -6,8 +6,8 @@ when run on Gymnasium's environment, and a policy trained on Gymnasium's within 
 score when run on the replica. For each pair (metasim/cartpole with CartPole-v1, PPO;
 metasim/pendulum with Pendulum-v1, SAC), both with SB3's default hyperparameters:
 1. train one policy on each side (same algorithm, steps and seed);
-2. run each trained policy deterministically on both sides, --episodes episodes each, with the
-   same reset seeds;
+2. run each trained policy deterministically on both sides, --episodes episodes each (reset
+   seeds --first-seed onwards on both sides; each side draws its own starts from them);
 3. report, per policy, its mean return at home and away with 95% intervals (Student t over
    episodes), and the relative change (away − home) / |home|, with a 95% interval from a
    bootstrap over episodes; "within" when that interval lies inside ±10%, "not shown" otherwise.
@@ -46,12 +46,13 @@ def t_interval(xs):
 
 
 def relative_change(home, away, rng, draws=10_000):
-    """(mean(away) − mean(home)) / |mean(home)| with a percentile bootstrap over episodes
-    (home and away resampled with the same indices: the same reset seeds, paired)."""
+    """(mean(away) − mean(home)) / |mean(home)| with a percentile bootstrap over episodes.
+    Home and away are resampled independently: the same reset seed draws a different start on
+    the two sides (each has its own random stream), so the episodes are not pairs."""
     home, away = np.asarray(home, float), np.asarray(away, float)
     point = (away.mean() - home.mean()) / abs(home.mean())
-    idx = rng.integers(0, len(home), size=(draws, len(home)))
-    h, a = home[idx].mean(axis=1), away[idx].mean(axis=1)
+    h = home[rng.integers(0, len(home), size=(draws, len(home)))].mean(axis=1)
+    a = away[rng.integers(0, len(away), size=(draws, len(away)))].mean(axis=1)
     boot = (a - h) / np.abs(h)
     return float(point), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
 
