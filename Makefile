@@ -219,6 +219,9 @@ REACHER_GOAL_TRAIN := --world reacher-goal --iterations 150 --inner-steps 1 --ep
 # lane-keep-lane: 10-second episodes (--horizon 200 instead of the world's 1000), 32-32 network.
 LANE_KEEP_LANE_TRAIN := --world lane-keep-lane --iterations 100 --inner-steps 1 --episodes 20 --normalize-observations \
                         --init-log-std=-0.5 --horizon 200 --hidden 32,32 --seed 1
+# lane-keep-pull: as lane-keep-lane, 150 iterations.
+LANE_KEEP_PULL_TRAIN := --world lane-keep-pull --iterations 150 --inner-steps 1 --episodes 20 --normalize-observations \
+                        --init-log-std=-0.5 --horizon 200 --hidden 32,32 --seed 1
 # cheetah-dir: the meta-policy with ProMP's outer loop, as cheetah-vel's (the third argument).
 CHEETAH_DIR_TRAIN := --world cheetah-dir --iterations 100 --inner-steps 1 --episodes 20 --normalize-observations \
                      --init-log-std=-0.5 --seed 1
@@ -252,6 +255,7 @@ train: build
 	$(call hidden-family,reacher-goal,$(REACHER_GOAL_TRAIN))
 	$(call hidden-family,lane-keep-lane,$(LANE_KEEP_LANE_TRAIN))
 	$(call hidden-family,cheetah-dir,$(CHEETAH_DIR_TRAIN),$(CHEETAH_DIR_META))
+	$(call hidden-family,lane-keep-pull,$(LANE_KEEP_PULL_TRAIN))
 	cd policies && sha256sum -c SHA256SUMS
 
 # Held-out evaluation of the shipped policies, baselines side by side.
@@ -274,6 +278,7 @@ evaluate: build
 	$(call hidden-evaluate,reacher-goal)
 	$(call hidden-evaluate,lane-keep-lane)
 	$(call hidden-evaluate,cheetah-dir)
+	$(call hidden-evaluate,lane-keep-pull)
 
 # Two disjoint blocks of 40 held-out tasks (seeds 1000000000…039 and …040…079): $(call hidden-evaluate,FAMILY)
 define hidden-evaluate
