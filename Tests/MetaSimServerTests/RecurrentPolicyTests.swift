@@ -106,6 +106,24 @@ struct RecurrentPolicyTests {
         try await server.stop()
     }
 
+    @Test func aStateLargerThanAFrameIsRefusedNotSent() async throws {
+        let folder = try temporaryPolicies()
+        try recurrentCheckpoint(hidden: 8, seed: 1).write(to: folder + "/pn-rl2.safetensors")
+        // 16 instances × (8 + 2 + 3) float64 values = 1,664 bytes of state, over a 1,024-byte frame.
+        let server = try await TestServer { $0.policiesRoot = folder; $0.maxFrame = 1024 }
+        let c = try server.connect()
+        let s = try c.open(OpenRequest(world: "point-nav", batch: 16, taskSeed: 5, seed: 3))
+        _ = try s.adapt(policy: "pn-rl2", steps: 0)
+        #expect(try c.policyState(session: s.id).values == 16 * 13)
+        #expect(Self.code { _ = try c.savePolicyState(session: s.id) } == .limitExceeded)
+        // The connection and the session go on.
+        #expect(try s.act(s.observations).count == 16 * 2)
+        let small = try c.open(OpenRequest(world: "point-nav", batch: 2, taskSeed: 5, seed: 3))
+        _ = try small.adapt(policy: "pn-rl2", steps: 0)
+        #expect(try c.savePolicyState(session: small.id).values.count == 2 * 13)
+        try await server.stop()
+    }
+
     @Test func setTaskResetsTheState() async throws {
         let (server, _) = try await Self.server()
         let c = try server.connect()
