@@ -226,6 +226,17 @@ LANE_KEEP_PULL_TRAIN := --world lane-keep-pull --iterations 150 --inner-steps 1 
 CHEETAH_DIR_TRAIN := --world cheetah-dir --iterations 100 --inner-steps 1 --episodes 20 --normalize-observations \
                      --init-log-std=-0.5 --seed 1
 CHEETAH_DIR_META := --outer-epochs 5 --clip 0.3 --outer-lr 0.001
+# lane-keep-reversed: as lane-keep-pull, the meta-policy with ProMP's outer loop (as cheetah-dir's).
+LANE_KEEP_REVERSED_TRAIN := --world lane-keep-reversed --iterations 150 --inner-steps 1 --episodes 20 --normalize-observations \
+                            --init-log-std=-0.5 --horizon 200 --hidden 32,32 --seed 1
+# Memory-based meta-policies (RL²: a GRU of 64 units whose state carries across the 2 episodes of
+# a trial; docs/meta-learning.md "RL²"), evaluated beside MAML against episodes of experience
+# (make evaluate: --memory). Bit-identical for any --threads.
+POINT_NAV_RL2 := --world point-nav --algo rl2 --iterations 500 --seed 1
+CHEETAH_DIR_RL2 := --world cheetah-dir --algo rl2 --iterations 300 --normalize-observations --init-log-std=-0.5 --seed 1
+REACHER_GOAL_RL2 := --world reacher-goal --algo rl2 --iterations 600 --normalize-observations --init-log-std=-0.5 --seed 1
+LANE_KEEP_REVERSED_RL2 := --world lane-keep-reversed --algo rl2 --iterations 600 --normalize-observations --init-log-std=-0.5 \
+                          --horizon 200 --seed 1
 # Trains FAMILY's meta-policy, baseline, their tuning and its oracle:
 # $(call hidden-family,FAMILY,OPTIONS[,META-POLICY-ONLY OPTIONS])
 define hidden-family
@@ -239,6 +250,7 @@ endef
 train: build
 	$(METASIM) train $(POINT_NAV_TRAIN) --algo maml --learn-inner-lr --output policies/point-nav.safetensors
 	$(METASIM) train $(POINT_NAV_TRAIN) --algo multitask --output policies/point-nav-multitask.safetensors
+	$(METASIM) train $(POINT_NAV_RL2) --output policies/point-nav-rl2.safetensors
 	$(METASIM) train $(TRACK_RACER_TRAIN) --algo maml --learn-inner-lr --outer-epochs 5 --clip 0.3 --outer-lr 0.001 \
 		--output policies/track-racer.safetensors
 	$(METASIM) train $(TRACK_RACER_TRAIN) --algo multitask --output policies/track-racer-multitask.safetensors
@@ -253,16 +265,20 @@ train: build
 	$(METASIM) train $(LUNAR_LANDER_TRAIN) --algo oracle --output policies/oracles/lunar-lander-oracle.safetensors
 	$(METASIM) train $(CARTPOLE_TRAIN) --output policies/cartpole.safetensors
 	$(call hidden-family,reacher-goal,$(REACHER_GOAL_TRAIN))
+	$(METASIM) train $(REACHER_GOAL_RL2) --output policies/reacher-goal-rl2.safetensors
 	$(call hidden-family,lane-keep-lane,$(LANE_KEEP_LANE_TRAIN))
 	$(call hidden-family,cheetah-dir,$(CHEETAH_DIR_TRAIN),$(CHEETAH_DIR_META))
+	$(METASIM) train $(CHEETAH_DIR_RL2) --output policies/cheetah-dir-rl2.safetensors
 	$(call hidden-family,lane-keep-pull,$(LANE_KEEP_PULL_TRAIN))
+	$(call hidden-family,lane-keep-reversed,$(LANE_KEEP_REVERSED_TRAIN),$(CHEETAH_DIR_META))
+	$(METASIM) train $(LANE_KEEP_REVERSED_RL2) --output policies/lane-keep-reversed-rl2.safetensors
 	cd policies && sha256sum -c SHA256SUMS
 
 # Held-out evaluation of the shipped policies, baselines side by side.
 evaluate: build
 	$(METASIM) evaluate --world point-nav --policy policies/point-nav.safetensors \
-		--baseline policies/point-nav-multitask.safetensors --tasks 40 --json policies/point-nav-evaluation.json \
-		--plot policies/point-nav-evaluation.svg
+		--baseline policies/point-nav-multitask.safetensors --memory policies/point-nav-rl2.safetensors --tasks 40 --blocks 2 \
+		--json policies/point-nav-evaluation.json --plot policies/point-nav-evaluation.svg
 	$(METASIM) evaluate --world track-racer --policy policies/track-racer.safetensors \
 		--baseline policies/track-racer-multitask.safetensors --oracle policies/oracles/track-racer-oracle.safetensors --tasks 40 \
 		--json policies/track-racer-evaluation.json --plot policies/track-racer-evaluation.svg
@@ -275,15 +291,17 @@ evaluate: build
 	$(METASIM) evaluate --world cartpole --policy policies/cartpole.safetensors --tasks 40 --first-task-seed 1000001000 \
 		--json policies/cartpole-evaluation.json --plot policies/cartpole-evaluation.svg
 
-	$(call hidden-evaluate,reacher-goal)
+	$(call hidden-evaluate,reacher-goal,--memory policies/reacher-goal-rl2.safetensors)
 	$(call hidden-evaluate,lane-keep-lane)
-	$(call hidden-evaluate,cheetah-dir)
+	$(call hidden-evaluate,cheetah-dir,--memory policies/cheetah-dir-rl2.safetensors)
 	$(call hidden-evaluate,lane-keep-pull)
+	$(call hidden-evaluate,lane-keep-reversed,--memory policies/lane-keep-reversed-rl2.safetensors)
 
-# Two disjoint blocks of 40 held-out tasks (seeds 1000000000…039 and …040…079): $(call hidden-evaluate,FAMILY)
+# Two disjoint blocks of 40 held-out tasks (seeds 1000000000…039 and …040…079):
+# $(call hidden-evaluate,FAMILY[,MORE OPTIONS, e.g. --memory policies/FAMILY-rl2.safetensors])
 define hidden-evaluate
 	$(METASIM) evaluate --world $(1) --policy policies/$(1).safetensors --baseline policies/$(1)-multitask.safetensors \
-		--oracle policies/oracles/$(1)-oracle.safetensors --tasks 40 --blocks 2 \
+		--oracle policies/oracles/$(1)-oracle.safetensors --tasks 40 --blocks 2 $(2) \
 		--json policies/$(1)-evaluation.json --plot policies/$(1)-evaluation.svg
 endef
 

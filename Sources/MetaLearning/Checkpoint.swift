@@ -317,7 +317,7 @@ public struct Checkpoint: Sendable, Equatable {
             throw .mismatch(path: path, message: "actions (\(m.actionSpec.count) entries, discrete: \(m.discreteActions.map(String.init) ?? "no")) differ from the world's (\(specs.action.count), \(specs.discreteActions.map(String.init) ?? "no"))")
         }
         if let r = policy.architecture.recurrent, !allowRecurrent {
-            throw .mismatch(path: path, message: "it is a recurrent policy (\(m.algorithm), a \(r.cell.uppercased()) of \(r.hiddenSize) units): it acts with a memory carried across episodes, which this command does not serve yet")
+            throw .mismatch(path: path, message: "it is a recurrent policy (\(m.algorithm), a \(r.cell.uppercased()) of \(r.hiddenSize) units): it acts with a memory carried across episodes, which this command does not serve (metasim adapt, metasim evaluate --memory and metasimd do)")
         }
         if let inputs = policy.architecture.taskInputs, !inputs.isEmpty, !allowTaskInputs {
             throw .mismatch(path: path, message: "it is an oracle, told the task (\(inputs.joined(separator: ", "))): it serves evaluation (metasim evaluate --oracle), not acting or adapting")

@@ -185,6 +185,16 @@ public struct EvaluationReport: Sendable, Codable {
     /// Against a trained oracle (`withOracleSummary`): the gap and, per method and step, the tasks
     /// on which the method beats the oracle. Nil (and absent from the JSON) otherwise.
     public var oracleSummary: OracleSummary?
+    /// Memory-based methods (`metasim evaluate --memory`: recurrent policies, evaluated by
+    /// `Evaluator.runMemory` on the same tasks): `returns[e]` is the return after e episodes of
+    /// experience of the task, e = 0 … the trials' length − 1. Nil without such methods.
+    public var memory: [MethodResult]?
+    /// The same policies acting deterministically (mean or most likely action) on separate trials.
+    public var memoryDeterministic: [MethodResult]?
+    /// Trials per task behind each memory method's returns.
+    public var memoryTrials: Int?
+    /// The episodes of experience the report tabulates every method at (`byExperience`).
+    public var experiencePoints: [Int]?
 
     /// How the methods compare with a trained oracle, task by task (sampled and deterministic).
     public struct OracleSummary: Sendable, Codable, Equatable {
@@ -288,16 +298,7 @@ public struct EvaluationReport: Sendable, Codable {
         guard let oracle = oracle(deterministic: deterministic), let m = results.first(where: { $0.name == method }),
               let r = results.first(where: { $0.name == reference }),
               let gap = oracleGap(reference: reference, deterministic: deterministic), gap.low > 0 else { return nil }
-        let o = oracle.perTask.map { $0[0] }
-        return (0...inner.steps).map { k in
-            Interval.bootstrap(count: taskSeeds.count, seed: SplitMix64.mix(seed, UInt64(k))) { idx in
-                var num = 0.0, den = 0.0
-                for i in idx {
-                    num += m.perTask[i][k] - r.perTask[i][0]
-                    den += o[i] - r.perTask[i][0]
-                }
-                return num / den
-            }
-        }
+        return Self.closedShares(m.perTask.map { Array($0.prefix(inner.steps + 1)) }, reference: r.perTask.map { $0[0] },
+                                 oracle: oracle.perTask.map { $0[0] }, seed: { SplitMix64.mix(seed, UInt64($0)) })
     }
 }

@@ -26,10 +26,16 @@ public struct AdaptationPlot {
         public var curves: [Curve]
         /// Horizontal reference lines (label, level), drawn dashed across every step.
         public var levels: [(label: String, value: Double)]
-        public init(title: String, curves: [Curve], levels: [(label: String, value: Double)] = []) {
+        /// Labels of the x positions, equally spaced (nil: the step numbers 0, 1, …).
+        public var xLabels: [String]?
+        public var xTitle: String
+        public init(title: String, curves: [Curve], levels: [(label: String, value: Double)] = [], xLabels: [String]? = nil,
+                    xTitle: String = "inner (adaptation) steps") {
             self.title = title
             self.curves = curves
             self.levels = levels
+            self.xLabels = xLabels
+            self.xTitle = xTitle
         }
     }
 
@@ -71,8 +77,8 @@ public struct AdaptationPlot {
             for v in [lo, (lo + hi) / 2, hi] {
                 body += text(x0 - 6, sy(v) + 4, formatNumber(BatchPlot.round(v)), size: 10, anchor: "end")
             }
-            for k in 0..<steps { body += text(sx(k), top + h + 14, "\(k)", size: 10, anchor: "middle") }
-            body += text((x0 + x1) / 2, top + h + 30, "inner (adaptation) steps", size: 11, anchor: "middle")
+            for k in 0..<steps { body += text(sx(k), top + h + 14, panel.xLabels.map { k < $0.count ? $0[k] : "" } ?? "\(k)", size: 10, anchor: "middle") }
+            body += text((x0 + x1) / 2, top + h + 30, panel.xTitle, size: 11, anchor: "middle")
             for l in panel.levels where l.value.isFinite {
                 body += "<line x1=\"\(f(x0))\" y1=\"\(f(sy(l.value)))\" x2=\"\(f(x1))\" y2=\"\(f(sy(l.value)))\" stroke=\"#000\" stroke-dasharray=\"5 3\"/>\n"
             }
@@ -81,7 +87,7 @@ public struct AdaptationPlot {
                 var points: [String] = []
                 for k in c.mean.indices where c.mean[k].isFinite {
                     body += "<line x1=\"\(f(sx(k)))\" y1=\"\(f(sy(c.low[k])))\" x2=\"\(f(sx(k)))\" y2=\"\(f(sy(c.high[k])))\" stroke=\"\(color)\" stroke-width=\"6\" stroke-opacity=\"0.25\"/>\n"
-                    body += "<circle cx=\"\(f(sx(k)))\" cy=\"\(f(sy(c.mean[k])))\" r=\"3\" fill=\"\(color)\"><title>\(escape(c.label)), after \(k): \(c.mean[k]) [\(c.low[k]), \(c.high[k])]</title></circle>\n"
+                    body += "<circle cx=\"\(f(sx(k)))\" cy=\"\(f(sy(c.mean[k])))\" r=\"3\" fill=\"\(color)\"><title>\(escape(c.label)), after \(panel.xLabels.map { k < $0.count ? $0[k] : "" } ?? "\(k)"): \(c.mean[k]) [\(c.low[k]), \(c.high[k])]</title></circle>\n"
                     points.append("\(f(sx(k))),\(f(sy(c.mean[k])))")
                 }
                 body += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(points.joined(separator: " "))\"/>\n"

@@ -19,8 +19,11 @@ struct DemoCommand: ParsableCommand {
             deterministic episodes the daemon runs (run_episodes). Then says what each family \
             shows, from its shipped evaluation (NAME-evaluation.json): a family whose oracle, told \
             the task, leads the multi-task policy is one where adapting can pay; one without a \
-            measurable gap is a control. Writes an SVG of one adapted episode, replayed in process \
-            from the actions the daemon streamed.
+            measurable gap is a control. A family with a memory-based meta-policy NAME-rl2 (a GRU \
+            whose state, carried across the episodes of a task, is what adapts) gets a second \
+            table: its return after 0, 1 and 2 episodes of experience of each task, beside the \
+            meta-policy's after one inner step. Writes an SVG of one adapted episode, replayed in \
+            process from the actions the daemon streamed.
             """)
 
     @OptionGroup var catalog: CatalogOptions
@@ -69,6 +72,7 @@ struct DemoCommand: ParsableCommand {
             table.add([r.family, r.policy] + r.intervals.map { "\(fmt($0.mean, 1)) [\(fmt($0.low, 1)), \(fmt($0.high, 1))]" } + [fmt(r.seconds, 1)])
         }
         print(table.render())
+        try printMemoryPolicies(c, families: names, served: served, metaRows: rows.filter { $0.policy.hasPrefix("meta-policy") })
         for family in names {
             if let h = served[family]?.trainingHorizon { print("\(family): episodes of \(h) steps, the horizon its policies were trained with.") }
         }
@@ -102,6 +106,51 @@ struct DemoCommand: ParsableCommand {
         } catch {
             throw CLIError("\(world), task \(taskSeed), policy \(policy): \(error)")
         }
+    }
+
+    /// For each family with a memory-based policy `FAMILY-rl2` served: on each held-out task,
+    /// `episodes` trials of 3 deterministic episodes that the daemon runs (`run_episodes`: one
+    /// trial, the state carried across its episodes, zeroed before each by
+    /// `reset_policy_state`); the mean return of each trial's episode e is the return after e
+    /// episodes of experience. Beside it, the meta-policy after one inner step (20 episodes).
+    func printMemoryPolicies(_ c: MetaSimConnection, families: [String], served: [String: PolicyInfo],
+                             metaRows: [(family: String, policy: String, intervals: [Interval], seconds: Double)]) throws {
+        let memory = families.filter { served[$0 + "-rl2"] != nil }
+        guard !memory.isEmpty else { return }
+        let experience = 3
+        var table = TextTable(["family", "policy"] + (0..<experience).map { "after \($0) ep." } + ["meta-policy after 1 step (\(episodes) ep.)", "time (s)"])
+        for family in memory {
+            let clock = ContinuousClock.now
+            let name = family + "-rl2"
+            var perEpisode = [[Double]](repeating: [], count: experience)
+            for k in 0..<tasks {
+                let taskSeed = TaskSeeds.evaluation.lowerBound + UInt64(k)
+                do {
+                    let s = try c.open(OpenRequest(world: family, batch: 1, taskSeed: taskSeed, horizon: served[name]?.trainingHorizon))
+                    defer { try? s.close() }
+                    _ = try s.adapt(policy: name, steps: 0)
+                    var sums = [Double](repeating: 0, count: experience)
+                    for t in 0..<episodes {
+                        _ = try c.resetPolicyState(session: s.id)
+                        let run = try c.runEpisodes(RunEpisodesRequest(session: s.id, episodes: experience, deterministic: true, decimation: 0,
+                                                                       seed: SplitMix64.mix(taskSeed, UInt64(t), 0x3E3)))
+                        guard run.returns.count == experience else { throw CLIError("run_episodes returned \(run.returns.count) episodes, not \(experience)") }
+                        for e in 0..<experience { sums[e] += run.returns[e] }
+                    }
+                    for e in 0..<experience { perEpisode[e].append(sums[e] / Double(episodes)) }
+                } catch let e as CLIError {
+                    throw e
+                } catch {
+                    throw CLIError("\(family), task \(taskSeed), policy \(name): \(error)")
+                }
+            }
+            let maml = metaRows.first { $0.family == family }.flatMap { $0.intervals.count > 1 ? $0.intervals[1] : nil }
+            let ci: (Interval) -> String = { "\(fmt($0.mean, 1)) [\(fmt($0.low, 1)), \(fmt($0.high, 1))]" }
+            table.add([family, "memory (\(served[name]?.algorithm ?? "rl2"))"] + perEpisode.map { ci(Interval(samples: $0)) }
+                      + [maml.map(ci) ?? "-", fmt(clock.secondsAgo, 1)])
+        }
+        print("Memory-based meta-policies: a GRU whose state, carried across the episodes of a task, adapts with no gradient step. Mean return over \(tasks) held-out tasks (95% interval) of \(episodes) trials of \(experience) deterministic episodes each, the state zeroed before each trial:\n")
+        print(table.render())
     }
 
     /// One adapted episode, run by the daemon and drawn from the actions it streamed.

@@ -16,7 +16,11 @@ struct EvaluateCommand: ParsableCommand {
             A --baseline tuned by metasim tune adapts at its tuned rate, not --inner-lr; scratch \
             always at --inner-lr. With a trained --oracle, the report counts the tasks on which \
             each method beats it after each step. --blocks N evaluates N disjoint blocks of --tasks \
-            consecutive seeds and reports each.
+            consecutive seeds and reports each. --memory adds memory-based meta-policies (rl2: they \
+            adapt by acting, their state carried across the episodes of a task), evaluated on the \
+            same tasks in trials of episodes; then every method is tabulated and plotted against \
+            episodes of experience of the task (--experience), one inner step counting as \
+            --episodes episodes.
             """,
         aliases: ["eval"])
 
@@ -35,6 +39,12 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(name: .customLong("same-rates"), help: "Baselines adapt with the meta-policy's meta-learned inner learning rates (and per-parameter multipliers) too.") var sameRates = false
     @Option(name: .customLong("scratch-q-lr"), help: "metaq: Adam learning rate of the from-scratch Q-network (default: the rate meta-training trained its Q-network from scratch with, --outer-lr).")
     var scratchQLR: Double?
+    @Option(name: .customLong("memory"), help: "A memory-based meta-policy (metasim train --algo rl2) to evaluate beside, against episodes of experience (repeatable).")
+    var memory: [String] = []
+    @Option(help: "Episodes of experience to tabulate every method at, comma-separated (the largest at most --inner-steps × --episodes).")
+    var experience = EvaluationReport.defaultExperiencePoints.map(String.init).joined(separator: ",")
+    @Option(name: .customLong("memory-trials"), help: "Trials per task for each --memory policy (each as long as the largest --experience point + 1 episodes; as many again acting deterministically).")
+    var memoryTrials = 10
     @Option(help: "Evaluation seed (episode seeds and scratch weights).") var seed: UInt64 = 0
     @Option(help: "Threads (tasks in parallel; results do not depend on it).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Write the report as JSON to this file.") var json: String?
@@ -46,7 +56,21 @@ struct EvaluateCommand: ParsableCommand {
         let specs = try worldSpecs(definition)
         let inner = try innerOptions.inner(defaultSteps: 3)
         let meta = try loadCheckpoint(policy, definition: definition, specs: specs)
+        let worldHorizon = definition.episode.horizon
         definition = definition.withHorizon(innerOptions.horizon ?? meta.metadata.trainingHorizon)
+        let points = memory.isEmpty ? [] : try experiencePoints(inner: inner)
+        let memoryMethods = try memory.map { path in
+            let m = try loadCheckpoint(path, definition: definition, specs: specs, recurrent: true)
+            guard m.policy.architecture.recurrent != nil else {
+                throw CLIError("--memory \(path): not a memory-based policy (\(m.metadata.algorithm) is a feed-forward network: give it as --policy or --baseline)")
+            }
+            let trained = m.metadata.trainingHorizon ?? worldHorizon
+            guard trained == definition.episode.horizon else {
+                throw CLIError("--memory \(path): trained on episodes of \(trained) steps, the evaluation runs \(definition.episode.horizon) (give --horizon \(trained), or train both with the same --horizon)")
+            }
+            return Evaluator.Method(name: memory.count == 1 ? m.metadata.algorithm : URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent,
+                                    policy: m.policy)
+        }
         let (total, overflow) = blocks.multipliedReportingOverflow(by: tasks)
         guard blocks >= 1, tasks >= 1, !overflow, total <= TaskSeeds.evaluation.count else {
             throw ValidationError("need --tasks and --blocks >= 1, --tasks × --blocks at most \(TaskSeeds.evaluation.count)")
@@ -111,6 +135,13 @@ struct EvaluateCommand: ParsableCommand {
                                            scratchRateScales: sameRates ? meta.policy.innerRateScales : [],
                                            scratchQLearning: scratchQ,
                                            oracle: oraclePolicy)
+                if !memoryMethods.isEmpty {
+                    let m = try evaluator.runMemory(methods: memoryMethods, maxExperience: points.max() ?? 0, trials: memoryTrials)
+                    report.memory = m.sampled
+                    report.memoryDeterministic = m.deterministic
+                    report.memoryTrials = memoryTrials
+                    report.experiencePoints = points
+                }
                 let d = ContinuousClock.now - clock
                 FileHandle.standardError.write(Data("evaluated in \(d.components.seconds) s\n".utf8))
             } catch let e as EvaluationError {
@@ -128,6 +159,7 @@ struct EvaluateCommand: ParsableCommand {
                       ? "\nacting deterministically (\(q ? "greedy" : "mean") action) with θ_k, on \(inner.episodes) separate episodes:"
                       : q ? "\nε-greedy episodes with θ_k (the data of step k + 1):" : "\nsampled episodes with θ_k (MAML's protocol; the data of step k + 1):")
                 printResults(report, methods: methods.map(\.name), deterministic: deterministic)
+                if report.memory != nil { printExperience(report, points: points, reference: methods.count > 1 ? methods[1].name : nil, deterministic: deterministic) }
             }
             print("one inner step (\(inner.episodes) episodes + gradient + update, 1 thread): median \(fmt(report.innerStepSecondsMedian * 1000, 1)) ms")
             if let plot {
@@ -144,6 +176,60 @@ struct EvaluateCommand: ParsableCommand {
                 let data = blocks == 1 ? try e.encode(reports[0]) : try e.encode(reports)
                 try AtomicFile.write(Array(data), to: json)
             } catch { throw CLIError("\(error)") }
+        }
+    }
+
+    /// `--experience`, checked: distinct non-negative counts, ascending, covered by the gradient
+    /// methods' inner steps (one step = `inner.episodes` episodes).
+    func experiencePoints(inner: InnerLoop) throws -> [Int] {
+        let covered = inner.steps * inner.episodes
+        let parts = experience.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        var points: [Int] = []
+        for p in parts {
+            guard let v = Int(p), v >= 0 else { throw ValidationError("--experience: '\(p)' is not a count of episodes (expected e.g. 0,1,2,3,5,10,20,60)") }
+            guard v <= covered else {
+                throw ValidationError("--experience: \(v) episodes is beyond the \(inner.steps) inner steps × \(inner.episodes) episodes (\(covered)) the gradient methods are evaluated for")
+            }
+            points.append(v)
+        }
+        guard !points.isEmpty, points == Array(Set(points)).sorted() else { throw ValidationError("--experience: give distinct counts in increasing order") }
+        guard (1...1000).contains(memoryTrials) else { throw ValidationError("--memory-trials: \(memoryTrials) is not in 1...1000") }
+        return points
+    }
+
+    /// Every method against episodes of experience: returns, the share of the gap closed, and
+    /// each memory method minus the meta-policy, paired per task.
+    func printExperience(_ report: EvaluationReport, points: [Int], reference: String?, deterministic: Bool) {
+        let names = report.experienceMethods(points: points, deterministic: deterministic)
+        print("\nagainst episodes of experience of the task (\(deterministic ? "deterministic" : "sampled"); one inner step = \(report.inner.episodes) episodes; memory policies: \(report.memoryTrials ?? 0) trials per task, state carried across a trial's episodes):")
+        let ci: (Interval) -> String = { "\(fmt($0.mean)) [\(fmt($0.low)), \(fmt($0.high))]" }
+        var table = TextTable(["method"] + points.map { "after \($0) ep." })
+        for n in names {
+            guard let r = report.byExperience(method: n, points: points, deterministic: deterministic) else { continue }
+            table.add([n] + r.map(ci))
+        }
+        if let o = report.oracle(deterministic: deterministic) { table.add(["oracle"] + points.map { _ in ci(o.returns[0]) }) }
+        print(table.render(), terminator: "")
+        if let reference {
+            var gap = TextTable(["gap closed vs \(reference) before adapting"] + points.map { "after \($0) ep." })
+            for n in names {
+                guard let g = report.gapClosedByExperience(method: n, reference: reference, points: points, deterministic: deterministic) else { continue }
+                gap.add([n] + g.map { "\(fmt($0.mean * 100, 1))% [\(fmt($0.low * 100, 1)), \(fmt($0.high * 100, 1))]" })
+            }
+            if !gap.rows.isEmpty { print(gap.render(), terminator: "") }
+        }
+        let meta = (deterministic ? report.deterministic : report.methods).first
+        for m in (deterministic ? report.memoryDeterministic : report.memory) ?? [] {
+            for other in [meta?.name, reference].compactMap({ $0 }) {
+                if let d = report.pairedByExperience(method: m.name, other: other, points: points, deterministic: deterministic) {
+                    print("  \(m.name) − \(other) per task (paired): \(zip(points, d).map { "\($0): \(ci($1))" }.joined(separator: ", "))")
+                }
+            }
+            // Against the meta-policy fully adapted: after all its inner steps.
+            if let meta, let d = report.pairedAgainstAdapted(memory: m.name, method: meta.name, points: points, deterministic: deterministic) {
+                let steps = report.inner.steps
+                print("  \(m.name) after e episodes − \(meta.name) after \(steps) steps (\(steps * report.inner.episodes) episodes), per task (paired): \(zip(points, d).map { "\($0): \(ci($1))" }.joined(separator: ", "))")
+            }
         }
     }
 
@@ -164,12 +250,26 @@ struct EvaluateCommand: ParsableCommand {
             report.oracle(deterministic: deterministic).map { [(label: "oracle", value: $0.returns[0].mean)] } ?? []
         }
         let title = "\(report.world): mean return over \(report.taskSeeds.count) held-out tasks (95% interval), \(report.inner.episodes) episodes per step"
-        return AdaptationPlot(title: title, panels: [
+        var panels: [AdaptationPlot.Panel] = [
             .init(title: report.qLearning == nil ? "episodes sampled with θ_k (MAML's protocol)" : "ε-greedy episodes with θ_k",
                   curves: curves(report.methods), levels: levels(false)),
             .init(title: report.qLearning == nil ? "deterministic episodes with θ_k (mean action)" : "greedy episodes with θ_k",
                   curves: curves(report.deterministic), levels: levels(true)),
-        ])
+        ]
+        // With memory policies: every method against episodes of experience (one inner step =
+        // `inner.episodes` episodes), sampled and deterministic.
+        if let points = report.experiencePoints, report.memory != nil {
+            for deterministic in [false, true] {
+                let c = report.experienceMethods(points: points, deterministic: deterministic).compactMap { n in
+                    report.byExperience(method: n, points: points, deterministic: deterministic).map {
+                        AdaptationPlot.Curve(label: n, mean: $0.map(\.mean), low: $0.map(\.low), high: $0.map(\.high))
+                    }
+                }
+                panels.append(.init(title: "against episodes of experience (\(deterministic ? "deterministic" : "sampled"); an inner step = \(report.inner.episodes) episodes)",
+                                    curves: c, levels: levels(deterministic), xLabels: points.map(String.init), xTitle: "episodes of experience of the task"))
+            }
+        }
+        return AdaptationPlot(title: title, panels: panels)
     }
 
     func printResults(_ report: EvaluationReport, methods: [String], deterministic: Bool) {

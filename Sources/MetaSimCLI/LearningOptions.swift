@@ -70,10 +70,10 @@ func makeLogger(verbose: Bool) -> Logger {
 }
 
 /// Loads a checkpoint and checks it against the world (warning on stderr if only the file hash differs).
-func loadCheckpoint(_ path: String, definition: WorldDefinition, specs: WorldSpecs, oracle: Bool = false) throws -> Checkpoint {
+func loadCheckpoint(_ path: String, definition: WorldDefinition, specs: WorldSpecs, oracle: Bool = false, recurrent: Bool = false) throws -> Checkpoint {
     do {
         let c = try Checkpoint.load(path: path)
-        if let warning = try c.check(against: definition, specs: specs, path: path, allowTaskInputs: oracle) {
+        if let warning = try c.check(against: definition, specs: specs, path: path, allowTaskInputs: oracle, allowRecurrent: recurrent) {
             FileHandle.standardError.write(Data((warning + "\n").utf8))
         }
         return c

@@ -113,7 +113,21 @@ struct MetaLearnerTests {
         let all = try Self.shippedCheckpoints()
         #expect(all.count >= 12 * 14, "every shipped checkpoint is looked at")
         #expect(Set(all.map(\.1.metadata.algorithm)).isSuperset(of: ["maml", "multitask", "oracle", "metaq"]))
-        for (name, c) in all {
+        // The old rules predate recurrent policies: a shipped rl2 checkpoint, under any name, is
+        // adapted by acting with its memory (RecurrentLearner: rounds of 10 trials, rate 0, as many
+        // episodes of experience as its training trials had before their last).
+        let recurrent = all.filter { $0.1.policy.architecture.recurrent != nil }
+        #expect(Set(recurrent.filter { $0.1.metadata.algorithm == "rl2" }.map(\.0)).count >= 4, "the shipped rl2 checkpoints are looked at")
+        for (name, c) in recurrent {
+            let trained = try #require(c.metadata.trainingConfig, "\(name)")
+            let k = try #require(trained.recurrent?.trialEpisodes, "\(name)")
+            #expect(c.adaptationDefaults.inner == InnerLoop(steps: max(k - 1, 1), episodes: 10, learningRate: 0, gamma: trained.inner.gamma,
+                                                           lambda: trained.inner.lambda), "\(name)")
+            #expect(c.adaptationDefaults.learningRates == [0], "\(name)")
+            #expect(AdaptationRunner(checkpoint: c).learner is RecurrentLearner, "\(name)")
+            if c.metadata.algorithm == "rl2" { #expect(c.adaptFirst == true && c.trainedSteps == nil, "\(name)") }
+        }
+        for (name, c) in all where c.policy.architecture.recurrent == nil {
             let old = Reference.entry(c)
             let defaults = c.adaptationDefaults
             #expect(defaults.inner == old.inner, "\(name)")

@@ -9,19 +9,8 @@ import Testing
 struct ValidatePrintTests {
     static func validate(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let binary = try #require(TestPaths.builtProduct("metasim"), "no metasim binary; build it with swift build")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["validate", "--worlds", TestPaths.worldsRoot] + arguments
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        // Standard error holds a few lines (far below a pipe's buffer): reading standard output
-        // to its end first cannot leave the process blocked on it.
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, stdout, stderr)
+        let r = try ProcessOutput.run(binary, ["validate", "--worlds", TestPaths.worldsRoot] + arguments)
+        return (r.status, r.stdout, r.stderr)
     }
 
     @Test("prints a catalog variant merged over its base; the text loads as the same world")

@@ -1,0 +1,82 @@
+import Foundation
+import MetaLearning
+import MetaSimTestSupport
+import Testing
+
+/// `metasim evaluate --memory` and `metasim adapt` with a memory-based (rl2) checkpoint, run as
+/// the binary: tiny policies trained by `metasim train`, a few held-out tasks.
+@Suite("metasim evaluate --memory, metasim adapt with rl2")
+struct EvaluateMemoryCommandTests {
+    static func metasim(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let binary = try #require(TestPaths.builtProduct("metasim"), "no metasim binary; build it with swift build")
+        let r = try ProcessOutput.run(binary, [arguments[0], "--worlds", TestPaths.worldsRoot] + arguments.dropFirst())
+        return (r.status, r.stdout, r.stderr)
+    }
+
+    /// A MAML policy and an rl2 policy for point-nav on 10-step episodes, one iteration each.
+    static func policies(in folder: String) throws -> (maml: String, rl2: String) {
+        let common = ["--world", "point-nav", "--iterations", "1", "--meta-batch", "2", "--episodes", "2", "--horizon", "10", "--seed", "1"]
+        let maml = folder + "/maml.safetensors", rl2 = folder + "/rl2.safetensors"
+        let a = try metasim(["train"] + common + ["--algo", "maml", "--hidden", "4", "--output", maml])
+        #expect(a.status == 0, "\(a.stderr)")
+        let b = try metasim(["train"] + common + ["--algo", "rl2", "--hidden", "5", "--output", rl2])
+        #expect(b.status == 0, "\(b.stderr)")
+        return (maml, rl2)
+    }
+
+    @Test("every method against episodes of experience: the table, the JSON and the plot; bad options are refused")
+    func evaluate() throws {
+        let folder = TestPaths.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let (maml, rl2) = try Self.policies(in: folder)
+        let base = ["evaluate", "--world", "point-nav", "--policy", maml, "--tasks", "2", "--inner-steps", "2", "--episodes", "2", "--no-scratch", "--threads", "1"]
+        let json = folder + "/eval.json", svg = folder + "/eval.svg"
+        let run = try Self.metasim(base + ["--memory", rl2, "--experience", "0,1,2,4", "--memory-trials", "3", "--json", json, "--plot", svg])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("against episodes of experience of the task (sampled; one inner step = 2 episodes; memory policies: 3 trials per task"), "\(run.stdout)")
+        #expect(run.stdout.contains("rl2 − maml per task (paired): 0: "))
+        #expect(run.stdout.contains("rl2 after e episodes − maml after 2 steps (4 episodes), per task (paired): 0: "))
+        let report = try #require(try EvaluationReport.load(contentsOfFile: json).first)
+        #expect(report.experiencePoints == [0, 1, 2, 4] && report.memoryTrials == 3)
+        let memory = try #require(report.memory?.first)
+        #expect(memory.name == "rl2" && memory.perTask.count == 2 && memory.perTask.allSatisfy { $0.count == 5 }, "episodes 0…4 of each trial")
+        #expect(report.memoryDeterministic?.first?.perTask.map(\.count) == [5, 5])
+        // MAML after 2 episodes is its return after one step, after 4 after two.
+        let m = try #require(report.perTaskByExperience(method: "maml", points: [0, 1, 2, 4]))
+        #expect(m.map { [$0[0], $0[1], $0[2], $0[3]] } == report.methods[0].perTask.map { [$0[0], $0[0], $0[1], $0[2]] })
+        let plot = try String(contentsOfFile: svg, encoding: .utf8)
+        #expect(plot.contains("episodes of experience of the task") && plot.contains("<title>rl2, after 4:"))
+
+        // Bad input: a clear error, nothing written.
+        let beyond = try Self.metasim(base + ["--memory", rl2, "--experience", "0,5"])
+        #expect(beyond.status != 0 && beyond.stderr.contains("--experience: 5 episodes is beyond the 2 inner steps × 2 episodes (4)"), "\(beyond.stderr)")
+        let unordered = try Self.metasim(base + ["--memory", rl2, "--experience", "2,1"])
+        #expect(unordered.status != 0 && unordered.stderr.contains("--experience: give distinct counts in increasing order"), "\(unordered.stderr)")
+        let feedForward = try Self.metasim(base + ["--memory", maml, "--experience", "0,1"])
+        #expect(feedForward.status != 0 && feedForward.stderr.contains("not a memory-based policy"), "\(feedForward.stderr)")
+        let horizon = try Self.metasim(base + ["--memory", rl2, "--horizon", "12", "--experience", "0,1"])
+        #expect(horizon.status != 0 && horizon.stderr.contains("trained on episodes of 10 steps, the evaluation runs 12"), "\(horizon.stderr)")
+        // Without --memory, --experience is not looked at: one inner step of one episode is a valid evaluation.
+        let plain = try Self.metasim(base.map { $0 == "2" ? "1" : $0 })
+        #expect(plain.status == 0 && !plain.stdout.contains("episodes of experience"), "\(plain.stderr)")
+        let asPolicy = try Self.metasim(["evaluate", "--world", "point-nav", "--policy", rl2, "--tasks", "1"])
+        #expect(asPolicy.status != 0 && asPolicy.stderr.contains("it is a recurrent policy (rl2, a GRU of 5 units)"), "\(asPolicy.stderr)")
+    }
+
+    @Test("metasim adapt acts with the state carried across a trial's episodes, and will not write an adapted copy")
+    func adapt() throws {
+        let folder = TestPaths.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let (_, rl2) = try Self.policies(in: folder)
+        let args = ["adapt", "--world", "point-nav", "--policy", rl2, "--task-seed", "1000000000", "--inner-steps", "2", "--episodes", "3"]
+        let run = try Self.metasim(args)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("3 trials of 3 episodes of up to 10 steps, the state carried across each trial's episodes"), "\(run.stdout)")
+        let rows: [String] = run.stdout.components(separatedBy: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let experienceRows = rows.filter { row in ["0 ", "1 ", "2 "].contains(String(row.prefix(2))) }
+        #expect(experienceRows.count == 3, "\(run.stdout)")
+        let refused = try Self.metasim(args + ["--output", folder + "/adapted.safetensors"])
+        #expect(refused.status != 0 && refused.stderr.contains("it adapts in its state, not its parameters"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/adapted.safetensors"))
+    }
+}
