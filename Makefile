@@ -232,7 +232,7 @@ LANE_KEEP_REVERSED_TRAIN := --world lane-keep-reversed --iterations 150 --inner-
 # Memory-based meta-policies (RL²: a GRU of 64 units whose state carries across the 2 episodes of
 # a trial; docs/meta-learning.md "RL²"), evaluated beside MAML against episodes of experience
 # (make evaluate: --memory). Bit-identical for any --threads.
-POINT_NAV_RL2 := --world point-nav --algo rl2 --iterations 500 --seed 1
+POINT_NAV_RL2 := --world point-nav --algo rl2 --trial-episodes 4 --iterations 500 --seed 1
 CHEETAH_DIR_RL2 := --world cheetah-dir --algo rl2 --iterations 300 --normalize-observations --init-log-std=-0.5 --seed 1
 REACHER_GOAL_RL2 := --world reacher-goal --algo rl2 --iterations 600 --normalize-observations --init-log-std=-0.5 --seed 1
 LANE_KEEP_REVERSED_RL2 := --world lane-keep-reversed --algo rl2 --iterations 600 --normalize-observations --init-log-std=-0.5 \

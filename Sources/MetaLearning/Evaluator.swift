@@ -30,6 +30,16 @@ public struct Evaluator: Sendable {
         self.init(definition: definition, inner: inner, validationTasks: taskSeeds, seed: seed, threads: threads)
     }
 
+    /// An evaluator on validation tasks of the training range, to choose settings on (`metasim
+    /// evaluate --validation`): refuses task seeds outside the training range. The caller keeps
+    /// them away from the policies' training tasks (`LaterRateTuner.validationTaskSeeds`).
+    public init(definition: WorldDefinition, inner: InnerLoop, validationTaskSeeds: [UInt64], seed: UInt64, threads: Int) throws(EvaluationError) {
+        for s in validationTaskSeeds where !TaskSeeds.training.contains(s) {
+            throw .notValidationTask(seed: s)
+        }
+        self.init(definition: definition, inner: inner, validationTasks: validationTaskSeeds, seed: seed, threads: threads)
+    }
+
     /// An evaluator on validation tasks of the training range (`LaterRateTuner`), which must
     /// keep out of the held-out range and away from the policy's training tasks.
     init(definition: WorldDefinition, inner: InnerLoop, validationTasks taskSeeds: [UInt64], seed: UInt64, threads: Int) {
@@ -142,6 +152,8 @@ extension Evaluator.Method {
 
 public enum EvaluationError: Error, CustomStringConvertible, Sendable {
     case trainingTask(seed: UInt64)
+    /// A validation task (`--validation`) outside the training range.
+    case notValidationTask(seed: UInt64)
     /// `--same-rates`: the meta-policy's per-parameter rates do not fit the baseline.
     case rateScalesMismatch(parameters: Int, scales: Int)
 
@@ -149,6 +161,8 @@ public enum EvaluationError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .trainingTask(let s):
             return "error: task seed \(s) is not held out: evaluation and adaptation use seeds in [\(TaskSeeds.evaluation.lowerBound), \(TaskSeeds.evaluation.upperBound)), training draws from [\(TaskSeeds.training.lowerBound), \(TaskSeeds.training.upperBound))"
+        case .notValidationTask(let s):
+            return "error: task seed \(s) is not a validation task: validation tasks come from the training range [\(TaskSeeds.training.lowerBound), \(TaskSeeds.training.upperBound)), held-out seeds are for reporting"
         case .rateScalesMismatch(let n, let scales):
             return "the baseline has \(n) parameters, the meta-policy's per-parameter rates are for \(scales) (train both with the same --hidden)"
         }

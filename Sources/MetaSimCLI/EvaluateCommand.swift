@@ -45,6 +45,8 @@ struct EvaluateCommand: ParsableCommand {
     var experience = EvaluationReport.defaultExperiencePoints.map(String.init).joined(separator: ",")
     @Option(name: .customLong("memory-trials"), help: "Trials per task for each --memory policy (each as long as the largest --experience point + 1 episodes; as many again acting deterministically).")
     var memoryTrials = 10
+    @Flag(name: .customLong("validation"), help: "Evaluate on validation tasks of the training range instead of held-out ones (from the top tenth of the range, skipping every given checkpoint's training tasks, as metasim tune does): to choose settings on, never to report.")
+    var validation = false
     @Option(help: "Evaluation seed (episode seeds and scratch weights).") var seed: UInt64 = 0
     @Option(help: "Threads (tasks in parallel; results do not depend on it).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Write the report as JSON to this file.") var json: String?
@@ -59,8 +61,8 @@ struct EvaluateCommand: ParsableCommand {
         let worldHorizon = definition.episode.horizon
         definition = definition.withHorizon(innerOptions.horizon ?? meta.metadata.trainingHorizon)
         let points = memory.isEmpty ? [] : try experiencePoints(inner: inner)
-        let memoryMethods = try memory.map { path in
-            let m = try loadCheckpoint(path, definition: definition, specs: specs, recurrent: true)
+        let memoryCheckpoints = try memory.map { ($0, try loadCheckpoint($0, definition: definition, specs: specs, recurrent: true)) }
+        let memoryMethods = try memoryCheckpoints.map { path, m in
             guard m.policy.architecture.recurrent != nil else {
                 throw CLIError("--memory \(path): not a memory-based policy (\(m.metadata.algorithm) is a feed-forward network: give it as --policy or --baseline)")
             }
@@ -77,8 +79,10 @@ struct EvaluateCommand: ParsableCommand {
         }
         var methods = [Evaluator.Method(name: meta.metadata.algorithm, policy: meta.policy)]
         var tunedBaseline: Checkpoint?
+        var loaded = [(policy, meta)] + memoryCheckpoints
         if let baseline {
             let b = try loadCheckpoint(baseline, definition: definition, specs: specs)
+            loaded.append((baseline, b))
             let name = b.metadata.algorithm == meta.metadata.algorithm ? "baseline" : b.metadata.algorithm
             do {
                 methods.append(try Evaluator.Method.baseline(b, name: name, sameRatesAs: sameRates ? meta.policy : nil))
@@ -91,6 +95,7 @@ struct EvaluateCommand: ParsableCommand {
         var oraclePolicy: Policy?
         if let oracle {
             let o = try loadCheckpoint(oracle, definition: definition, specs: specs, oracle: true)
+            loaded.append((oracle, o))
             guard o.policy.architecture.taskInputs?.isEmpty == false else {
                 throw CLIError("\(oracle): not an oracle (it is not told the task: train one with --algo oracle)")
             }
@@ -123,12 +128,19 @@ struct EvaluateCommand: ParsableCommand {
             "Q-learning (\(q.updates) updates of \(q.batchSize) transitions per step, Adam lr \(q.learningRate), ε \(q.epsilon), target every \(q.targetPeriod))"
         } ?? "inner lr \(inner.learningRate)"
         if let q = scratchQ, !noScratch { print("scratch: a fresh Q-network with the same budget, Adam lr \(q.learningRate)") }
+        // The validation range is the training range's top tenth (less the training tasks).
+        guard !validation || total <= 1_000_000 else { throw ValidationError("--validation: at most 1000000 tasks (--tasks × --blocks)") }
+        let validationSeeds = validation ? try validationTaskSeeds(count: total, checkpoints: loaded, definition: definition) : []
+        if validation { print("VALIDATION tasks of the training range (--validation): for choosing settings, not for reporting results") }
         var reports: [EvaluationReport] = []
         for block in 0..<blocks {
-            let seeds = (0..<tasks).map { firstTaskSeed &+ UInt64(block * tasks + $0) }
+            let seeds = validation ? Array(validationSeeds[(block * tasks)..<((block + 1) * tasks)])
+                : (0..<tasks).map { firstTaskSeed &+ UInt64(block * tasks + $0) }
             var report: EvaluationReport
             do {
-                let evaluator = try Evaluator(definition: definition, inner: inner, taskSeeds: seeds, seed: seed, threads: threads)
+                let evaluator = validation
+                    ? try Evaluator(definition: definition, inner: inner, validationTaskSeeds: seeds, seed: seed, threads: threads)
+                    : try Evaluator(definition: definition, inner: inner, taskSeeds: seeds, seed: seed, threads: threads)
                 let clock = ContinuousClock.now
                 report = try evaluator.run(methods: methods, scratch: noScratch ? nil : scratch.architecture,
                                            scratchLearningRates: sameRates ? meta.policy.innerLearningRates : [],
@@ -177,6 +189,19 @@ struct EvaluateCommand: ParsableCommand {
                 try AtomicFile.write(Array(data), to: json)
             } catch { throw CLIError("\(error)") }
         }
+    }
+
+    /// `count` validation tasks (`--validation`): from the top tenth of the training range, none
+    /// of them a task any of `checkpoints` trained on (`LaterRateTuner.validationTaskSeeds`).
+    func validationTaskSeeds(count: Int, checkpoints: [(path: String, checkpoint: Checkpoint)], definition: WorldDefinition) throws -> [UInt64] {
+        var training = Set<UInt64>()
+        for (path, c) in checkpoints {
+            guard let config = c.metadata.trainingConfig else {
+                throw CLIError("--validation: \(path): no training configuration recorded: its training tasks are unknown")
+            }
+            do { training.formUnion(try LaterRateTuner.trainingTaskSeeds(definition: definition, config: config)) } catch { throw CLIError(error.description) }
+        }
+        return LaterRateTuner.validationTaskSeeds(count: count, excluding: training)
     }
 
     /// `--experience`, checked: distinct non-negative counts, ascending, covered by the gradient

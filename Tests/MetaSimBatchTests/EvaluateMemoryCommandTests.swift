@@ -1,5 +1,6 @@
 import Foundation
 import MetaLearning
+import MetaSimCore
 import MetaSimTestSupport
 import Testing
 
@@ -46,6 +47,21 @@ struct EvaluateMemoryCommandTests {
         #expect(m.map { [$0[0], $0[1], $0[2], $0[3]] } == report.methods[0].perTask.map { [$0[0], $0[0], $0[1], $0[2]] })
         let plot = try String(contentsOfFile: svg, encoding: .utf8)
         #expect(plot.contains("episodes of experience of the task") && plot.contains("<title>rl2, after 4:"))
+
+        // --validation: the same evaluation on validation tasks of the training range (its top
+        // tenth), none a task either policy trained on; for choosing settings.
+        let vjson = folder + "/validation.json"
+        let v = try Self.metasim(base + ["--memory", rl2, "--experience", "0,1", "--validation", "--json", vjson])
+        #expect(v.status == 0 && v.stdout.contains("VALIDATION tasks of the training range"), "\(v.stderr)")
+        let vreport = try #require(try EvaluationReport.load(contentsOfFile: vjson).first)
+        #expect(vreport.taskSeeds.count == 2 && vreport.taskSeeds.allSatisfy { (900_000_000..<1_000_000_000).contains($0) }, "\(vreport.taskSeeds)")
+        #expect(vreport.memory?.first?.perTask.count == 2)
+        let tooMany = try Self.metasim(base + ["--validation", "--tasks", "500000", "--blocks", "3"])
+        #expect(tooMany.status != 0 && tooMany.stderr.contains("--validation: at most 1000000 tasks"), "\(tooMany.stderr)")
+        #expect(throws: EvaluationError.self) {
+            try Evaluator(definition: try WorldDefinition.load(contentsOfFile: TestPaths.worldsRoot + "/robots/point-nav.yaml"), inner: InnerLoop(),
+                          validationTaskSeeds: [1_000_000_000], seed: 0, threads: 1)
+        }
 
         // Bad input: a clear error, nothing written.
         let beyond = try Self.metasim(base + ["--memory", rl2, "--experience", "0,5"])
