@@ -25,6 +25,10 @@ extension Evaluator {
             return try methods.map { m in
                 let a = try AdaptationRunner(policy: m.policy).run(on: program, AdaptationRequest(inner: request, seed: episodeSeed, evaluateFinal: true,
                                                                                                   deterministicEpisodes: trials))
+                // Every round is there unless the run was cut short (nothing cancels it here).
+                guard a.returns.count == maxExperience + 1, a.deterministicReturns.count == maxExperience + 1 else {
+                    throw EvaluationError.incompleteTrials(method: m.name, task: taskSeed)
+                }
                 return (a.returns, a.deterministicReturns)
             }
         }

@@ -154,6 +154,8 @@ public enum EvaluationError: Error, CustomStringConvertible, Sendable {
     case trainingTask(seed: UInt64)
     /// A validation task (`--validation`) outside the training range.
     case notValidationTask(seed: UInt64)
+    /// A memory method's trials on a task ended before their last episode.
+    case incompleteTrials(method: String, task: UInt64)
     /// `--same-rates`: the meta-policy's per-parameter rates do not fit the baseline.
     case rateScalesMismatch(parameters: Int, scales: Int)
 
@@ -163,6 +165,8 @@ public enum EvaluationError: Error, CustomStringConvertible, Sendable {
             return "error: task seed \(s) is not held out: evaluation and adaptation use seeds in [\(TaskSeeds.evaluation.lowerBound), \(TaskSeeds.evaluation.upperBound)), training draws from [\(TaskSeeds.training.lowerBound), \(TaskSeeds.training.upperBound))"
         case .notValidationTask(let s):
             return "error: task seed \(s) is not a validation task: validation tasks come from the training range [\(TaskSeeds.training.lowerBound), \(TaskSeeds.training.upperBound)), held-out seeds are for reporting"
+        case .incompleteTrials(let method, let task):
+            return "error: \(method)'s trials on task \(task) ended before their last episode"
         case .rateScalesMismatch(let n, let scales):
             return "the baseline has \(n) parameters, the meta-policy's per-parameter rates are for \(scales) (train both with the same --hidden)"
         }
