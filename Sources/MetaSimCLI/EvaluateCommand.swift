@@ -207,11 +207,14 @@ struct EvaluateCommand: ParsableCommand {
     /// `--experience`, checked: distinct non-negative counts, ascending, covered by the gradient
     /// methods' inner steps (one step = `inner.episodes` episodes).
     func experiencePoints(inner: InnerLoop) throws -> [Int] {
-        let covered = inner.steps * inner.episodes
+        let (product, overflow) = inner.steps.multipliedReportingOverflow(by: inner.episodes)
+        let covered = overflow ? Int.max : product
         let parts = experience.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         var points: [Int] = []
         for p in parts {
             guard let v = Int(p), v >= 0 else { throw ValidationError("--experience: '\(p)' is not a count of episodes (expected e.g. 0,1,2,3,5,10,20,60)") }
+            // A memory policy's trials run the largest point + 1 episodes each.
+            guard v <= 1000 else { throw ValidationError("--experience: \(v) episodes is more than the 1000 a trial may hold") }
             guard v <= covered else {
                 throw ValidationError("--experience: \(v) episodes is beyond the \(inner.steps) inner steps × \(inner.episodes) episodes (\(covered)) the gradient methods are evaluated for")
             }

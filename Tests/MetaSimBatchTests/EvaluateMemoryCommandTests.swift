@@ -66,6 +66,8 @@ struct EvaluateMemoryCommandTests {
         // Bad input: a clear error, nothing written.
         let beyond = try Self.metasim(base + ["--memory", rl2, "--experience", "0,5"])
         #expect(beyond.status != 0 && beyond.stderr.contains("--experience: 5 episodes is beyond the 2 inner steps × 2 episodes (4)"), "\(beyond.stderr)")
+        let huge = try Self.metasim(base + ["--memory", rl2, "--inner-steps", "9223372036854775807", "--experience", "0,1001"])
+        #expect(huge.status != 0 && huge.stderr.contains("--experience: 1001 episodes is more than the 1000 a trial may hold"), "\(huge.stderr)")
         let unordered = try Self.metasim(base + ["--memory", rl2, "--experience", "2,1"])
         #expect(unordered.status != 0 && unordered.stderr.contains("--experience: give distinct counts in increasing order"), "\(unordered.stderr)")
         let feedForward = try Self.metasim(base + ["--memory", maml, "--experience", "0,1"])

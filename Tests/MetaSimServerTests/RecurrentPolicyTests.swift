@@ -51,6 +51,13 @@ struct RecurrentPolicyTests {
 
     static func bits(_ a: [Float]) -> [UInt32] { a.map(\.bitPattern) }
 
+    /// A point-nav session of `batch` instances bound to pn-rl2 (its state zero).
+    static func bound(_ c: MetaSimConnection, batch: Int, taskSeed: UInt64, seed: UInt64) throws -> RemoteSession {
+        let s = try c.open(OpenRequest(world: "point-nav", batch: batch, taskSeed: taskSeed, seed: seed))
+        _ = try s.adapt(policy: "pn-rl2", steps: 0)
+        return s
+    }
+
     @Test func aRecurrentCheckpointIsListedAndTaken() async throws {
         let (server, _) = try await Self.server()
         let c = try server.connect()
@@ -71,8 +78,7 @@ struct RecurrentPolicyTests {
     @Test func actCarriesTheStateAndResettingItGivesTheFirstAnswerAgain() async throws {
         let (server, _) = try await Self.server()
         let c = try server.connect()
-        let s = try c.open(OpenRequest(world: "point-nav", batch: 2, taskSeed: 5, seed: 3))
-        _ = try s.adapt(policy: "pn-rl2", steps: 0)
+        let s = try Self.bound(c, batch: 2, taskSeed: 5, seed: 3)
         let obs = s.observations
         let first = try s.act(obs), second = try s.act(obs)
         #expect(first.count == 4)
@@ -90,8 +96,7 @@ struct RecurrentPolicyTests {
     @Test func aStepsRewardsAndEpisodeEndsReachTheNextInputAndResetsKeepTheState() async throws {
         let (server, _) = try await Self.server()
         let c = try server.connect()
-        let s = try c.open(OpenRequest(world: "point-nav", batch: 1, taskSeed: 5, seed: 3))
-        _ = try s.adapt(policy: "pn-rl2", steps: 0)
+        let s = try Self.bound(c, batch: 1, taskSeed: 5, seed: 3)
         let a = try s.act(s.observations)
         try s.step(a)
         let saved = try c.savePolicyState(session: s.id)
@@ -112,14 +117,12 @@ struct RecurrentPolicyTests {
         // 16 instances × (8 + 2 + 3) float64 values = 1,664 bytes of state, over a 1,024-byte frame.
         let server = try await TestServer { $0.policiesRoot = folder; $0.maxFrame = 1024 }
         let c = try server.connect()
-        let s = try c.open(OpenRequest(world: "point-nav", batch: 16, taskSeed: 5, seed: 3))
-        _ = try s.adapt(policy: "pn-rl2", steps: 0)
+        let s = try Self.bound(c, batch: 16, taskSeed: 5, seed: 3)
         #expect(try c.policyState(session: s.id).values == 16 * 13)
         #expect(Self.code { _ = try c.savePolicyState(session: s.id) } == .limitExceeded)
         // The connection and the session go on.
         #expect(try s.act(s.observations).count == 16 * 2)
-        let small = try c.open(OpenRequest(world: "point-nav", batch: 2, taskSeed: 5, seed: 3))
-        _ = try small.adapt(policy: "pn-rl2", steps: 0)
+        let small = try Self.bound(c, batch: 2, taskSeed: 5, seed: 3)
         #expect(try c.savePolicyState(session: small.id).values.count == 2 * 13)
         try await server.stop()
     }
@@ -127,8 +130,7 @@ struct RecurrentPolicyTests {
     @Test func setTaskResetsTheState() async throws {
         let (server, _) = try await Self.server()
         let c = try server.connect()
-        let s = try c.open(OpenRequest(world: "point-nav", batch: 2, taskSeed: 5, seed: 3))
-        _ = try s.adapt(policy: "pn-rl2", steps: 0)
+        let s = try Self.bound(c, batch: 2, taskSeed: 5, seed: 3)
         let obs = s.observations
         let first = try s.act(obs)
         _ = try s.act(obs)
@@ -142,8 +144,7 @@ struct RecurrentPolicyTests {
     @Test func saveThenRestoreGivesBitIdenticalActions() async throws {
         let (server, _) = try await Self.server()
         let c = try server.connect()
-        let s = try c.open(OpenRequest(world: "point-nav", batch: 2, taskSeed: 5, seed: 3))
-        _ = try s.adapt(policy: "pn-rl2", steps: 0)
+        let s = try Self.bound(c, batch: 2, taskSeed: 5, seed: 3)
         for _ in 0..<5 { try s.step(try s.act(s.observations, deterministic: false)) }
         let saved = try c.savePolicyState(session: s.id)
         let obs = s.observations
@@ -153,8 +154,7 @@ struct RecurrentPolicyTests {
         #expect(try c.savePolicyState(session: s.id).values.map(\.bitPattern) == saved.values.map(\.bitPattern))
         #expect(try rows.map { try Self.bits(s.act($0)) } == before)
         // The state moves to another session of the same architecture and size.
-        let other = try c.open(OpenRequest(world: "point-nav", batch: 2, taskSeed: 9, seed: 1))
-        _ = try other.adapt(policy: "pn-rl2", steps: 0)
+        let other = try Self.bound(c, batch: 2, taskSeed: 9, seed: 1)
         try c.restorePolicyState(session: other.id, values: saved.values, architecture: saved.reply.architecture)
         #expect(try rows.map { try Self.bits(other.act($0)) } == before)
         rows.removeAll()
@@ -164,8 +164,7 @@ struct RecurrentPolicyTests {
     @Test func aWrongStateIsRefusedAndLeavesTheStateUntouched() async throws {
         let (server, _) = try await Self.server()
         let c = try server.connect()
-        let s = try c.open(OpenRequest(world: "point-nav", batch: 2, taskSeed: 5, seed: 3))
-        _ = try s.adapt(policy: "pn-rl2", steps: 0)
+        let s = try Self.bound(c, batch: 2, taskSeed: 5, seed: 3)
         for _ in 0..<3 { try s.step(try s.act(s.observations)) }
         let saved = try c.savePolicyState(session: s.id)
         let tag = saved.reply.architecture
