@@ -46,6 +46,13 @@ extension Connection {
         var t = 0
         while reply.returns.count < target, t < maxSteps {
             binding.act(batch: batch, deterministic: deterministic)
+            // A world is never stepped with what no client could send: a policy whose parameters
+            // or restored state (finite, but extreme) give a non-finite action stops the run.
+            if let k = batch.actions.firstIndex(where: { !$0.isFinite }) {
+                throw RequestFailure(.badAction, "the policy's action for instance \(k / batch.actionCount) is not finite "
+                                     + "(its parameters or its restored state are out of range): run_episodes stopped after "
+                                     + "\(reply.returns.count) episodes, not stepped")
+            }
             let ended = session.stepBatch()
             // The binding is out of the session during the run: it notes its own steps.
             binding.noteStep(batch: batch)
