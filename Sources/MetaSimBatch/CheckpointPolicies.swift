@@ -36,14 +36,14 @@ public struct CheckpointPolicies: Sendable {
     public init(plan: BatchPlan) throws(BatchError) {
         var diagnostics: [Diagnostic] = [], warnings: [String] = []
         var files: [String: File] = [:], failed: Set<String> = []
-        var checked: Set<String> = []
+        var checked: Set<String> = [], refusedAdapt: Set<String> = []
         var hashes: [UInt64] = []
         func diagnose(_ o: Origin, _ message: String) {
             diagnostics.append(Diagnostic(file: o.file, mark: o.mark, keyPath: o.keyPath, message: message))
         }
         var specsOfWorld: [Int: WorldSpecs] = [:]
         for unit in plan.units {
-            guard case .checkpoint(let name, _) = unit.policy else { continue }
+            guard case .checkpoint(let name, let adapt) = unit.policy else { continue }
             let path = plan.checkpointPath(name)
             if files[path] == nil, !failed.contains(path) {
                 do throws(CheckpointError) {
@@ -57,6 +57,11 @@ public struct CheckpointPolicies: Sendable {
                     diagnose(unit.policyOrigin, Self.message(error, world: nil))
                 }
             }
+            // A policy with memory adapts by acting: across the unit's episodes, not by steps first.
+            if adapt != nil, let file = files[path], file.checkpoint.policy.architecture.recurrent != nil, refusedAdapt.insert(path).inserted {
+                diagnose(unit.policyOrigin, "\(name) is a policy with memory (\(file.checkpoint.metadata.algorithm)): it adapts by acting, its state "
+                         + "carried across the unit's episodes, not by gradient steps first: drop `adapt`")
+            }
             // Each checkpoint against each world it runs on, once.
             guard let file = files[path], checked.insert("\(path)\u{0}\(unit.worldIndex)").inserted else { continue }
             let definition = plan.definitions[unit.worldIndex]
@@ -66,7 +71,7 @@ public struct CheckpointPolicies: Sendable {
                     specs = try WorldProgram(definition: definition, task: definition.nominalTask()).specs
                     specsOfWorld[unit.worldIndex] = specs
                 }
-                if let warning = try file.checkpoint.check(against: definition, specs: specs, path: path) {
+                if let warning = try file.checkpoint.check(against: definition, specs: specs, path: path, allowRecurrent: true) {
                     warnings.append(warning)
                 }
             } catch let e as CheckpointError {
@@ -118,11 +123,15 @@ public struct CheckpointPolicies: Sendable {
         guard let file = files[plan.checkpointPath(name)] else { throw unavailable("checkpoint \(plan.checkpointPath(name)) was not loaded") }
         // Cheap, and the Sampler's sizes must fit this task's instance (specs are per task).
         do throws(CheckpointError) {
-            try file.checkpoint.check(against: plan.definitions[unit.worldIndex], specs: world.specs, path: file.path)
+            try file.checkpoint.check(against: plan.definitions[unit.worldIndex], specs: world.specs, path: file.path, allowRecurrent: true)
         } catch {
             throw unavailable(Self.message(error, world: unit.world))
         }
         var policy = file.checkpoint.policy
+        if policy.architecture.recurrent != nil {
+            guard adapt == nil else { throw unavailable("a policy with memory adapts by acting: drop `adapt`") }
+            return UnitPolicy(policy: MemoryEpisodePolicy(policy), adaptationReturns: nil)
+        }
         var returns: [Double]?
         if let adapt {
             do throws(WorldError) {
@@ -189,5 +198,46 @@ public struct CheckpointEpisodePolicy: EpisodePolicy {
         math.sampleAction(parameters, cache: cache, row: 0, deterministic: deterministic, rng: &rng) { k, v in
             action[k] = Float(arch.worldAction(v, component: k))
         }
+    }
+}
+
+/// A policy with memory (rl2's GRU or a context policy) acting in a unit's episodes: one
+/// `RecurrentActor` row whose state starts at zero with the unit and carries across its episodes
+/// (the unit's episodes are one trial of its task, as `metasim adapt` and `evaluate --memory` run
+/// them), told each step's reward and end. Sampled actions (or the mean with `deterministic`),
+/// the noise reseeded from each episode's seed like `CheckpointEpisodePolicy`'s; so a unit's
+/// episodes are a function of its seeds alone, whatever the thread or shard.
+public struct MemoryEpisodePolicy: EpisodePolicy {
+    public let policy: Policy
+    public let deterministic: Bool
+    private var actor: RecurrentActor
+    private let parameters: [Double]
+    private var rng: SeededGenerator
+
+    public init(_ policy: Policy, deterministic: Bool = false) {
+        precondition(policy.architecture.recurrent != nil, "a policy with memory")
+        self.policy = policy
+        self.deterministic = deterministic
+        actor = RecurrentActor(math: RecurrentMath(architecture: policy.architecture, normalizer: policy.normalizer), rows: 1)
+        parameters = policy.parameters.map { Double($0) }
+        rng = SeededGenerator(seed: 0, stream: RandomStream.policy)
+    }
+
+    /// A new episode of the same task: the noise reseeded, the state kept (the episode-end flag
+    /// set if the last step did not end an episode).
+    public mutating func reset(seed: UInt64) {
+        rng = SeededGenerator(seed: seed, stream: RandomStream.policy)
+        actor.noteReset(row: 0)
+    }
+
+    public mutating func act(observation: UnsafeBufferPointer<Float>, into action: UnsafeMutablePointer<Float>) {
+        let arch = policy.architecture
+        actor.act(parameters, deterministic: deterministic, rng: &rng, observation: { _, k in Double(observation[k]) }) { _, k, v in
+            action[k] = Float(arch.worldAction(v, component: k))
+        }
+    }
+
+    public mutating func observe(reward: Double, ended: Bool) {
+        actor.noteStep(row: 0, reward: reward, ended: ended)
     }
 }

@@ -26,11 +26,12 @@ struct BatchCheckpointTests {
 
     static var shipped: String { TestPaths.packageRoot.appendingPathComponent("policies/point-nav.safetensors").path }
 
-    /// A temporary folder holding `ckpt/point-nav.safetensors` (a copy of the shipped one).
-    static func folder() throws -> String {
+    /// A temporary folder holding `ckpt/NAME.safetensors` (a copy of the shipped one).
+    static func folder(_ name: String = "point-nav") throws -> String {
         let root = TestPaths.temporaryFolder()
         try FileManager.default.createDirectory(atPath: root + "/ckpt", withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: shipped, toPath: root + "/ckpt/point-nav.safetensors")
+        try FileManager.default.copyItem(atPath: TestPaths.packageRoot.appendingPathComponent("policies/\(name).safetensors").path,
+                                         toPath: root + "/ckpt/\(name).safetensors")
         return root
     }
 

@@ -9,6 +9,13 @@ public protocol EpisodePolicy {
     /// Writes the action for `observation` (the world's `observationCount` floats) into `action`
     /// (its `actionCount` floats; a discrete world takes the index as one float).
     mutating func act(observation: UnsafeBufferPointer<Float>, into action: UnsafeMutablePointer<Float>)
+    /// The outcome of the step that followed the last action: its reward and whether it ended
+    /// the episode. A policy with memory reads it; the others ignore it (the default).
+    mutating func observe(reward: Double, ended: Bool)
+}
+
+extension EpisodePolicy {
+    public mutating func observe(reward: Double, ended: Bool) {}
 }
 
 extension BaselinePolicy: EpisodePolicy {
