@@ -55,10 +55,11 @@ public struct MLP: Sendable, Equatable, Codable {
         public init() {}
     }
 
-    /// Forward pass over `batch` inputs (batch × inputCount, row-major). `params` may be longer
-    /// than `parameterCount` (a policy keeps its log-std after the network); the rest is unused.
-    public func forward(_ params: [Double], input: [Double], batch: Int, cache: inout Cache) {
-        precondition(params.count >= parameterCount && input.count == batch * inputCount)
+    /// Forward pass over `batch` inputs (batch × inputCount, row-major). The network's parameters
+    /// start at `offset` of `params`, which may hold more (a policy keeps its log-std after the
+    /// network; a context policy holds two networks); the rest is unused.
+    public func forward(_ params: [Double], offset: Int = 0, input: [Double], batch: Int, cache: inout Cache) {
+        precondition(offset >= 0 && params.count >= offset + parameterCount && input.count == batch * inputCount)
         cache.batch = batch
         if cache.activations.count != sizes.count {
             cache.activations = sizes.map { [Double](repeating: 0, count: 0 * $0) }
@@ -68,7 +69,7 @@ public struct MLP: Sendable, Equatable, Codable {
             for l in 0..<layerCount {
                 let n = sizes[l], m = sizes[l + 1]
                 var y = [Double](repeating: 0, count: batch * m)
-                let w = p.baseAddress! + weightOffset(l), b = p.baseAddress! + biasOffset(l)
+                let w = p.baseAddress! + offset + weightOffset(l), b = p.baseAddress! + offset + biasOffset(l)
                 let hidden = l < layerCount - 1
                 cache.activations[l].withUnsafeBufferPointer { x in
                     y.withUnsafeMutableBufferPointer { y in
@@ -89,20 +90,22 @@ public struct MLP: Sendable, Equatable, Codable {
     }
 
     /// Backward pass: adds d(loss)/d(params) to `gradient` given d(loss)/d(output) (batch ×
-    /// outputCount) for the forward pass in `cache`. Returns d(loss)/d(input) if asked.
+    /// outputCount) for the forward pass in `cache`, the network's parameters and their gradient
+    /// both starting at `offset`. Returns d(loss)/d(input) if asked.
     @discardableResult
-    public func backward(_ params: [Double], cache: Cache, outputGradient: [Double], gradient: inout [Double],
+    public func backward(_ params: [Double], offset: Int = 0, cache: Cache, outputGradient: [Double], gradient: inout [Double],
                          inputGradient: Bool = false) -> [Double]? {
         let batch = cache.batch
-        precondition(outputGradient.count == batch * outputCount && gradient.count >= parameterCount)
+        precondition(offset >= 0 && params.count >= offset + parameterCount && outputGradient.count == batch * outputCount
+                     && gradient.count >= offset + parameterCount)
         var delta = outputGradient
         var dInput: [Double]?
         params.withUnsafeBufferPointer { p in
             gradient.withUnsafeMutableBufferPointer { g in
                 for l in stride(from: layerCount - 1, through: 0, by: -1) {
                     let n = sizes[l], m = sizes[l + 1]
-                    let w = p.baseAddress! + weightOffset(l)
-                    let gw = g.baseAddress! + weightOffset(l), gb = g.baseAddress! + biasOffset(l)
+                    let w = p.baseAddress! + offset + weightOffset(l)
+                    let gw = g.baseAddress! + offset + weightOffset(l), gb = g.baseAddress! + offset + biasOffset(l)
                     let needPrevious = l > 0 || inputGradient
                     var previous = [Double](repeating: 0, count: needPrevious ? batch * n : 0)
                     // W transposed ([outputs][inputs]), so the input gradient of a row is a sum of

@@ -11,6 +11,7 @@ public enum MetaLearners {
         OracleLearner(),
         MetaQLearner(),
         RecurrentLearner(),
+        ContextLearner(),
     ]
 
     /// The learner of a checkpoint's `algorithm` (nil: one this metasim does not know).

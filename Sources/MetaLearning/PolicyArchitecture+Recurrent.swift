@@ -1,19 +1,25 @@
 import Foundation
 import MetaSimCore
 
-/// What a recurrent policy's checkpoint records of its network (`PolicyArchitecture.recurrent`):
-/// the cell, its size and the inputs it reads at each step, in order. A checkpoint whose record
-/// this metasim does not build exactly is refused at load, naming the field.
+/// What a policy with memory records of its network in its checkpoint
+/// (`PolicyArchitecture.recurrent`): the cell, its size and the inputs it reads at each step, in
+/// order. A checkpoint whose record this metasim does not build exactly is refused at load,
+/// naming the field.
 public struct RecurrentCell: Sendable, Equatable, Codable {
-    /// The only cell: "gru" (`GRUNetwork`).
+    /// "gru" (RL², `GRUNetwork`) or "context" (`ContextNetwork`).
     public var cell: String
+    /// The GRU's size; the context encoder's and policy's hidden width.
     public var hiddenSize: Int
     /// The step inputs, in order (`RecurrentCell.stepInputs`).
     public var inputs: [String]
+    /// The context cell's latent task vector size (nil for a GRU).
+    public var latentSize: Int?
 
     public static let gru = "gru"
+    public static let context = "context"
+    public static let cells = [gru, context]
 
-    /// What a GRU policy reads at each step: the normalized observation, the previous action (its
+    /// What a policy with memory reads at each step: the normalized observation, the previous action (its
     /// sample in the policy's units, clipped to ±`RecurrentCell.actionClip`; one-hot for discrete
     /// actions), the previous reward (clipped to ±`RecurrentCell.rewardClip`) and 1 when the
     /// previous step ended an episode of the trial (0 otherwise). All three are 0 at a trial's
@@ -28,6 +34,14 @@ public struct RecurrentCell: Sendable, Equatable, Codable {
         self.hiddenSize = hiddenSize
         inputs = Self.stepInputs
     }
+
+    /// A context cell: encoder and policy of width `hiddenSize`, a latent vector of `latentSize`.
+    public init(contextHiddenSize hiddenSize: Int, latentSize: Int) {
+        cell = Self.context
+        self.hiddenSize = hiddenSize
+        inputs = Self.stepInputs
+        self.latentSize = latentSize
+    }
 }
 
 extension PolicyArchitecture {
@@ -39,24 +53,49 @@ extension PolicyArchitecture {
         return a
     }
 
-    /// The GRU's inputs per step: observations, the previous action (one per action dimension or
+    /// A context architecture: `ContextNetwork` of width `hiddenSize` and a latent vector of
+    /// `latentSize` on `base`'s observations and actions.
+    public static func context(_ base: PolicyArchitecture, hiddenSize: Int, latentSize: Int) -> PolicyArchitecture {
+        var a = base
+        a.hidden = []
+        a.recurrent = RecurrentCell(contextHiddenSize: hiddenSize, latentSize: latentSize)
+        return a
+    }
+
+    /// The step inputs' size: observations, the previous action (one per action dimension or
     /// discrete action), the previous reward and the episode-end flag.
     public var recurrentInputCount: Int { observationCount + actionCount + 2 }
 
-    /// The GRU and its heads (nil: a feed-forward policy).
-    public var recurrentNetwork: GRUNetwork? {
-        recurrent.map { GRUNetwork(inputCount: recurrentInputCount, hiddenCount: $0.hiddenSize, outputCount: actionCount) }
+    /// The network with memory (nil: a feed-forward policy). Only for an architecture without a
+    /// `recurrentProblem` (a loaded checkpoint's has been checked).
+    public var recurrentNetwork: MemoryNetwork? {
+        guard let r = recurrent else { return nil }
+        if r.cell == RecurrentCell.context {
+            return .context(ContextNetwork(observationCount: observationCount, inputCount: recurrentInputCount, hiddenCount: r.hiddenSize,
+                                           latentCount: r.latentSize ?? 1, outputCount: actionCount))
+        }
+        return .gru(GRUNetwork(inputCount: recurrentInputCount, hiddenCount: r.hiddenSize, outputCount: actionCount))
     }
 
     /// What makes a recorded recurrent architecture unusable, naming the field (nil: nothing).
     var recurrentProblem: String? {
         guard let r = recurrent else { return nil }
-        guard r.cell == RecurrentCell.gru else { return "recurrent.cell '\(r.cell)' is not a cell this metasim builds ('\(RecurrentCell.gru)')" }
+        guard RecurrentCell.cells.contains(r.cell) else {
+            return "recurrent.cell '\(r.cell)' is not a cell this metasim builds (\(RecurrentCell.cells.map { "'\($0)'" }.joined(separator: ", ")))"
+        }
         guard (1...Checkpoint.Limits.maxWidth).contains(r.hiddenSize) else {
             return "recurrent.hiddenSize \(r.hiddenSize) is not in 1...\(Checkpoint.Limits.maxWidth)"
         }
+        if r.cell == RecurrentCell.context {
+            guard let l = r.latentSize else { return "recurrent.latentSize is missing (a context cell needs its latent size)" }
+            guard (1...Checkpoint.Limits.maxWidth).contains(l) else {
+                return "recurrent.latentSize \(l) is not in 1...\(Checkpoint.Limits.maxWidth)"
+            }
+        } else if let l = r.latentSize {
+            return "recurrent.latentSize \(l) is only for a context cell, not '\(r.cell)'"
+        }
         guard r.inputs == RecurrentCell.stepInputs else {
-            return "recurrent.inputs \(r.inputs) are not the inputs this metasim feeds a GRU (\(RecurrentCell.stepInputs))"
+            return "recurrent.inputs \(r.inputs) are not the inputs this metasim feeds a '\(r.cell)' cell (\(RecurrentCell.stepInputs))"
         }
         guard hidden.isEmpty else { return "hidden \(hidden) must be empty for a recurrent policy (its size is recurrent.hiddenSize)" }
         guard contextCount == 0, (taskInputs ?? []).isEmpty else {

@@ -27,7 +27,8 @@ public enum RecurrentStateError: Error, CustomStringConvertible, Sendable, Equat
 }
 
 /// A recurrent policy acting with memory, one row per instance (a session's instances): each
-/// row's GRU state and what its next step input reads besides the observation — its previous
+/// row's network state (a GRU's hidden state, or a context policy's pooled transitions,
+/// `ContextNetwork`) and what its next step input reads besides the observation — its previous
 /// action, the reward that followed it and whether that step ended an episode — exactly as
 /// `TrialSampler` builds them in training (`RecurrentMath.stepInput`: the normalized
 /// observation, the previous action in the policy's units, the clipped reward, the episode-end
@@ -43,7 +44,7 @@ public enum RecurrentStateError: Error, CustomStringConvertible, Sendable, Equat
 public struct RecurrentActor: Sendable {
     public let math: RecurrentMath
     public let rows: Int
-    /// rows × hiddenCount.
+    /// rows × stateCount (`MemoryNetwork.stateCount`).
     public private(set) var hidden: [Double]
     /// rows × actionWidth: the last action sampled, in the policy's units (an index when discrete).
     private var previousAction: [Double]
@@ -59,7 +60,7 @@ public struct RecurrentActor: Sendable {
         self.math = math
         self.rows = rows
         let width = math.architecture.actionWidth
-        hidden = [Double](repeating: 0, count: rows * math.network.hiddenCount)
+        hidden = [Double](repeating: 0, count: rows * math.network.stateCount)
         previousAction = [Double](repeating: 0, count: rows * width)
         previousReward = [Double](repeating: 0, count: rows)
         episodeEnd = [Bool](repeating: false, count: rows)
@@ -102,7 +103,7 @@ public struct RecurrentActor: Sendable {
                            previousAction: hasPrevious[r] ? previousAction[(r * width)..<((r + 1) * width)] : nil,
                            previousReward: previousReward[r], episodeEnd: episodeEnd[r], into: &input, at: r * inputCount)
         }
-        let (out, _) = net.step(params, input: input, hidden: &hidden, batch: rows)
+        let (out, _) = net.step(params, input: input, state: &hidden, batch: rows)
         for r in 0..<rows {
             math.sampleAction(params, outputs: out, row: r, deterministic: deterministic, rng: &rng) { k, v in
                 previousAction[r * width + k] = v
@@ -116,9 +117,9 @@ public struct RecurrentActor: Sendable {
 
     // MARK: The state as values
 
-    /// Values per row: the GRU state, the previous action, the previous reward, the episode-end
+    /// Values per row: the network's state (`MemoryNetwork.stateCount`), the previous action, the previous reward, the episode-end
     /// flag (0/1) and whether the row has acted since its state was reset (0/1).
-    public var valuesPerRow: Int { math.network.hiddenCount + math.architecture.actionWidth + 3 }
+    public var valuesPerRow: Int { math.network.stateCount + math.architecture.actionWidth + 3 }
     public var stateCount: Int { rows * valuesPerRow }
 
     /// What a saved state must come from: the cell, its size, its inputs and the policy's
@@ -129,13 +130,13 @@ public struct RecurrentActor: Sendable {
     public static func architectureTag(_ a: PolicyArchitecture) -> String {
         let r = a.recurrent
         let kind = a.kind == .gaussian ? "gaussian" : "categorical"
-        return "\(r?.cell ?? "none")-h\(r?.hiddenSize ?? 0)-o\(a.observationCount)-a\(a.actionCount)-\(kind)-in:"
+        return "\(r?.cell ?? "none")-h\(r?.hiddenSize ?? 0)\(r?.latentSize.map { "-z\($0)" } ?? "")-o\(a.observationCount)-a\(a.actionCount)-\(kind)-in:"
             + (r?.inputs ?? []).joined(separator: ",")
     }
 
     /// The whole state, row by row (`valuesPerRow` values each).
     public func save() -> [Double] {
-        let h = math.network.hiddenCount, w = math.architecture.actionWidth
+        let h = math.network.stateCount, w = math.architecture.actionWidth
         var out: [Double] = []
         out.reserveCapacity(stateCount)
         for r in 0..<rows {
@@ -153,17 +154,18 @@ public struct RecurrentActor: Sendable {
     public mutating func restore(_ values: [Double], architecture tag: String) throws(RecurrentStateError) {
         guard tag == architectureTag else { throw .otherArchitecture(expected: architectureTag, got: tag) }
         guard values.count == stateCount else { throw .wrongSize(expected: stateCount, got: values.count) }
-        let h = math.network.hiddenCount, w = math.architecture.actionWidth, per = valuesPerRow
+        let h = math.network.stateCount, w = math.architecture.actionWidth, per = valuesPerRow
         let discrete = math.architecture.kind == .categorical ? math.architecture.actionCount : nil
         for r in 0..<rows {
             let base = r * per
             for j in 0..<per where !values[base + j].isFinite {
-                let field = j < h ? "state[\(j)]" : j < h + w ? "previous_action[\(j - h)]" : ["previous_reward", "episode_end", "has_previous"][j - h - w]
+                let field = j < h ? math.network.stateField(j) : j < h + w ? "previous_action[\(j - h)]" : ["previous_reward", "episode_end", "has_previous"][j - h - w]
                 throw .notFinite(row: r, field: field)
             }
             for (j, name) in [(h + w + 1, "episode_end"), (h + w + 2, "has_previous")] where values[base + j] != 0 && values[base + j] != 1 {
                 throw .outOfRange(row: r, field: name, value: values[base + j])
             }
+            if let (field, value) = math.network.stateProblem(values[base..<(base + h)]) { throw .outOfRange(row: r, field: field, value: value) }
             if let discrete, values[base + h + w + 2] == 1 {
                 let a = values[base + h]
                 guard a == a.rounded(), a >= 0, a < Double(discrete) else { throw .outOfRange(row: r, field: "previous_action[0]", value: a) }

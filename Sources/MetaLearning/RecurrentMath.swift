@@ -55,21 +55,25 @@ public struct PPOSettings: Sendable, Equatable {
     /// Truncated BPTT: the gradient reaching the state stops every this many steps of a trial
     /// (0: at the trial's start only).
     public var truncation: Int
+    /// Weight of a context policy's decoder loss (`ContextNetwork.decoderLoss`; 0: none).
+    public var decoderCoefficient: Double
 
-    public init(clip: Double = 0.2, valueCoefficient: Double = 0.5, truncation: Int = 0) {
+    public init(clip: Double = 0.2, valueCoefficient: Double = 0.5, truncation: Int = 0, decoderCoefficient: Double = 0) {
         self.clip = clip
         self.valueCoefficient = valueCoefficient
         self.truncation = truncation
+        self.decoderCoefficient = decoderCoefficient
     }
 }
 
 /// The differentiable parts of a recurrent policy over Double parameters: its step inputs,
 /// acting with a carried state, log-likelihoods and PPO's loss with its hand-written gradient
-/// (through `GRUNetwork.backward`).
+/// (through the network's backward pass: `GRUNetwork`'s through time or `ContextNetwork`'s
+/// through its pooled code).
 public struct RecurrentMath: Sendable {
     public let architecture: PolicyArchitecture
     public let normalizer: ObservationNormalizer
-    public let network: GRUNetwork
+    public let network: MemoryNetwork
 
     public init(architecture: PolicyArchitecture, normalizer: ObservationNormalizer) {
         guard let g = architecture.recurrentNetwork else { preconditionFailure("RecurrentMath needs a recurrent architecture") }
@@ -196,7 +200,8 @@ public struct RecurrentMath: Sendable {
 
     /// PPO's loss of one trial, scaled by `scale` (1/N of the minibatch), and its gradient:
     /// Σ_t scale · [−min(ρ_t A_t, clip(ρ_t, 1 ± ε) A_t) + c_v · ½ (v_t − R_t)²], ρ_t = π(a_t)/π_old(a_t),
-    /// the network run over the whole trial from a reset state.
+    /// the network run over the whole trial from a reset state; for a context policy, plus
+    /// scale · c_d times its decoder's loss.
     public func ppoTrial(_ params: [Double], trial: Trial, advantages: [Double], returns: [Double], settings: PPOSettings,
                          scale: Double) -> (loss: Double, gradient: [Double], clipped: Int) {
         let len = trial.length, a = architecture.actionCount
@@ -223,7 +228,14 @@ public struct RecurrentMath: Sendable {
             loss += scale * settings.valueCoefficient * 0.5 * dv * dv
             dValue[t] = scale * settings.valueCoefficient * dv
         }
-        network.backward(params, sequence: s, outputGradient: dOut, valueGradient: dValue, gradient: &gradient, truncation: settings.truncation)
+        if case .context(let c) = network, case .context(let seq) = s, settings.decoderCoefficient > 0 {
+            let d = c.decoderLoss(params, sequence: seq, inputs: trial.inputs, coefficient: scale * settings.decoderCoefficient,
+                                  gradient: &gradient)
+            loss += d.loss
+            c.backward(params, sequence: seq, outputGradient: dOut, valueGradient: dValue, latentGradient: d.latentGradient, gradient: &gradient)
+        } else {
+            network.backward(params, sequence: s, outputGradient: dOut, valueGradient: dValue, gradient: &gradient, truncation: settings.truncation)
+        }
         return (loss, gradient, clipped)
     }
 

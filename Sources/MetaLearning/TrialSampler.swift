@@ -34,7 +34,7 @@ public struct TrialSampler: Sendable {
         let n = arch.observationCount, width = arch.actionWidth, inputCount = net.inputCount
         var trials = (0..<count).map { _ in Trial(observationCount: n, actionWidth: width, inputCount: inputCount) }
         var rngs = (0..<count).map { SeededGenerator(seed: SplitMix64.mix(seed, UInt64($0)), stream: RandomStream.policy) }
-        var hidden = [Double](repeating: 0, count: count * net.hiddenCount)
+        var hidden = [Double](repeating: 0, count: count * net.stateCount)
         var done = [Int](repeating: 0, count: count), stepsInEpisode = [Int](repeating: 0, count: count)
         var previous = [Double](repeating: 0, count: count * width), previousReward = [Double](repeating: 0, count: count)
         var ended = [Bool](repeating: false, count: count), first = [Bool](repeating: true, count: count)
@@ -49,7 +49,7 @@ public struct TrialSampler: Sendable {
                                previousAction: first[i] ? nil : previous[(i * width)..<((i + 1) * width)],
                                previousReward: previousReward[i], episodeEnd: ended[i], into: &input, at: i * inputCount)
             }
-            let (out, values) = net.step(params, input: input, hidden: &hidden, batch: count)
+            let (out, values) = net.step(params, input: input, state: &hidden, batch: count)
             for i in 0..<count {
                 var u = [Double](repeating: 0, count: width)
                 math.sampleAction(params, outputs: out, row: i, deterministic: deterministic, rng: &rngs[i]) { k, v in

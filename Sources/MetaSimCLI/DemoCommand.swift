@@ -19,9 +19,10 @@ struct DemoCommand: ParsableCommand {
             deterministic episodes the daemon runs (run_episodes). Then says what each family \
             shows, from its shipped evaluation (NAME-evaluation.json): a family whose oracle, told \
             the task, leads the multi-task policy is one where adapting can pay; one without a \
-            measurable gap is a control. A family with a memory-based meta-policy NAME-rl2 (a GRU \
-            whose state, carried across the episodes of a task, is what adapts) gets a second \
-            table: its return after 0, 1 and 2 episodes of experience of each task, beside the \
+            measurable gap is a control. A family with a meta-policy with memory, NAME-rl2 (a GRU \
+            whose state, carried across the episodes of a task, is what adapts) or NAME-context (an \
+            encoder pooling the transitions seen of the task into a vector the policy reads), gets \
+            a row in a second table: its return after 0, 1 and 2 episodes of experience of each task, beside the \
             meta-policy's after one inner step. Writes an SVG of one adapted episode, replayed in \
             process from the actions the daemon streamed.
             """)
@@ -108,20 +109,19 @@ struct DemoCommand: ParsableCommand {
         }
     }
 
-    /// For each family with a memory-based policy `FAMILY-rl2` served: on each held-out task,
+    /// For each family with a policy with memory `FAMILY-rl2` or `FAMILY-context` served: on each held-out task,
     /// `episodes` trials of 3 deterministic episodes that the daemon runs (`run_episodes`: one
     /// trial, the state carried across its episodes, zeroed before each by
     /// `reset_policy_state`); the mean return of each trial's episode e is the return after e
     /// episodes of experience. Beside it, the meta-policy after one inner step (20 episodes).
     func printMemoryPolicies(_ c: MetaSimConnection, families: [String], served: [String: PolicyInfo],
                              metaRows: [(family: String, policy: String, intervals: [Interval], seconds: Double)]) throws {
-        let memory = families.filter { served[$0 + "-rl2"] != nil }
+        let memory = families.flatMap { f in ["rl2", "context"].map { (family: f, name: "\(f)-\($0)") } }.filter { served[$0.name] != nil }
         guard !memory.isEmpty else { return }
         let experience = 3
         var table = TextTable(["family", "policy"] + (0..<experience).map { "after \($0) ep." } + ["meta-policy after 1 step (\(episodes) ep.)", "time (s)"])
-        for family in memory {
+        for (family, name) in memory {
             let clock = ContinuousClock.now
-            let name = family + "-rl2"
             var perEpisode = [[Double]](repeating: [], count: experience)
             for k in 0..<tasks {
                 let taskSeed = TaskSeeds.evaluation.lowerBound + UInt64(k)
@@ -149,7 +149,7 @@ struct DemoCommand: ParsableCommand {
             table.add([family, "memory (\(served[name]?.algorithm ?? "rl2"))"] + perEpisode.map { ci(Interval(samples: $0)) }
                       + [maml.map(ci) ?? "-", fmt(clock.secondsAgo, 1)])
         }
-        print("Memory-based meta-policies: a GRU whose state, carried across the episodes of a task, adapts with no gradient step. Mean return over \(tasks) held-out tasks (95% interval) of \(episodes) trials of \(experience) deterministic episodes each, the state zeroed before each trial:\n")
+        print("Meta-policies with memory: a GRU's state (rl2) or a pooled code of the transitions seen (context), carried across the episodes of a task, adapts with no gradient step. Mean return over \(tasks) held-out tasks (95% interval) of \(episodes) trials of \(experience) deterministic episodes each, the state zeroed before each trial:\n")
         print(table.render())
     }
 

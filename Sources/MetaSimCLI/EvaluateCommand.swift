@@ -16,7 +16,7 @@ struct EvaluateCommand: ParsableCommand {
             A --baseline tuned by metasim tune adapts at its tuned rate, not --inner-lr; scratch \
             always at --inner-lr. With a trained --oracle, the report counts the tasks on which \
             each method beats it after each step. --blocks N evaluates N disjoint blocks of --tasks \
-            consecutive seeds and reports each. --memory adds memory-based meta-policies (rl2: they \
+            consecutive seeds and reports each. --memory adds meta-policies with memory (rl2, context: they \
             adapt by acting, their state carried across the episodes of a task), evaluated on the \
             same tasks in trials of episodes; then every method is tabulated and plotted against \
             episodes of experience of the task (--experience), one inner step counting as \
@@ -39,7 +39,7 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(name: .customLong("same-rates"), help: "Baselines adapt with the meta-policy's meta-learned inner learning rates (and per-parameter multipliers) too.") var sameRates = false
     @Option(name: .customLong("scratch-q-lr"), help: "metaq: Adam learning rate of the from-scratch Q-network (default: the rate meta-training trained its Q-network from scratch with, --outer-lr).")
     var scratchQLR: Double?
-    @Option(name: .customLong("memory"), help: "A memory-based meta-policy (metasim train --algo rl2) to evaluate beside, against episodes of experience (repeatable).")
+    @Option(name: .customLong("memory"), help: "A meta-policy with memory (metasim train --algo rl2 or context) to evaluate beside, against episodes of experience (repeatable).")
     var memory: [String] = []
     @Option(help: "Episodes of experience to tabulate every method at, comma-separated (the largest at most --inner-steps × --episodes).")
     var experience = EvaluationReport.defaultExperiencePoints.map(String.init).joined(separator: ",")

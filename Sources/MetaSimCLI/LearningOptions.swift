@@ -10,7 +10,7 @@ struct InnerLoopOptions: ParsableArguments {
     @Option(name: [.customLong("episodes"), .customLong("episodes-per-step")], help: "Episodes per inner step.") var episodes = 20
     @Option(name: .customLong("inner-lr"), help: "Inner-loop SGD learning rate.") var innerLR = 0.1
     @Option(help: "Discount.") var gamma = 0.99
-    @Option(name: .customLong("gae-lambda"), help: "GAE lambda (default 1; train --algo rl2: 0.95).") var gaeLambda: Double?
+    @Option(name: .customLong("gae-lambda"), help: "GAE lambda (default 1; train --algo rl2 or context: 0.95).") var gaeLambda: Double?
     @Option(help: "Episode length in steps, replacing the world's horizon (train: recorded in the checkpoint; adapt, evaluate: default the checkpoint's).")
     var horizon: Int?
 
@@ -39,19 +39,31 @@ struct QLearningOptions: ParsableArguments {
     }
 }
 
-/// RL²'s trials and PPO updates (train --algo rl2; its GRU's size is --hidden, its clip ε --clip).
+/// The trials and PPO updates of policies with memory (train --algo rl2 or context; the GRU's or
+/// the context networks' width is --hidden, the clip ε --clip).
 struct RecurrentOptions: ParsableArguments {
-    @Option(name: .customLong("trial-episodes"), help: "rl2: episodes of one task per trial, the GRU's state carried across them.") var trialEpisodes = 2
-    @Option(name: .customLong("ppo-epochs"), help: "rl2: PPO epochs over each iteration's trials.") var epochs = 4
-    @Option(help: "rl2: minibatches of trials per PPO epoch (one Adam step each).") var minibatches = 4
-    @Option(name: .customLong("value-coef"), help: "rl2: weight of the value loss.") var valueCoefficient = 0.5
+    @Option(name: .customLong("trial-episodes"), help: "rl2, context: episodes of one task per trial, the GRU's state or the pooled context carried across them.") var trialEpisodes = 2
+    @Option(name: .customLong("ppo-epochs"), help: "rl2, context: PPO epochs over each iteration's trials.") var epochs = 4
+    @Option(help: "rl2, context: minibatches of trials per PPO epoch (one Adam step each).") var minibatches = 4
+    @Option(name: .customLong("value-coef"), help: "rl2, context: weight of the value loss.") var valueCoefficient = 0.5
     @Option(help: "rl2: truncated BPTT, the gradient through the GRU's state stops every N steps of a trial (0: the whole trial).") var bptt = 0
-    @Option(name: .customLong("max-grad-norm"), help: "rl2: each minibatch's gradient is scaled down to at most this norm (0: never).") var maxGradNorm = 0.5
+    @Option(name: .customLong("max-grad-norm"), help: "rl2, context: each minibatch's gradient is scaled down to at most this norm (0: never).") var maxGradNorm = 0.5
+    @Option(help: "context: the size of the latent task vector (default \(ContextLearner.defaultLatentSize)).") var latent: Int?
+    @Option(name: .customLong("decoder-coef"), help: "context: weight of the decoder loss, predicting each next reward and change of observation from the task vector (default \(ContextLearner.defaultDecoderCoefficient); 0: none).")
+    var decoderCoefficient: Double?
 
-    func settings(clip: Double?) throws -> RecurrentTraining {
+    func settings(clip: Double?, algorithm: MetaAlgorithm) throws -> RecurrentTraining {
+        if latent != nil && algorithm != .context { throw ValidationError("--latent is the context policy's latent size: use it with --algo context, not \(algorithm)") }
+        if decoderCoefficient != nil && algorithm != .context {
+            throw ValidationError("--decoder-coef weighs the context policy's decoder: use it with --algo context, not \(algorithm)")
+        }
+        if bptt != 0 && algorithm == .context {
+            throw ValidationError("--bptt truncates the GRU's backpropagation through time: a context policy has no chain of states to cut")
+        }
         let r = RecurrentTraining(trialEpisodes: trialEpisodes, epochs: epochs, minibatches: minibatches, clip: clip ?? RecurrentTraining().clip,
-                                  valueCoefficient: valueCoefficient, truncation: bptt, maxGradientNorm: maxGradNorm)
-        if let problem = r.problem { throw ValidationError("rl2: \(problem)") }
+                                  valueCoefficient: valueCoefficient, truncation: bptt, maxGradientNorm: maxGradNorm, latentSize: latent,
+                                  decoderCoefficient: decoderCoefficient)
+        if let problem = r.problem { throw ValidationError("\(algorithm): \(problem)") }
         return r
     }
 }

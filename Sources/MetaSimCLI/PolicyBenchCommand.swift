@@ -15,9 +15,10 @@ struct PolicyBenchCommand: ParsableCommand {
             Adapt: the default budget (3 inner steps of 20 episodes) on held-out tasks of point-nav \
             and lunar-lander, with the shipped meta-policies (episodes of the world file's length, \
             as a daemon session has them). Act: deterministic actions for batches of 1 and 64 \
-            observations; then batch 1 with a recurrent (rl2) policy of the default size (a GRU of \
-            64 units on point-nav, its parameters drawn at random: the cost does not depend on \
-            them), and its cost over the feed-forward policy's.
+            observations; then batch 1 with the policies with memory at their default sizes on \
+            point-nav (rl2: a GRU of 64 units; context: an encoder and a policy 64 wide, a latent \
+            vector of 8), their parameters drawn at random (the cost does not depend on them), \
+            and their cost over the feed-forward policy's.
             """)
 
     @OptionGroup var catalog: CatalogOptions
@@ -47,8 +48,14 @@ struct PolicyBenchCommand: ParsableCommand {
             try FileManager.default.copyItem(atPath: source + "/\(w).safetensors", toPath: folder + "/\(w).safetensors")
         }
 
-        let recurrent = try Self.recurrentCheckpoint(try catalog.definition("point-nav"), hidden: 64)
-        do { try recurrent.write(to: folder + "/point-nav-rl2.safetensors") } catch { throw CLIError(error.description) }
+        let memory: [(name: String, label: String, checkpoint: Checkpoint)] = [
+            ("point-nav-rl2", "rl2 (GRU 64)", try Self.recurrentCheckpoint(try catalog.definition("point-nav"), hidden: 64)),
+            ("point-nav-context", "context (64, latent 8)",
+             try Self.recurrentCheckpoint(try catalog.definition("point-nav"), hidden: 64, latent: ContextLearner.defaultLatentSize)),
+        ]
+        for m in memory {
+            do { try m.checkpoint.write(to: folder + "/\(m.name).safetensors") } catch { throw CLIError(error.description) }
+        }
         let server = try PrivateDaemon(binary: daemon, worlds: root, policies: folder)
         let c = try server.connect("metasim-bench-policy")
         var rows: [Row] = []
@@ -93,25 +100,27 @@ struct PolicyBenchCommand: ParsableCommand {
             }
             rows.append(Row(name: "act point-nav, batch \(batch)", daemon: remote, inProcess: local, unit: "observations/s"))
         }
-        // The recurrent policy: one row per instance, its state stepped at each act.
-        do {
-            var rng = SeededGenerator(seed: 1)
-            let obs = (0..<2).map { _ in Float.random(in: -1...1, using: &rng) }
-            let s = try c.open(OpenRequest(world: "point-nav"))
-            _ = try s.adapt(policy: "point-nav-rl2", steps: 0)
-            let remote = try rate(observations: 1) { () throws(ClientError) in _ = try c.act(session: s.id, observations: obs) }
-            try s.close()
-            let p = recurrent.policy
-            var actor = RecurrentActor(math: RecurrentMath(architecture: p.architecture, normalizer: p.normalizer), rows: 1)
-            let params = p.parameters.map { Double($0) }
-            var prng = SeededGenerator(seed: 0)
-            var sink = 0.0
-            let local = try rate(observations: 1) { () throws(ClientError) in
-                actor.act(params, deterministic: true, rng: &prng, observation: { _, k in Double(obs[k]) }) { _, _, v in sink += v }
-            }
-            withExtendedLifetime(sink) {}
-            rows.append(Row(name: "act point-nav, batch 1, rl2 (GRU 64)", daemon: remote, inProcess: local, unit: "observations/s"))
-        } catch { throw CLIError("act (rl2): \(error)") }
+        // The policies with memory: one row per instance, its state stepped at each act.
+        for m in memory {
+            do {
+                var rng = SeededGenerator(seed: 1)
+                let obs = (0..<2).map { _ in Float.random(in: -1...1, using: &rng) }
+                let s = try c.open(OpenRequest(world: "point-nav"))
+                _ = try s.adapt(policy: m.name, steps: 0)
+                let remote = try rate(observations: 1) { () throws(ClientError) in _ = try c.act(session: s.id, observations: obs) }
+                try s.close()
+                let p = m.checkpoint.policy
+                var actor = RecurrentActor(math: RecurrentMath(architecture: p.architecture, normalizer: p.normalizer), rows: 1)
+                let params = p.parameters.map { Double($0) }
+                var prng = SeededGenerator(seed: 0)
+                var sink = 0.0
+                let local = try rate(observations: 1) { () throws(ClientError) in
+                    actor.act(params, deterministic: true, rng: &prng, observation: { _, k in Double(obs[k]) }) { _, _, v in sink += v }
+                }
+                withExtendedLifetime(sink) {}
+                rows.append(Row(name: "act point-nav, batch 1, \(m.label)", daemon: remote, inProcess: local, unit: "observations/s"))
+            } catch { throw CLIError("act (\(m.label)): \(error)") }
+        }
         try server.stop()
         if json {
             let e = JSONEncoder()
@@ -124,20 +133,25 @@ struct PolicyBenchCommand: ParsableCommand {
             table.add([r.name, fmt(r.daemon, 1), fmt(r.inProcess, 1), r.unit, fmt(r.daemon / r.inProcess, 2)])
         }
         print(table.render(), terminator: "")
-        if let mlp = rows.first(where: { $0.name == "act point-nav, batch 1" }), let gru = rows.last, gru.name.contains("rl2") {
-            print("act batch 1 over the socket, rl2 (GRU 64) cost / MLP cost: \(fmt(mlp.daemon / gru.daemon, 2))"
-                  + " (in process: \(fmt(mlp.inProcess / gru.inProcess, 2)))")
+        if let mlp = rows.first(where: { $0.name == "act point-nav, batch 1" }) {
+            for m in memory {
+                guard let row = rows.first(where: { $0.name.hasSuffix(m.label) }) else { continue }
+                print("act batch 1 over the socket, \(m.label) cost / MLP cost: \(fmt(mlp.daemon / row.daemon, 2))"
+                      + " (in process: \(fmt(mlp.inProcess / row.inProcess, 2)))")
+            }
         }
     }
 
-    /// A recurrent (rl2) checkpoint for `definition` with random parameters (acting costs the same
-    /// whatever they are) and observation normalization on.
-    static func recurrentCheckpoint(_ definition: WorldDefinition, hidden: Int) throws -> Checkpoint {
+    /// A recurrent (rl2) checkpoint for `definition` (with `latent`, a context one) with random
+    /// parameters (acting costs the same whatever they are) and observation normalization on.
+    static func recurrentCheckpoint(_ definition: WorldDefinition, hidden: Int, latent: Int? = nil) throws -> Checkpoint {
         let specs = try WorldProgram(definition: definition, task: definition.nominalTask()).specs
-        let architecture = PolicyArchitecture.recurrent(PolicyArchitecture(specs: specs, hidden: []), hiddenSize: hidden)
-        let config = MetaTrainingConfig(algorithm: .rl2, hidden: [hidden])
+        let base = PolicyArchitecture(specs: specs, hidden: [])
+        let architecture = latent.map { PolicyArchitecture.context(base, hiddenSize: hidden, latentSize: $0) } ?? .recurrent(base, hiddenSize: hidden)
+        let algorithm: MetaAlgorithm = latent == nil ? .rl2 : .context
+        let config = MetaTrainingConfig(algorithm: algorithm, hidden: [hidden], recurrent: RecurrentTraining(latentSize: latent))
         return Checkpoint(policy: Policy(architecture: architecture, seed: 1, normalizeObservations: true),
-                          metadata: CheckpointMetadata(definition: definition, specs: specs, algorithm: "rl2",
+                          metadata: CheckpointMetadata(definition: definition, specs: specs, algorithm: algorithm.rawValue,
                                                        hyperparameters: RecurrentLearner().hyperparameters(config),
                                                        trainingSeed: 0, metasimVersion: MetaSimVersion.string))
     }

@@ -18,11 +18,11 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var qOptions: QLearningOptions
     @OptionGroup var recurrentOptions: RecurrentOptions
     @Option(name: [.customLong("world"), .customLong("family")], help: "World family (catalog name or path).") var world: String
-    @Option(help: "Outer loop: maml, fomaml, reptile, multitask, oracle, metaq (discrete actions), or rl2 (a GRU trained with PPO).") var algo: MetaAlgorithm = .maml
+    @Option(help: "Outer loop: maml, fomaml, reptile, multitask, oracle, metaq (discrete actions), rl2 (a GRU trained with PPO), or context (a transition encoder conditioning the policy, trained with PPO).") var algo: MetaAlgorithm = .maml
     @Option(help: "Outer iterations.") var iterations = 100
     @Option(name: .customLong("meta-batch"), help: "Tasks per iteration.") var metaBatch = 20
     @Option(name: .customLong("outer-lr"), help: "Outer learning rate (Adam; Reptile's step size; metaq: Adam's on the multi-task TD loss). Default 0.003, Reptile 0.5, metaq 0.001.") var outerLR: Double?
-    @Option(help: "Hidden layer sizes (default 64,64; rl2: the GRU's size, default 64).") var hidden: String?
+    @Option(help: "Hidden layer sizes (default 64,64; rl2: the GRU's size, default 64; context: the encoder's and policy's width, default 64).") var hidden: String?
     @Option(name: .customLong("init-log-std"), help: "Initial log standard deviation (Gaussian policies).") var initLogStd = 0.0
     @Flag(name: .customLong("normalize-observations"), help: "Running observation normalization.") var normalize = false
     @Flag(name: .customLong("raw-actions"), help: "Gaussian policies act in world units (MAML's setup) instead of units of the action bounds.") var rawActions = false
@@ -46,7 +46,12 @@ struct TrainCommand: ParsableCommand {
         let learner = MetaLearners.learner(for: algo), defaults = learner.defaults(for: algo)
         let recurrent = defaults.recurrent != nil
         let sizes = try parseHidden(hidden ?? (recurrent ? "64" : "64,64"))
-        if recurrent && sizes.count != 1 { throw CLIError("--hidden is the size of rl2's GRU: one number, not \(sizes.count)") }
+        if recurrent && sizes.count != 1 {
+            throw CLIError("--hidden is the size of \(algo == .context ? "the context encoder's and policy's hidden layers" : "rl2's GRU"): one number, not \(sizes.count)")
+        }
+        if !recurrent && (recurrentOptions.latent != nil || recurrentOptions.decoderCoefficient != nil) {
+            throw CLIError("--latent and --decoder-coef are the context policy's: use them with --algo context, not \(algo)")
+        }
         let config = MetaTrainingConfig(
             algorithm: algo, iterations: iterations, metaBatch: metaBatch,
             inner: try innerOptions.inner(defaultSteps: defaults.innerSteps, defaultLambda: recurrent ? 0.95 : 1),
@@ -55,7 +60,7 @@ struct TrainCommand: ParsableCommand {
             learnParameterRates: learnParameterRates, contextParameters: contextParameters,
             proximal: outerEpochs.map { ProximalOuter(epochs: $0, clip: clip ?? ProximalOuter().clip) }, scaledActions: !rawActions, seed: seed, horizon: innerOptions.horizon, threads: threads,
             qLearning: defaults.qLearning != nil ? try qOptions.settings() : nil,
-            recurrent: recurrent ? try recurrentOptions.settings(clip: clip) : nil)
+            recurrent: recurrent ? try recurrentOptions.settings(clip: clip, algorithm: algo) : nil)
         if learnParameterRates && !learner.options.contains(.parameterRates) {
             throw CLIError("--learn-parameter-rates meta-learns MAML's inner step: use it with --algo \(MetaLearners.algorithms(supporting: .parameterRates)), not \(algo.rawValue)")
         }

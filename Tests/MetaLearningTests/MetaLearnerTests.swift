@@ -13,9 +13,9 @@ struct MetaLearnerTests {
     /// The rules as they were written out per algorithm before the learners held them.
     enum Reference {
         static func innerSteps(_ a: String) -> Int { a == "reptile" || a == "metaq" ? 3 : 1 }
-        static func outerLearningRate(_ a: String) -> Double { a == "reptile" ? 0.5 : a == "metaq" || a == "rl2" ? 0.001 : 0.003 }
+        static func outerLearningRate(_ a: String) -> Double { a == "reptile" ? 0.5 : a == "metaq" || a == "rl2" || a == "context" ? 0.001 : 0.003 }
         static func episodesPerTask(_ a: String, _ inner: InnerLoop) -> Int {
-            a == "rl2" ? RecurrentTraining().trialEpisodes : a == "metaq" ? inner.episodes : a == "reptile" ? inner.steps * inner.episodes : (inner.steps + 1) * inner.episodes
+            a == "rl2" || a == "context" ? RecurrentTraining().trialEpisodes : a == "metaq" ? inner.episodes : a == "reptile" ? inner.steps * inner.episodes : (inner.steps + 1) * inner.episodes
         }
 
         struct Settings: Decodable {
@@ -40,7 +40,7 @@ struct MetaLearnerTests {
             let adaptFirst: Bool? = switch m.algorithm {
             case "maml", "fomaml", "reptile", "metaq": !adapted
             case "multitask", "oracle": false
-            case "rl2": true  // acting with memory needs episodes of experience first
+            case "rl2", "context": true  // acting with memory needs episodes of experience first
             default: nil
             }
             let trainedSteps: Int? = ["maml", "fomaml", "reptile"].contains(m.algorithm) ? trainedWith?.inner?.steps : nil
@@ -48,7 +48,7 @@ struct MetaLearnerTests {
         }
     }
 
-    static let names = ["maml", "fomaml", "reptile", "multitask", "oracle", "metaq", "rl2"]
+    static let names = ["maml", "fomaml", "reptile", "multitask", "oracle", "metaq", "rl2", "context"]
 
     @Test("every algorithm name round-trips through its learner, once, in --algo's order")
     func registryRoundTrips() throws {
@@ -124,8 +124,15 @@ struct MetaLearnerTests {
             #expect(c.adaptationDefaults.inner == InnerLoop(steps: max(k - 1, 1), episodes: 10, learningRate: 0, gamma: trained.inner.gamma,
                                                            lambda: trained.inner.lambda), "\(name)")
             #expect(c.adaptationDefaults.learningRates == [0], "\(name)")
-            #expect(AdaptationRunner(checkpoint: c).learner is RecurrentLearner, "\(name)")
-            if c.metadata.algorithm == "rl2" { #expect(c.adaptFirst == true && c.trainedSteps == nil, "\(name)") }
+            // A context policy named as one is its learner's; any other policy with memory, under
+            // any name, the first registered learner that acts with memory (RL²'s, which runs
+            // trials of either network alike).
+            if c.metadata.algorithm == "context" && c.policy.architecture.recurrent?.cell == RecurrentCell.context {
+                #expect(AdaptationRunner(checkpoint: c).learner is ContextLearner, "\(name)")
+            } else {
+                #expect(AdaptationRunner(checkpoint: c).learner is RecurrentLearner, "\(name)")
+            }
+            if ["rl2", "context"].contains(c.metadata.algorithm) { #expect(c.adaptFirst == true && c.trainedSteps == nil, "\(name)") }
         }
         for (name, c) in all where c.policy.architecture.recurrent == nil {
             let old = Reference.entry(c)

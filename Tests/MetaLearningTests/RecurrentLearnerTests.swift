@@ -124,13 +124,14 @@ struct RecurrentLearnerTests {
                            recurrent: RecurrentTraining(trialEpisodes: 2, epochs: 2, minibatches: 2, truncation: 5))
     }
 
+    /// A point-nav checkpoint trained with `config` (rl2 or context), as `metasim train` writes it.
     static func train(_ config: MetaTrainingConfig) throws -> Checkpoint {
         let definition = try Support.definition("point-nav")
         let trainer = try MetaTrainer(definition: definition, config: config)
         let policy = try trainer.train(logger: Logger(label: "test"))
         let specs = try WorldProgram(definition: definition, task: definition.nominalTask()).specs
-        return Checkpoint(policy: policy, metadata: CheckpointMetadata(definition: definition, specs: specs, algorithm: "rl2",
-                                                                       hyperparameters: RecurrentLearner().hyperparameters(config),
+        return Checkpoint(policy: policy, metadata: CheckpointMetadata(definition: definition, specs: specs, algorithm: config.algorithm.rawValue,
+                                                                       hyperparameters: MetaLearners.learner(for: config.algorithm).hyperparameters(config),
                                                                        trainingSeed: config.seed, metasimVersion: "test"))
     }
 

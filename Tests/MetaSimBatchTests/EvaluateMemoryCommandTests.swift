@@ -4,9 +4,9 @@ import MetaSimCore
 import MetaSimTestSupport
 import Testing
 
-/// `metasim evaluate --memory` and `metasim adapt` with a memory-based (rl2) checkpoint, run as
+/// `metasim evaluate --memory` and `metasim adapt` with a policy with memory (rl2, context), run as
 /// the binary: tiny policies trained by `metasim train`, a few held-out tasks.
-@Suite("metasim evaluate --memory, metasim adapt with rl2")
+@Suite("metasim evaluate --memory, metasim adapt with rl2 and context")
 struct EvaluateMemoryCommandTests {
     static func metasim(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let binary = try #require(TestPaths.builtProduct("metasim"), "no metasim binary; build it with swift build")
@@ -96,5 +96,43 @@ struct EvaluateMemoryCommandTests {
         let refused = try Self.metasim(args + ["--output", folder + "/adapted.safetensors"])
         #expect(refused.status != 0 && refused.stderr.contains("it adapts in its state, not its parameters"), "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: folder + "/adapted.safetensors"))
+    }
+
+    /// The context policy through the binary: `train --algo context` with its own options (refused
+    /// with any other algorithm), `evaluate --memory` beside rl2, `adapt`.
+    @Test("metasim train --algo context, evaluated beside rl2 and adapted; its options refused elsewhere")
+    func context() throws {
+        let folder = TestPaths.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let (maml, rl2) = try Self.policies(in: folder)
+        let common = ["--world", "point-nav", "--iterations", "1", "--meta-batch", "2", "--horizon", "10", "--seed", "1"]
+        let context = folder + "/context.safetensors"
+        let t = try Self.metasim(["train"] + common + ["--algo", "context", "--hidden", "5", "--latent", "3", "--decoder-coef", "0.5", "--output", context])
+        #expect(t.status == 0 && t.stdout.contains("context on point-nav"), "\(t.stderr)")
+        let c = try Checkpoint.load(path: context)
+        #expect(c.policy.architecture.recurrent == RecurrentCell(contextHiddenSize: 5, latentSize: 3) && c.metadata.algorithm == "context")
+        #expect(c.metadata.trainingConfig?.recurrent?.decoderCoefficient == 0.5)
+        let base = ["evaluate", "--world", "point-nav", "--policy", maml, "--tasks", "2", "--inner-steps", "2", "--episodes", "2", "--no-scratch", "--threads", "1"]
+        let json = folder + "/eval.json"
+        let run = try Self.metasim(base + ["--memory", rl2, "--memory", context, "--experience", "0,1,2", "--memory-trials", "2", "--json", json])
+        #expect(run.status == 0 && run.stdout.contains("context − maml per task (paired): 0: "), "\(run.stderr)")
+        let report = try #require(try EvaluationReport.load(contentsOfFile: json).first)
+        #expect(report.memory?.map(\.name) == ["rl2", "context"])
+        let adapt = try Self.metasim(["adapt", "--world", "point-nav", "--policy", context, "--task-seed", "1000000007", "--inner-steps", "2",
+                                      "--episodes", "2", "--horizon", "10"])
+        #expect(adapt.status == 0, "\(adapt.stderr)")
+        for (option, value) in [("--latent", "3"), ("--decoder-coef", "1")] {
+            for algo in ["rl2", "maml"] {
+                let r = try Self.metasim(["train"] + common + ["--algo", algo, option, value, "--output", folder + "/x.safetensors"])
+                #expect(r.status != 0 && r.stderr.contains("use it with --algo context") || r.stderr.contains("use them with --algo context"), "\(r.stderr)")
+            }
+        }
+        let bptt = try Self.metasim(["train"] + common + ["--algo", "context", "--bptt", "5", "--output", folder + "/x.safetensors"])
+        #expect(bptt.status != 0 && bptt.stderr.contains("a context policy has no chain of states to cut"), "\(bptt.stderr)")
+        let zero = try Self.metasim(["train"] + common + ["--algo", "context", "--latent", "0", "--output", folder + "/x.safetensors"])
+        #expect(zero.status != 0 && zero.stderr.contains("latent size 0 is not in"), "\(zero.stderr)")
+        let negative = try Self.metasim(["train"] + common + ["--algo", "context", "--decoder-coef=-1", "--output", folder + "/x.safetensors"])
+        #expect(negative.status != 0 && negative.stderr.contains("decoder coefficient -1.0 is not a non-negative number"), "\(negative.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/x.safetensors"))
     }
 }

@@ -7,21 +7,24 @@ import MetaSimServer
 import Testing
 
 /// A recurrent (rl2) checkpoint for point-nav, written programmatically: a GRU of `hidden` units
-/// with parameters drawn wide enough that its state moves its actions visibly, and an observation
-/// normalizer with a non-trivial mean and variance (so the step inputs go through it).
-func recurrentCheckpoint(world: String = "point-nav", hidden: Int, seed: UInt64) throws -> Checkpoint {
+/// (or, with `latent`, a context policy of that width and latent size) with parameters drawn wide
+/// enough that its state moves its actions visibly, and an observation normalizer with a
+/// non-trivial mean and variance (so the step inputs go through it).
+func recurrentCheckpoint(world: String = "point-nav", hidden: Int, latent: Int? = nil, seed: UInt64) throws -> Checkpoint {
     let definition = try WorldCatalog.resolve(world, root: worldsRoot)
     let specs = try WorldProgram(definition: definition, task: definition.nominalTask()).specs
-    let architecture = PolicyArchitecture.recurrent(PolicyArchitecture(specs: specs, hidden: []), hiddenSize: hidden)
+    let base = PolicyArchitecture(specs: specs, hidden: [])
+    let architecture = latent.map { PolicyArchitecture.context(base, hiddenSize: hidden, latentSize: $0) } ?? .recurrent(base, hiddenSize: hidden)
     var rng = SeededGenerator(seed: seed, stream: RandomStream.policy)
     let parameters = (0..<architecture.parameterCount).map { _ in Float(rng.uniform(-0.8, 0.8)) }
     var normalizer = ObservationNormalizer(size: architecture.observationCount, enabled: true)
     normalizer.mean = (0..<architecture.observationCount).map { Double(Float(0.3 - 0.1 * Double($0))) }
     normalizer.variance = (0..<architecture.observationCount).map { Double(Float(2.5 + Double($0))) }
     normalizer.count = 100
-    let config = MetaTrainingConfig(algorithm: .rl2, hidden: [hidden])
+    let algorithm: MetaAlgorithm = latent == nil ? .rl2 : .context
+    let config = MetaTrainingConfig(algorithm: algorithm, hidden: [hidden], recurrent: RecurrentTraining(latentSize: latent))
     return Checkpoint(policy: Policy(architecture: architecture, parameters: parameters, normalizer: normalizer),
-                      metadata: CheckpointMetadata(definition: definition, specs: specs, algorithm: "rl2",
+                      metadata: CheckpointMetadata(definition: definition, specs: specs, algorithm: algorithm.rawValue,
                                                    hyperparameters: RecurrentLearner().hyperparameters(config),
                                                    trainingSeed: 0, metasimVersion: "test"))
 }
@@ -38,6 +41,8 @@ struct RecurrentPolicyTests {
         try recurrentCheckpoint(hidden: 8, seed: 1).write(to: folder + "/pn-rl2.safetensors")
         try recurrentCheckpoint(hidden: 6, seed: 2).write(to: folder + "/pn-rl2-other.safetensors")
         try recurrentCheckpoint(world: "cartpole", hidden: 8, seed: 3).write(to: folder + "/cartpole-rl2.safetensors")
+        try recurrentCheckpoint(hidden: 8, latent: 3, seed: 4).write(to: folder + "/pn-context.safetensors")
+        try recurrentCheckpoint(world: "cartpole", hidden: 8, latent: 3, seed: 5).write(to: folder + "/cartpole-context.safetensors")
         let server = try await TestServer { $0.policiesRoot = folder }
         return (server, folder)
     }
@@ -214,7 +219,7 @@ struct RecurrentPolicyTests {
     /// run_episodes is one trial: the daemon's episodes are those of `TrialSampler` (training's
     /// rollouts) with the same seed and task, bit for bit, for any stepping thread count; for
     /// continuous (point-nav) and discrete (cartpole) actions.
-    @Test(arguments: [("point-nav", "pn-rl2"), ("cartpole", "cartpole-rl2")])
+    @Test(arguments: [("point-nav", "pn-rl2"), ("cartpole", "cartpole-rl2"), ("point-nav", "pn-context"), ("cartpole", "cartpole-context")])
     func runEpisodesIsATrialAsInTrainingForAnyThreadCount(world: String, policy: String) async throws {
         let (server, folder) = try await Self.server()
         let checkpoint = try Checkpoint.load(path: folder + "/\(policy).safetensors")
@@ -241,6 +246,64 @@ struct RecurrentPolicyTests {
             #expect(Array(mine.prefix(episodes)).map(\.bitPattern) == trials[i].episodeReturns.map(\.bitPattern), "instance \(i)")
             #expect(Array(lengths.prefix(episodes)) == (0..<episodes).map { trials[i].steps(ofEpisode: $0).count }, "instance \(i)")
         }
+        try await server.stop()
+    }
+
+    /// A context policy is served as a GRU is: listed, its state carried by `act`, saved and
+    /// restored bit for bit, and a state that is not one of its states refused whole.
+    @Test func aContextPolicyIsServedWithItsState() async throws {
+        let (server, _) = try await Self.server()
+        let c = try server.connect()
+        let entry = try #require(try c.listPolicies().policies.first { $0.name == "pn-context" })
+        #expect(entry.algorithm == "context" && entry.adaptFirst == true)
+        let s = try c.open(OpenRequest(world: "point-nav", batch: 2, taskSeed: 5, seed: 3))
+        _ = try s.adapt(policy: "pn-context", steps: 0)
+        let obs = s.observations
+        let first = try s.act(obs)
+        for _ in 0..<4 { try s.step(try s.act(s.observations, deterministic: false)) }
+        let saved = try c.savePolicyState(session: s.id)
+        // Per instance: Σ codes (3), their count, the previous observation (2), its flag; then the
+        // previous action (2), reward, episode end and has-acted.
+        #expect(saved.reply.valuesPerInstance == 3 + 1 + 2 + 1 + 2 + 3)
+        #expect(saved.reply.architecture.hasPrefix("context-h8-z3-o2-a2-gaussian"))
+        #expect(saved.values[3] == 4 && saved.values[6] == 1, "four transitions pooled after five acts")
+        let next = try s.act(obs)
+        #expect(Self.bits(next) != Self.bits(first), "the pooled transitions change the answer")
+        try c.restorePolicyState(session: s.id, values: saved.values, architecture: saved.reply.architecture)
+        #expect(Self.bits(try s.act(obs)) == Self.bits(next))
+        try c.restorePolicyState(session: s.id, values: saved.values, architecture: saved.reply.architecture)
+        var count = saved.values
+        count[3] = 2.5
+        #expect(Self.code { try c.restorePolicyState(session: s.id, values: count, architecture: saved.reply.architecture) } == .badRequest)
+        count[3] = -1
+        #expect(Self.code { try c.restorePolicyState(session: s.id, values: count, architecture: saved.reply.architecture) } == .badRequest)
+        let gru = try Self.bound(c, batch: 2, taskSeed: 5, seed: 3)
+        let gruState = try c.savePolicyState(session: gru.id)
+        #expect(Self.code { try c.restorePolicyState(session: s.id, values: gruState.values, architecture: gruState.reply.architecture) } == .policyMismatch)
+        #expect(try c.savePolicyState(session: s.id).values.map(\.bitPattern) == saved.values.map(\.bitPattern), "refusals left the state as it was")
+        try c.resetPolicyState(session: s.id)
+        #expect(Self.bits(try s.act(obs)) == Self.bits(first))
+        try await server.stop()
+    }
+
+    /// A restored state may be finite and still extreme: a GRU state of 1.7e308 gives NaN actions.
+    /// run_episodes never steps a world with them: an error reply, and the daemon and the
+    /// session go on.
+    @Test func runEpisodesRefusesAPolicysNonFiniteActions() async throws {
+        let (server, _) = try await Self.server()
+        let c = try server.connect()
+        let s = try Self.bound(c, batch: 2, taskSeed: 5, seed: 3)
+        let saved = try c.savePolicyState(session: s.id)
+        var extreme = saved.values
+        for r in 0..<2 { for j in 0..<8 { extreme[r * saved.reply.valuesPerInstance + j] = 1.7e308 } }
+        try c.restorePolicyState(session: s.id, values: extreme, architecture: saved.reply.architecture)
+        #expect(try s.act(s.observations).contains { !$0.isFinite }, "the state gives non-finite actions")
+        try c.restorePolicyState(session: s.id, values: extreme, architecture: saved.reply.architecture)
+        #expect(Self.code { _ = try c.runEpisodes(RunEpisodesRequest(session: s.id, episodes: 2, deterministic: true, decimation: 0)) } == .badAction)
+        // The session and the daemon go on: a zero state runs.
+        try c.resetPolicyState(session: s.id)
+        let run = try c.runEpisodes(RunEpisodesRequest(session: s.id, episodes: 2, deterministic: true, decimation: 0))
+        #expect(run.returns.count == 2 && run.returns.allSatisfy(\.isFinite))
         try await server.stop()
     }
 

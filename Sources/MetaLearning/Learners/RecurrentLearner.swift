@@ -25,9 +25,15 @@ public struct RecurrentTraining: Sendable, Codable, Equatable {
     public var truncation: Int
     /// The gradient of each minibatch is scaled down to at most this Euclidean norm (0: never).
     public var maxGradientNorm: Double
+    /// The context policy's latent task vector size (`ContextLearner`; nil: its default, and
+    /// always nil for rl2).
+    public var latentSize: Int?
+    /// Weight of the context policy's decoder loss (`ContextNetwork.decoderLoss`; nil: its
+    /// default; always nil for rl2, whose GRU has no decoder; 0: no decoder loss).
+    public var decoderCoefficient: Double?
 
     public init(trialEpisodes: Int = 2, epochs: Int = 4, minibatches: Int = 4, clip: Double = 0.2, valueCoefficient: Double = 0.5,
-                truncation: Int = 0, maxGradientNorm: Double = 0.5) {
+                truncation: Int = 0, maxGradientNorm: Double = 0.5, latentSize: Int? = nil, decoderCoefficient: Double? = nil) {
         self.trialEpisodes = trialEpisodes
         self.epochs = epochs
         self.minibatches = minibatches
@@ -35,6 +41,8 @@ public struct RecurrentTraining: Sendable, Codable, Equatable {
         self.valueCoefficient = valueCoefficient
         self.truncation = truncation
         self.maxGradientNorm = maxGradientNorm
+        self.latentSize = latentSize
+        self.decoderCoefficient = decoderCoefficient
     }
 
     /// What is out of range, naming the setting (nil: nothing).
@@ -46,10 +54,15 @@ public struct RecurrentTraining: Sendable, Codable, Equatable {
         guard valueCoefficient >= 0, valueCoefficient.isFinite else { return "value coefficient \(valueCoefficient) is not a non-negative number" }
         guard truncation >= 0 else { return "BPTT truncation \(truncation) is negative" }
         guard maxGradientNorm >= 0, maxGradientNorm.isFinite else { return "max gradient norm \(maxGradientNorm) is not a non-negative number" }
+        if let l = latentSize, !(1...Checkpoint.Limits.maxWidth).contains(l) { return "latent size \(l) is not in 1...\(Checkpoint.Limits.maxWidth)" }
+        if let d = decoderCoefficient, !(d >= 0 && d.isFinite) { return "decoder coefficient \(d) is not a non-negative number" }
         return nil
     }
 
-    var ppo: PPOSettings { PPOSettings(clip: clip, valueCoefficient: valueCoefficient, truncation: truncation) }
+    var ppo: PPOSettings {
+        PPOSettings(clip: clip, valueCoefficient: valueCoefficient, truncation: truncation,
+                    decoderCoefficient: decoderCoefficient ?? ContextLearner.defaultDecoderCoefficient)
+    }
 }
 
 /// RL²: trains a GRU policy (`GRUNetwork`, `RecurrentMath`) with PPO on trials (`RecurrentTraining`);
@@ -166,7 +179,8 @@ public struct RecurrentLearner: MetaLearner {
     }
 }
 
-/// RL²'s meta-training: each iteration draws `metaBatch` training tasks and acts one trial of
+/// RL²'s meta-training (and the context policy's, `ContextLearner`: the same run on its network,
+/// with its decoder loss in `RecurrentMath.ppoTrial`): each iteration draws `metaBatch` training tasks and acts one trial of
 /// `trialEpisodes` episodes on each (in parallel, results in task order) with the current
 /// parameters; rewards divided by the running standard deviation of the discounted returns;
 /// GAE(γ, λ) over each trial as one sequence from the recorded values (the value head predicts
@@ -198,8 +212,9 @@ struct RecurrentTrainingRun: MetaTrainingRun {
         adam = Adam(count: theta.count, learningRate: config.outerLearningRate)
         rng = SeededGenerator(seed: SplitMix64.mix(config.seed, 0x9A11), stream: RandomStream.policy)
         logger.info("meta-training", metadata: [
-            "world": "\(trainer.definition.name)", "algorithm": "rl2", "iterations": "\(config.iterations)", "parameters": "\(theta.count)",
-            "gru": "\(architecture.recurrent?.hiddenSize ?? 0)", "trial_episodes": "\(settings.trialEpisodes)",
+            "world": "\(trainer.definition.name)", "algorithm": "\(config.algorithm)", "iterations": "\(config.iterations)",
+            "parameters": "\(theta.count)", "cell": "\(architecture.recurrent?.cell ?? "")", "hidden": "\(architecture.recurrent?.hiddenSize ?? 0)",
+            "trial_episodes": "\(settings.trialEpisodes)",
         ])
     }
 
@@ -231,6 +246,7 @@ struct RecurrentTrainingRun: MetaTrainingRun {
         }
         Self.normalize(&advantages)
         var clipped = 0, loss = 0.0
+        let ppo = settings.ppo
         for _ in 0..<settings.epochs {
             var order = Array(0..<trials.count)
             for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next(upperBound: UInt64(i + 1)))) }
@@ -238,7 +254,7 @@ struct RecurrentTrainingRun: MetaTrainingRun {
             for b in 0..<groups {
                 let members = order[(b * order.count / groups)..<((b + 1) * order.count / groups)]
                 guard let step = math.ppo(theta, trials: members.map { trials[$0] }, advantages: members.map { advantages[$0] },
-                                          returns: members.map { returns[$0] }, settings: settings.ppo, threads: config.threads) else { continue }
+                                          returns: members.map { returns[$0] }, settings: ppo, threads: config.threads) else { continue }
                 var g = step.gradient
                 Self.clipNorm(&g, to: settings.maxGradientNorm)
                 adam.step(&theta, gradient: g)
