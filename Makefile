@@ -238,6 +238,12 @@ CHEETAH_DIR_RL2 := --world cheetah-dir --algo rl2 --iterations 300 --normalize-o
 REACHER_GOAL_RL2 := --world reacher-goal --algo rl2 --iterations 600 --normalize-observations --init-log-std=-0.5 --seed 1
 LANE_KEEP_REVERSED_RL2 := --world lane-keep-reversed --algo rl2 --iterations 600 --normalize-observations --init-log-std=-0.5 \
                           --horizon 200 --seed 1
+# The context meta-policy (an encoder of transitions, mean-pooled, conditioning the policy; its
+# decoder predicts each next reward and change of observation): lane-keep-reversed's, on 4-episode
+# trials, chosen on validation tasks over 2-episode trials, over 1,500 iterations and over
+# standardized decoder targets (docs/meta-learning.md "Context meta-policy").
+LANE_KEEP_REVERSED_CONTEXT := --world lane-keep-reversed --algo context --trial-episodes 4 --iterations 600 --normalize-observations \
+                              --init-log-std=-0.5 --horizon 200 --seed 1
 # Trains FAMILY's meta-policy, baseline, their tuning and its oracle:
 # $(call hidden-family,FAMILY,OPTIONS[,META-POLICY-ONLY OPTIONS])
 define hidden-family
@@ -273,6 +279,7 @@ train: build
 	$(call hidden-family,lane-keep-pull,$(LANE_KEEP_PULL_TRAIN))
 	$(call hidden-family,lane-keep-reversed,$(LANE_KEEP_REVERSED_TRAIN),$(CHEETAH_DIR_META))
 	$(METASIM) train $(LANE_KEEP_REVERSED_RL2) --output policies/lane-keep-reversed-rl2.safetensors
+	$(METASIM) train $(LANE_KEEP_REVERSED_CONTEXT) --output policies/lane-keep-reversed-context.safetensors
 	cd policies && sha256sum -c SHA256SUMS
 
 # Held-out evaluation of the shipped policies, baselines side by side.
@@ -296,7 +303,8 @@ evaluate: build
 	$(call hidden-evaluate,lane-keep-lane)
 	$(call hidden-evaluate,cheetah-dir,--memory policies/cheetah-dir-rl2.safetensors)
 	$(call hidden-evaluate,lane-keep-pull)
-	$(call hidden-evaluate,lane-keep-reversed,--memory policies/lane-keep-reversed-rl2.safetensors)
+	$(call hidden-evaluate,lane-keep-reversed,--memory policies/lane-keep-reversed-rl2.safetensors \
+		--memory policies/lane-keep-reversed-context.safetensors)
 
 # Two disjoint blocks of 40 held-out tasks (seeds 1000000000…039 and …040…079):
 # $(call hidden-evaluate,FAMILY[,MORE OPTIONS, e.g. --memory policies/FAMILY-rl2.safetensors])
