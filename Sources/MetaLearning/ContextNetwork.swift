@@ -93,7 +93,7 @@ public struct ContextNetwork: Sendable, Equatable {
             + decoder.initialParameters(seed: SplitMix64.mix(seed, 0xDEC), outputScale: 1)
     }
 
-    /// The mean code: `sum` / c into z at `zOffset` (zeros when c is 0).
+    /// The mean code: `sum` / c into `z` (zeros when c is 0).
     @inline(__always)
     private func pool(_ sum: UnsafePointer<Double>, count c: Double, into z: UnsafeMutablePointer<Double>) {
         for j in 0..<latentCount { z[j] = c > 0 ? sum[j] / c : 0 }
