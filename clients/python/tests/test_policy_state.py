@@ -1,6 +1,7 @@
-"""Protocol 1.2, a recurrent (rl2) policy's state, against a real metasimd serving a tiny rl2
-checkpoint trained here (`metasim train --algo rl2`, 2 iterations of a GRU of 8 units): act carries
-the state, reset/size/save/restore, refusals, and feed-forward policies' answer."""
+"""Protocol 1.2, the state of a policy with memory, against a real metasimd serving tiny checkpoints
+trained here (`metasim train --algo rl2`, 2 iterations of a GRU of 8 units; `--algo context`, an
+encoder and policy 8 wide with a latent vector of 3): act carries the state, reset/size/save/restore,
+refusals, and feed-forward policies' answer."""
 
 import os
 import shutil
@@ -17,7 +18,8 @@ from metasim_client.client import HELLO, POLICY_STATE
 
 @pytest.fixture(scope="module")
 def rl2_daemon():
-    """metasimd serving the shipped point-nav policy (feed-forward) and pn-rl2 (a GRU of 8 units)."""
+    """metasimd serving the shipped point-nav policy (feed-forward), pn-rl2 (a GRU of 8 units) and
+    pn-context (a context policy 8 wide, latent 3)."""
     folder = tempfile.mkdtemp(prefix="msd-py-")
     policies = os.path.join(folder, "policies")
     os.makedirs(policies)
@@ -26,6 +28,10 @@ def rl2_daemon():
                     "--meta-batch", "2", "--hidden", "8", "--threads", "1", "--seed", "1", "--every", "0",
                     "--normalize-observations", "--worlds", str(REPO / "worlds"),
                     "--output", os.path.join(policies, "pn-rl2.safetensors")], check=True, capture_output=True)
+    subprocess.run([binary("metasim"), "train", "--world", "point-nav", "--algo", "context", "--iterations", "2",
+                    "--meta-batch", "2", "--hidden", "8", "--latent", "3", "--threads", "1", "--seed", "1", "--every", "0",
+                    "--worlds", str(REPO / "worlds"),
+                    "--output", os.path.join(policies, "pn-context.safetensors")], check=True, capture_output=True)
     proc, path = start_daemon(folder, "--policies", policies)
     yield path
     stop_daemon(proc, folder)
@@ -101,3 +107,28 @@ def test_a_1_1_client_gets_unknown_kind_for_the_state_requests(rl2_daemon):
         with pytest.raises(MetaSimError) as e:
             c.request(POLICY_STATE, {"session": s.id})
         assert e.value.code == "unknown_kind" and not e.value.fatal
+
+
+def test_a_context_policys_state_is_the_pooled_transitions(rl2_daemon):
+    with Client(rl2_daemon) as c:
+        s = c.open("point-nav", batch=2, task_seed=5, seed=3)
+        s.adapt(policy="pn-context")
+        # Per instance: the code sum (3), its count, the previous observation (2) and its flag,
+        # then the previous action (2), reward, episode end and has-acted.
+        assert s.policy_state_size() == 2 * (3 + 1 + 2 + 1 + 2 + 3)
+        obs = s.observations
+        first = s.act(obs)
+        for _ in range(3):
+            s.step(s.act(s.observations, deterministic=False))
+        state = s.save_policy_state()
+        assert state.architecture.startswith("context-h8-z3-o2-a2-gaussian")
+        assert state.values[3] == 3 and state.values[12 + 3] == 3, "three transitions pooled per instance"
+        after = s.act(obs)
+        assert not np.array_equal(after, first)
+        s.restore_policy_state(state)
+        assert np.array_equal(s.act(obs).view(np.uint32), after.view(np.uint32))
+        bad = state.values.copy()
+        bad[3] = 1.5  # a count is a whole number
+        assert code(lambda: s.restore_policy_state(PolicyState(bad, state.architecture))) == "bad_request"
+        s.reset_policy_state()
+        assert np.array_equal(s.act(obs), first)
