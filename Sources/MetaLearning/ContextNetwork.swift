@@ -250,32 +250,11 @@ public struct ContextNetwork: Sendable, Equatable {
         encoder.backward(params, cache: s.encoderCache, outputGradient: dCodes, gradient: &gradient)
     }
 
-    /// The steps t whose transition to t + 1 the decoder predicts: the next step closes a
-    /// transition of the same episode (t is not the last step, nor one before a reset or an
-    /// episode end).
-    func decoderRows(inputs: [Double], resets: [Bool], length: Int) -> [Int] {
-        let ic = inputCount
-        var rows: [Int] = []
-        for t in 0..<max(length - 1, 0) where !resets[t + 1] && inputs[(t + 1) * ic + ic - 1] == 0 { rows.append(t) }
-        return rows
-    }
-
-    /// The decoder's targets of `rows` (rows × (1 + n)): r_t and s_{t+1} − s_t, as the step
-    /// inputs read them (the reward clipped, the observations normalized).
-    func decoderTargets(inputs: [Double], rows: [Int]) -> [Double] {
-        let n = observationCount, ic = inputCount, a = actionInputCount, out = 1 + n
-        var target = [Double](repeating: 0, count: rows.count * out)
-        for (i, t) in rows.enumerated() {
-            let next = (t + 1) * ic
-            target[i * out] = inputs[next + n + a]
-            for k in 0..<n { target[i * out + 1 + k] = inputs[next + k] - inputs[t * ic + k] }
-        }
-        return target
-    }
-
     /// The decoder's loss over the forward pass `s` of `inputs`, times `coefficient`:
-    /// Σ_t ½ ‖D([s_t, a_t, z_t]) − y_t‖² over `decoderRows`, y_t = [r_t, s_{t+1} − s_t] (r_t and
-    /// a_t as the next step input reads them: clipped, in the policy's units), in their own units
+    /// Σ_t ½ ‖D([s_t, a_t, z_t]) − y_t‖², y_t = [r_t, s_{t+1} − s_t], over the steps whose next
+    /// step closes a transition of the same episode (not the last step, nor one before a reset or
+    /// an episode end); r_t and a_t as the next step input reads them (clipped, in the policy's
+    /// units), the targets in their own units
     /// (standardizing them by running statistics was tried and did worse: docs/meta-learning.md,
     /// "Context meta-policy"). Adds its gradient with respect to D's parameters to `gradient` and
     /// returns it with respect to each z_t (length × L; `backward`'s `latentGradient`).
@@ -284,17 +263,19 @@ public struct ContextNetwork: Sendable, Equatable {
         let length = s.length, n = observationCount, L = latentCount, ic = inputCount, a = actionInputCount
         precondition(inputs.count == length * ic && gradient.count >= parameterCount)
         var dz = [Double](repeating: 0, count: length * L)
-        let rows = decoderRows(inputs: inputs, resets: (0..<length).map { !s.encoded[$0] }, length: length)
+        var rows: [Int] = []
+        for t in 0..<max(length - 1, 0) where s.encoded[t + 1] && inputs[(t + 1) * ic + ic - 1] == 0 { rows.append(t) }
         guard !rows.isEmpty, coefficient != 0 else { return (0, dz) }
         let width = n + a + L, out = 1 + n
-        var input = [Double](repeating: 0, count: rows.count * width)
-        let target = decoderTargets(inputs: inputs, rows: rows)
+        var input = [Double](repeating: 0, count: rows.count * width), target = [Double](repeating: 0, count: rows.count * out)
         let z = s.policyCache.activations[0]
         for (i, t) in rows.enumerated() {
             let next = (t + 1) * ic
             for k in 0..<n { input[i * width + k] = inputs[t * ic + k] }
             for k in 0..<a { input[i * width + n + k] = inputs[next + n + k] }
             for j in 0..<L { input[i * width + n + a + j] = z[t * (n + L) + n + j] }
+            target[i * out] = inputs[next + n + a]
+            for k in 0..<n { target[i * out + 1 + k] = inputs[next + k] - inputs[t * ic + k] }
         }
         var cache = MLP.Cache()
         decoder.forward(params, offset: decoderOffset, input: input, batch: rows.count, cache: &cache)
