@@ -366,14 +366,17 @@ struct PolicyTests {
         let (server, _) = try await policyServer()
         let monitor = try server.connect("monitor")
         let path = server.path
-        // A long adaptation (10 steps of 1000 episodes: many seconds), abandoned while it runs.
+        // A long adaptation (10 steps of 1000 episodes: many seconds), abandoned while it runs:
+        // the leaver hangs up once the monitor has seen it run (not after a fixed sleep, which a
+        // loaded machine can outlast before the adaptation starts).
+        let seen = DispatchSemaphore(value: 0)
         let t = Thread {
             guard let c = try? MetaSimConnection(socketPath: path, client: "leaver"),
                   let s = try? c.open(OpenRequest(world: "point-nav", batch: 1)) else { return }
             let id = c.makeID()
             try? c.send(kind: MessageKind.adapt.rawValue, id: id,
                         meta: MetaCoding.encode(AdaptRequest(session: s.id, policy: "point-nav", steps: 10, episodes: 1000)))
-            usleep(300_000)  // running by now (status shows it), far from done
+            _ = seen.wait(timeout: .now() + 10)
             // `c` goes out of scope here: the socket closes.
         }
         t.start()
@@ -382,6 +385,7 @@ struct PolicyTests {
             running = try monitor.status().adaptations == 1
             try await Task.sleep(for: .milliseconds(10))
         }
+        seen.signal()
         #expect(running, "the adaptation never showed in status")
         // Once the client is gone: no adaptation, no session, within 3 s (the full run takes far longer).
         var freed = false
