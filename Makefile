@@ -147,14 +147,16 @@ bench-batch: build
 # Every replica world against its Gymnasium environment in one run (returns under random actions
 # and Gymnasium's scripted controllers, outcome rates, one step from matched states, pendulum's
 # energy; FIDELITY_EPISODES per side, FIDELITY_ARGS for more options), then the step-by-step
-# comparison of lunar-lander with LunarLander-v3, then lunar-lander-discrete against Gymnasium's
-# code ported onto Box2D 2.4.1 (a C++ compiler and libbox2d-dev). See Benchmarks/README.md.
+# comparison of lunar-lander with LunarLander-v3, then lunar-lander-discrete and bipedal-walker
+# against Gymnasium's code ported onto Box2D 2.4.1 (a C++ compiler and libbox2d-dev). See
+# Benchmarks/README.md.
 FIDELITY_EPISODES ?= 1000
 FIDELITY_ARGS     ?=
 fidelity: build
 	$(PEERS_PYTHON) Benchmarks/replica_fidelity.py --metasimd $(dir $(METASIM))metasimd --episodes $(FIDELITY_EPISODES) $(FIDELITY_ARGS)
 	$(PEERS_PYTHON) Benchmarks/lunar_lander_fidelity.py --metasim $(METASIM)
 	$(PEERS_PYTHON) Benchmarks/box2d24_lunar_lander.py --metasim $(METASIM) --episodes $(FIDELITY_EPISODES)
+	$(PEERS_PYTHON) Benchmarks/box2d24_bipedal_walker.py --metasimd $(dir $(METASIM))metasimd --episodes $(FIDELITY_EPISODES)
 
 # Stable-Baselines3 against the daemon (issue 30): its own venv (SB3, torch, the client as users
 # install it); check_env, make_vec_env with DummyVecEnv and SubprocVecEnv, and a short PPO run on

@@ -46,14 +46,15 @@ import replica_fidelity as rf  # noqa: E402  (its daemon and client)
 from lunar_lander_fidelity import MidpointRNG  # noqa: E402  (Gymnasium with its noise at the midpoints)
 
 
-def compile_port(out_dir):
+def compile_port(out_dir, name="box2d24_lunar_lander"):
+    """Compiles Benchmarks/NAME.cpp against the system's Box2D (pkg-config box2d) into out_dir."""
     cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
     if cxx is None:
-        raise SystemExit("box2d24_lunar_lander: error: no C++ compiler (set CXX)")
+        raise SystemExit(f"{name}: error: no C++ compiler (set CXX)")
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "box2d"], check=True, capture_output=True,
                            text=True).stdout.split()
-    binary = Path(out_dir) / "box2d24_lunar_lander"
-    subprocess.run([cxx, "-O2", "-std=c++17", str(HERE / "box2d24_lunar_lander.cpp"), "-o", str(binary)] + flags,
+    binary = Path(out_dir) / name
+    subprocess.run([cxx, "-O2", "-std=c++17", str(HERE / f"{name}.cpp"), "-o", str(binary)] + flags,
                    check=True)
     return binary
 

@@ -519,7 +519,11 @@ def main():
                   f"± {v['end_change_ci95'] * 100:.3f} (largest {v['end_change_max_abs'] * 100:.3f} %); largest "
                   f"excursion within an episode {v['worst_mean'] * 100:.3f} % on average, {v['worst_max'] * 100:.3f} % at most "
                   f"({v['episodes']} episodes)", end="")
-        print(f"\n  within 1 %: {'yes' if e['metasim']['within'] else 'NO'}")
+        m, g = e["metasim"], e["gymnasium"]
+        d = m["end_change_mean"] - g["end_change_mean"]
+        hw = math.hypot(m["end_change_ci95"], g["end_change_ci95"])
+        print(f"\n  within 1 %: {'yes' if m['within'] else 'NO'}; metasim's change minus Gymnasium's: "
+              f"{d * 100:+.3f} ± {hw * 100:.3f} points")
     if a.json_out:
         write_atomic(a.json_out, results)
         print(f"\nfigures: {a.json_out}")
