@@ -242,6 +242,10 @@ CHEETAH_DIR_RL2 := --world cheetah-dir --algo rl2 --iterations 300 --normalize-o
 REACHER_GOAL_RL2 := --world reacher-goal --algo rl2 --iterations 600 --normalize-observations --init-log-std=-0.5 --seed 1
 LANE_KEEP_REVERSED_RL2 := --world lane-keep-reversed --algo rl2 --iterations 600 --normalize-observations --init-log-std=-0.5 \
                           --horizon 200 --seed 1
+# lane-keep-pull: lane-keep-reversed's rl2 options; chosen on validation tasks over the context
+# policy with lane-keep-reversed's options (docs/meta-learning.md "Results against episodes of experience").
+LANE_KEEP_PULL_RL2 := --world lane-keep-pull --algo rl2 --iterations 600 --normalize-observations --init-log-std=-0.5 \
+                      --horizon 200 --seed 1
 # The context meta-policy (an encoder of transitions, mean-pooled, conditioning the policy; its
 # decoder predicts each next reward and change of observation): lane-keep-reversed's, on 4-episode
 # trials, chosen on validation tasks over 2-episode trials, over 1,500 iterations and over
@@ -281,6 +285,7 @@ train: build
 	$(call hidden-family,cheetah-dir,$(CHEETAH_DIR_TRAIN),$(CHEETAH_DIR_META))
 	$(METASIM) train $(CHEETAH_DIR_RL2) --output policies/cheetah-dir-rl2.safetensors
 	$(call hidden-family,lane-keep-pull,$(LANE_KEEP_PULL_TRAIN))
+	$(METASIM) train $(LANE_KEEP_PULL_RL2) --output policies/lane-keep-pull-rl2.safetensors
 	$(call hidden-family,lane-keep-reversed,$(LANE_KEEP_REVERSED_TRAIN),$(CHEETAH_DIR_META))
 	$(METASIM) train $(LANE_KEEP_REVERSED_RL2) --output policies/lane-keep-reversed-rl2.safetensors
 	$(METASIM) train $(LANE_KEEP_REVERSED_CONTEXT) --output policies/lane-keep-reversed-context.safetensors
@@ -306,7 +311,7 @@ evaluate: build
 	$(call hidden-evaluate,reacher-goal,--memory policies/reacher-goal-rl2.safetensors)
 	$(call hidden-evaluate,lane-keep-lane)
 	$(call hidden-evaluate,cheetah-dir,--memory policies/cheetah-dir-rl2.safetensors)
-	$(call hidden-evaluate,lane-keep-pull)
+	$(call hidden-evaluate,lane-keep-pull,--memory policies/lane-keep-pull-rl2.safetensors)
 	$(call hidden-evaluate,lane-keep-reversed,--memory policies/lane-keep-reversed-rl2.safetensors \
 		--memory policies/lane-keep-reversed-context.safetensors)
 
