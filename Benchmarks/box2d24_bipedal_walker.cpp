@@ -243,7 +243,11 @@ int main() {
             reply(state, nullptr, nullptr);
         } else if (std::strcmp(command, "step") == 0 && env) {
             double action[4];
-            if (std::scanf("%lf %lf %lf %lf", &action[0], &action[1], &action[2], &action[3]) != 4) return 2;
+            if (std::scanf("%lf %lf %lf %lf", &action[0], &action[1], &action[2], &action[3]) != 4 ||
+                !std::all_of(action, action + 4, [](double a) { return std::isfinite(a); })) {
+                std::fprintf(stderr, "step: four finite actions expected\n");
+                return 2;
+            }
             env->step(action, state, reward, terminated);
             reply(state, &reward, &terminated);
         } else {

@@ -260,11 +260,21 @@ int random_episodes(long episodes, unsigned seed, double side_x) {
 int trace(double side_x) {
     std::string text;
     for (int c; (c = std::getchar()) != EOF;) text.push_back(char(c));
+    // Every number in the text, in order (the brackets and commas of [[a], [a], ...] skipped);
+    // a sign, a fraction or a value out of 0..3 is refused before any step, not read as another action.
     std::vector<int> actions;
-    for (size_t i = 0; i < text.size(); ++i) {
-        if (text[i] >= '0' && text[i] <= '9') {
-            actions.push_back(std::atoi(text.c_str() + i));
-            while (i + 1 < text.size() && text[i + 1] >= '0' && text[i + 1] <= '9') ++i;
+    for (const char *p = text.c_str(); *p != '\0';) {
+        if ((*p >= '0' && *p <= '9') || *p == '-' || *p == '+' || *p == '.') {
+            char *end = nullptr;
+            const double v = std::strtod(p, &end);
+            if (end == p || !(v == 0 || v == 1 || v == 2 || v == 3)) {
+                std::fprintf(stderr, "trace: '%.20s' is not an action index 0..3\n", p);
+                return 2;
+            }
+            actions.push_back(int(v));
+            p = end;
+        } else {
+            ++p;
         }
     }
     Noise noise{std::mt19937(0), false};
@@ -272,10 +282,6 @@ int trace(double side_x) {
     Step s = env.step(0);
     print_state(s.state);
     for (const int a : actions) {
-        if (a < 0 || a > 3) {
-            std::fprintf(stderr, "trace: action %d is not 0..3\n", a);
-            return 2;
-        }
         s = env.step(a);
         print_state(s.state);
         if (s.terminated) break;
