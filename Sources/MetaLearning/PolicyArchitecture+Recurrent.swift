@@ -14,6 +14,11 @@ public struct RecurrentCell: Sendable, Equatable, Codable {
     public var inputs: [String]
     /// The context cell's latent task vector size (nil for a GRU).
     public var latentSize: Int?
+    /// What the previous reward is multiplied by before the network reads it (nil: 1, as in
+    /// checkpoints written before the field existed). A world whose rewards are a few hundredths
+    /// a step gives the cell an input too small to learn from at Adam's step size; this brings it
+    /// to order one (`metasim train --reward-input-scale`). The clip applies after it.
+    public var rewardScale: Double?
 
     public static let gru = "gru"
     public static let context = "context"
@@ -28,6 +33,11 @@ public struct RecurrentCell: Sendable, Equatable, Codable {
 
     public static let actionClip = 5.0
     public static let rewardClip = 10.0
+    /// The largest `rewardScale` a checkpoint may record.
+    public static let maxRewardScale = 1e6
+
+    /// The factor applied to the previous reward (`rewardScale`, 1 when absent).
+    public var rewardInputScale: Double { rewardScale ?? 1 }
 
     public init(hiddenSize: Int) {
         cell = Self.gru
@@ -45,20 +55,23 @@ public struct RecurrentCell: Sendable, Equatable, Codable {
 }
 
 extension PolicyArchitecture {
-    /// A recurrent architecture: a GRU of `hiddenSize` units on `base`'s observations and actions.
-    public static func recurrent(_ base: PolicyArchitecture, hiddenSize: Int) -> PolicyArchitecture {
+    /// A recurrent architecture: a GRU of `hiddenSize` units on `base`'s observations and actions
+    /// (the reward read times `rewardScale`; nil: 1, not recorded).
+    public static func recurrent(_ base: PolicyArchitecture, hiddenSize: Int, rewardScale: Double? = nil) -> PolicyArchitecture {
         var a = base
         a.hidden = []
         a.recurrent = RecurrentCell(hiddenSize: hiddenSize)
+        a.recurrent?.rewardScale = rewardScale
         return a
     }
 
     /// A context architecture: `ContextNetwork` of width `hiddenSize` and a latent vector of
     /// `latentSize` on `base`'s observations and actions.
-    public static func context(_ base: PolicyArchitecture, hiddenSize: Int, latentSize: Int) -> PolicyArchitecture {
+    public static func context(_ base: PolicyArchitecture, hiddenSize: Int, latentSize: Int, rewardScale: Double? = nil) -> PolicyArchitecture {
         var a = base
         a.hidden = []
         a.recurrent = RecurrentCell(contextHiddenSize: hiddenSize, latentSize: latentSize)
+        a.recurrent?.rewardScale = rewardScale
         return a
     }
 
@@ -93,6 +106,9 @@ extension PolicyArchitecture {
             }
         } else if let l = r.latentSize {
             return "recurrent.latentSize \(l) is only for a context cell, not '\(r.cell)'"
+        }
+        if let s = r.rewardScale, !(s > 0 && s <= RecurrentCell.maxRewardScale) {
+            return "recurrent.rewardScale \(s) is not a number in (0, 1e6]"
         }
         guard r.inputs == RecurrentCell.stepInputs else {
             return "recurrent.inputs \(r.inputs) are not the inputs this metasim feeds a '\(r.cell)' cell (\(RecurrentCell.stepInputs))"

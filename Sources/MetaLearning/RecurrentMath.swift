@@ -74,12 +74,17 @@ public struct RecurrentMath: Sendable {
     public let architecture: PolicyArchitecture
     public let normalizer: ObservationNormalizer
     public let network: MemoryNetwork
+    /// `RecurrentCell.rewardInputScale` of the architecture.
+    let rewardScale: Double
 
     public init(architecture: PolicyArchitecture, normalizer: ObservationNormalizer) {
-        guard let g = architecture.recurrentNetwork else { preconditionFailure("RecurrentMath needs a recurrent architecture") }
+        guard let g = architecture.recurrentNetwork, let cell = architecture.recurrent else {
+            preconditionFailure("RecurrentMath needs a recurrent architecture")
+        }
         self.architecture = architecture
         self.normalizer = normalizer
         network = g
+        rewardScale = cell.rewardInputScale
     }
 
     /// Where the log-std starts in the flat parameters (Gaussian).
@@ -87,7 +92,8 @@ public struct RecurrentMath: Sendable {
 
     /// Writes the step input of one row to `into` (inputCount values): the normalized
     /// `observation`, then `previousAction` (its components, or one-hot of its index), the
-    /// previous reward and the episode-end flag, clipped as `RecurrentCell` says.
+    /// previous reward (times `RecurrentCell.rewardScale`) and the episode-end flag, clipped as
+    /// `RecurrentCell` says.
     public func stepInput(observation: ArraySlice<Double>, previousAction: ArraySlice<Double>?, previousReward: Double,
                           episodeEnd: Bool, into: inout [Double], at offset: Int) {
         let n = architecture.observationCount, a = architecture.actionCount
@@ -106,7 +112,7 @@ public struct RecurrentMath: Sendable {
             }
         }
         let c = RecurrentCell.rewardClip
-        into[offset + n + a] = previousAction == nil ? 0 : min(max(previousReward, -c), c)
+        into[offset + n + a] = previousAction == nil ? 0 : min(max(previousReward * rewardScale, -c), c)
         into[offset + n + a + 1] = episodeEnd ? 1 : 0
     }
 

@@ -51,6 +51,8 @@ struct RecurrentOptions: ParsableArguments {
     @Option(help: "context: the size of the latent task vector (default \(ContextLearner.defaultLatentSize)).") var latent: Int?
     @Option(name: .customLong("decoder-coef"), help: "context: weight of the decoder loss, predicting each next reward and change of observation from the task vector (default \(ContextLearner.defaultDecoderCoefficient); 0: none).")
     var decoderCoefficient: Double?
+    @Option(name: .customLong("reward-input-scale"), help: "rl2, context: the previous reward is multiplied by this before the network reads it (recorded in the checkpoint; default 1). For worlds whose rewards are a few hundredths a step.")
+    var rewardInputScale: Double?
 
     func settings(clip: Double?, algorithm: MetaAlgorithm) throws -> RecurrentTraining {
         if latent != nil && algorithm != .context { throw ValidationError("--latent is the context policy's latent size: use it with --algo context, not \(algorithm)") }
@@ -62,7 +64,7 @@ struct RecurrentOptions: ParsableArguments {
         }
         let r = RecurrentTraining(trialEpisodes: trialEpisodes, epochs: epochs, minibatches: minibatches, clip: clip ?? RecurrentTraining().clip,
                                   valueCoefficient: valueCoefficient, truncation: bptt, maxGradientNorm: maxGradNorm, latentSize: latent,
-                                  decoderCoefficient: decoderCoefficient)
+                                  decoderCoefficient: decoderCoefficient, rewardScale: rewardInputScale)
         if let problem = r.problem { throw ValidationError("\(algorithm): \(problem)") }
         return r
     }

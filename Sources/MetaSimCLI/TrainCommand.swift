@@ -52,6 +52,9 @@ struct TrainCommand: ParsableCommand {
         if !recurrent && (recurrentOptions.latent != nil || recurrentOptions.decoderCoefficient != nil) {
             throw CLIError("--latent and --decoder-coef are the context policy's: use them with --algo context, not \(algo)")
         }
+        if !recurrent && recurrentOptions.rewardInputScale != nil {
+            throw CLIError("--reward-input-scale scales the reward a policy with memory reads: use it with --algo rl2 or context, not \(algo)")
+        }
         let config = MetaTrainingConfig(
             algorithm: algo, iterations: iterations, metaBatch: metaBatch,
             inner: try innerOptions.inner(defaultSteps: defaults.innerSteps, defaultLambda: recurrent ? 0.95 : 1),

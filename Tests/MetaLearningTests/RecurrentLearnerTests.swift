@@ -188,6 +188,46 @@ struct RecurrentLearnerTests {
         #expect(Self.refusal(try Self.tampered(c) { _ in }) == "", "the untouched file loads")
     }
 
+    @Test func theRewardInputScaleMultipliesThePreviousRewardBeforeTheClipAndIsRecorded() throws {
+        let base = PolicyArchitecture(kind: .gaussian, observationCount: 2, actionCount: 1, hidden: [], initialLogStd: 0)
+        let off = ObservationNormalizer(size: 2, enabled: false)
+        func rewardInput(_ scale: Double?, _ reward: Double) -> Double {
+            let arch = PolicyArchitecture.recurrent(base, hiddenSize: 3, rewardScale: scale)
+            let math = RecurrentMath(architecture: arch, normalizer: off)
+            var input = [Double](repeating: .nan, count: arch.recurrentInputCount)
+            math.stepInput(observation: [0.5, -0.5], previousAction: [0.25], previousReward: reward, episodeEnd: false, into: &input, at: 0)
+            #expect(input[0] == 0.5 && input[2] == 0.25 && input[4] == 0)
+            return input[3]
+        }
+        #expect(rewardInput(nil, 0.03) == 0.03, "no scale recorded: the reward as it is")
+        #expect(rewardInput(30, 0.03) == 0.03 * 30)
+        #expect(rewardInput(30, -0.5) == -RecurrentCell.rewardClip, "the clip applies after the scale")
+        #expect(PolicyArchitecture.recurrent(base, hiddenSize: 3).recurrent == RecurrentCell(hiddenSize: 3), "absent unless set")
+
+        // Training records it in the architecture (and the training record); the file round-trips,
+        // and a scale of 1 recorded differs from none only in the record.
+        var config = Self.config(threads: 1)
+        config.recurrent?.rewardScale = 4
+        let scaled = try Self.train(config)
+        #expect(scaled.policy.architecture.recurrent?.rewardScale == 4)
+        let back = try Checkpoint.decode(scaled.encoded(), path: "rl2.safetensors")
+        #expect(back == scaled && back.metadata.trainingConfig?.recurrent?.rewardScale == 4)
+        #expect(scaled.policy.parameters != (try Self.train(Self.config(threads: 1))).policy.parameters, "the network read different inputs")
+        config.recurrent?.rewardScale = 1
+        #expect(try Self.train(config).policy.parameters == (try Self.train(Self.config(threads: 1))).policy.parameters)
+
+        // Out of range: refused in the settings and, in a file, at load naming the field.
+        #expect(RecurrentTraining(rewardScale: 0).problem?.contains("reward input scale 0.0") == true)
+        #expect(RecurrentTraining(rewardScale: -2).problem != nil && RecurrentTraining(rewardScale: .nan).problem != nil)
+        #expect(RecurrentTraining(rewardScale: 2e6).problem != nil && RecurrentTraining(rewardScale: 1e6).problem == nil)
+        for bad in [0.0, -1, 2e6] {
+            let refused = Self.refusal(try Self.tampered(scaled) { a in var r = a["recurrent"] as! [String: Any]; r["rewardScale"] = bad; a["recurrent"] = r })
+            #expect(refused.contains("recurrent.rewardScale"), "\(refused)")
+        }
+        let text = Self.refusal(try Self.tampered(scaled) { a in var r = a["recurrent"] as! [String: Any]; r["rewardScale"] = "ten"; a["recurrent"] = r })
+        #expect(!text.isEmpty, "a scale that is not a number")
+    }
+
     @Test func commandsThatActFeedForwardRefuseARecurrentCheckpointClearly() throws {
         let c = try Self.train(Self.config(threads: 1))
         let definition = try Support.definition("point-nav")

@@ -133,6 +133,16 @@ struct EvaluateMemoryCommandTests {
         #expect(zero.status != 0 && zero.stderr.contains("latent size 0 is not in"), "\(zero.stderr)")
         let negative = try Self.metasim(["train"] + common + ["--algo", "context", "--decoder-coef=-1", "--output", folder + "/x.safetensors"])
         #expect(negative.status != 0 && negative.stderr.contains("decoder coefficient -1.0 is not a non-negative number"), "\(negative.stderr)")
+        // The reward input scale: recorded in the context policy's cell, refused out of range and
+        // for a policy without memory.
+        let scaled = folder + "/scaled.safetensors"
+        let s = try Self.metasim(["train"] + common + ["--algo", "context", "--hidden", "5", "--reward-input-scale", "20", "--output", scaled])
+        #expect(s.status == 0, "\(s.stderr)")
+        #expect(try Checkpoint.load(path: scaled).policy.architecture.recurrent?.rewardScale == 20)
+        let mamlScale = try Self.metasim(["train"] + common + ["--algo", "maml", "--reward-input-scale", "20", "--output", folder + "/x.safetensors"])
+        #expect(mamlScale.status != 0 && mamlScale.stderr.contains("use it with --algo rl2 or context, not maml"), "\(mamlScale.stderr)")
+        let zeroScale = try Self.metasim(["train"] + common + ["--algo", "rl2", "--reward-input-scale", "0", "--output", folder + "/x.safetensors"])
+        #expect(zeroScale.status != 0 && zeroScale.stderr.contains("reward input scale 0.0 is not a number in (0, 1e6]"), "\(zeroScale.stderr)")
         #expect(!FileManager.default.fileExists(atPath: folder + "/x.safetensors"))
     }
 }

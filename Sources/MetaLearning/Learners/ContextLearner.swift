@@ -31,7 +31,8 @@ public struct ContextLearner: MetaLearner {
     /// An encoder and a policy of `config.hidden`'s first size (64 when empty) with a latent
     /// vector of `config.recurrent.latentSize` (8 when unset) on the world's observations and actions.
     public func architecture(_ base: PolicyArchitecture, definition: WorldDefinition, config: MetaTrainingConfig) -> PolicyArchitecture {
-        .context(base, hiddenSize: config.hidden.first ?? 64, latentSize: config.recurrent?.latentSize ?? Self.defaultLatentSize)
+        .context(base, hiddenSize: config.hidden.first ?? 64, latentSize: config.recurrent?.latentSize ?? Self.defaultLatentSize,
+                 rewardScale: config.recurrent?.rewardScale)
     }
 
     public func episodesPerTask(_ config: MetaTrainingConfig) -> Int { memory.episodesPerTask(config) }

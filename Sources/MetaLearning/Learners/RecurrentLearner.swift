@@ -31,9 +31,13 @@ public struct RecurrentTraining: Sendable, Codable, Equatable {
     /// Weight of the context policy's decoder loss (`ContextNetwork.decoderLoss`; nil: its
     /// default; always nil for rl2, whose GRU has no decoder; 0: no decoder loss).
     public var decoderCoefficient: Double?
+    /// What the previous reward is multiplied by before the network reads it
+    /// (`RecurrentCell.rewardScale`, recorded in the architecture; nil: 1).
+    public var rewardScale: Double?
 
     public init(trialEpisodes: Int = 2, epochs: Int = 4, minibatches: Int = 4, clip: Double = 0.2, valueCoefficient: Double = 0.5,
-                truncation: Int = 0, maxGradientNorm: Double = 0.5, latentSize: Int? = nil, decoderCoefficient: Double? = nil) {
+                truncation: Int = 0, maxGradientNorm: Double = 0.5, latentSize: Int? = nil, decoderCoefficient: Double? = nil,
+                rewardScale: Double? = nil) {
         self.trialEpisodes = trialEpisodes
         self.epochs = epochs
         self.minibatches = minibatches
@@ -43,6 +47,7 @@ public struct RecurrentTraining: Sendable, Codable, Equatable {
         self.maxGradientNorm = maxGradientNorm
         self.latentSize = latentSize
         self.decoderCoefficient = decoderCoefficient
+        self.rewardScale = rewardScale
     }
 
     /// What is out of range, naming the setting (nil: nothing).
@@ -56,6 +61,9 @@ public struct RecurrentTraining: Sendable, Codable, Equatable {
         guard maxGradientNorm >= 0, maxGradientNorm.isFinite else { return "max gradient norm \(maxGradientNorm) is not a non-negative number" }
         if let l = latentSize, !(1...Checkpoint.Limits.maxWidth).contains(l) { return "latent size \(l) is not in 1...\(Checkpoint.Limits.maxWidth)" }
         if let d = decoderCoefficient, !(d >= 0 && d.isFinite) { return "decoder coefficient \(d) is not a non-negative number" }
+        if let s = rewardScale, !(s > 0 && s <= RecurrentCell.maxRewardScale) {
+            return "reward input scale \(s) is not a number in (0, 1e6]"
+        }
         return nil
     }
 
@@ -77,9 +85,10 @@ public struct RecurrentLearner: MetaLearner {
         MetaLearnerDefaults(innerSteps: 1, outerLearningRate: 0.001, recurrent: RecurrentTraining())
     }
 
-    /// A GRU of `config.hidden`'s first size (64 when empty) on the world's observations and actions.
+    /// A GRU of `config.hidden`'s first size (64 when empty) on the world's observations and
+    /// actions, reading the reward times `config.recurrent.rewardScale`.
     public func architecture(_ base: PolicyArchitecture, definition: WorldDefinition, config: MetaTrainingConfig) -> PolicyArchitecture {
-        .recurrent(base, hiddenSize: config.hidden.first ?? 64)
+        .recurrent(base, hiddenSize: config.hidden.first ?? 64, rewardScale: config.recurrent?.rewardScale)
     }
 
     /// One trial per task: its K episodes.
