@@ -188,9 +188,10 @@ transfer-sb3: build $(SB3_VENV)/.client
 
 # Meta-learning checkpoints (docs/meta-learning.md): retrains the shipped policies from their
 # recorded seeds and checks that they come out bit for bit (policies/SHA256SUMS).
-# point-nav: MAML 300 iterations, the multi-task baseline 150. Both were given twice their first
-# budget (150) on validation tasks when rl2 was (docs/meta-learning.md, "MAML given the same extra
-# budget"): MAML's led after 3 steps and replaced it; the baseline's did not lead and did not.
+# point-nav: MAML 300 iterations, the multi-task baseline 150. When rl2 was given twice its
+# training, both were trained for 300 instead of 150 too and compared on validation tasks
+# (docs/meta-learning.md, "MAML given the same extra budget"): MAML's led after 3 steps and
+# replaced the 150-iteration policy; the baseline's did not lead, so it stays at 150.
 POINT_NAV_TRAIN := --world point-nav --inner-steps 3 --seed 1
 # track-racer: 6-second episodes (--horizon 300 instead of the world's 1000), 32-32 network; the
 # meta-policy with ProMP's outer loop, as cheetah-vel's.
