@@ -1,5 +1,5 @@
 // Gymnasium's BipedalWalker-v3 (normal mode) ported line by line onto Box2D 2.4.1, the engine
-// metasim links: a reference for Benchmarks/box2d24_lunar_lander.py's walker part, which asks
+// metasim links: the reference that Benchmarks/box2d24_bipedal_walker.py drives, which asks
 // whether bipedal-walker's gap to Gymnasium (pybox2d, Box2D 2.3.10) under Gymnasium's scripted
 // gait comes from metasim's world or from the Box2D version. Not part of metasim.
 //
@@ -235,9 +235,12 @@ int main() {
         double state[24], reward;
         bool terminated;
         if (std::strcmp(command, "reset") == 0) {
-            unsigned seed;
-            if (std::scanf("%u", &seed) != 1) return 2;
-            env = std::make_unique<BipedalWalker>(seed);
+            long long seed;  // read signed, so that "-1" is refused rather than wrapped to 4294967295
+            if (std::scanf("%lld", &seed) != 1 || seed < 0 || seed > 0xFFFFFFFFLL) {
+                std::fprintf(stderr, "reset: a seed in 0..4294967295 expected\n");
+                return 2;
+            }
+            env = std::make_unique<BipedalWalker>(unsigned(seed));
             const double zeros[4] = {0, 0, 0, 0};
             env->step(zeros, state, reward, terminated);  // reset() returns step(zeros)'s observation
             reply(state, nullptr, nullptr);
